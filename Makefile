@@ -1,0 +1,65 @@
+# Two commands: `make run` sets everything up and serves the app; `make test` runs the checks.
+.DEFAULT_GOAL := run
+.PHONY: run test lint system-packages test-system-packages
+
+VENV := .venv
+BIN := $(VENV)/bin
+# The first interpreter that is Python >= 3.12 (Django 6 needs it), pyenv's included.
+PYTHON ?= $(shell for candidate in python3.13 python3.12 python3 \
+	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3) \
+	$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3); do \
+	if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	echo $$candidate; break; fi; done)
+
+PDF_PACKAGES := fonts-noto-cjk libharfbuzz-subset0 poppler-utils fontconfig
+TEST_PACKAGES := $(PDF_PACKAGES) chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+$(BIN)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "需要 Python 3.12 或更高版本（Django 6 的要求），但没有找到。"; \
+		echo "请先安装 python3.13 或 python3.12（例如 Debian: apt-get install python3.13 python3.13-venv，或用 pyenv），再运行 make。"; \
+		exit 1; fi
+	@echo "使用 $(PYTHON) ($$($(PYTHON) --version)) 创建虚拟环境 $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --group test
+	@touch $@
+
+# Installs the Debian packages that are missing; elsewhere it says what to install.
+define install_missing
+	@missing=""; for package in $(1); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1; then \
+			echo "安装系统软件包:$$missing"; \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing && fc-cache -f >/dev/null; \
+		else \
+			echo "请先安装系统软件包:$$missing（PDF 需要中文字体与 HarfBuzz 子集化库）"; exit 1; \
+		fi; \
+	fi
+endef
+
+system-packages:
+	$(call install_missing,$(PDF_PACKAGES))
+
+test-system-packages:
+	$(call install_missing,$(TEST_PACKAGES))
+
+run: $(BIN)/.installed system-packages
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py load_demo
+	@echo ""
+	@echo "打开 http://$(HOST):$(PORT)/ ，用上面任一演示用户登录（管理后台：http://$(HOST):$(PORT)/admin/）"
+	@echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+test: $(BIN)/.installed test-system-packages lint
+	$(BIN)/pytest

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from evaluations import views
+
+admin.site.site_header = "部门（单位）整体支出绩效自评"
+admin.site.site_title = "绩效自评管理"
+admin.site.index_title = "管理"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,110 @@
+"""The consistency check of one evaluation: every fault in Chinese, pointing at its row.
+
+Used by the table page and by submission. It reads only what `Evaluation.objects
+.with_table()` prefetches, so it adds no query to a page that loaded the table.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .models import BudgetLine, Evaluation
+
+TOTAL_WEIGHT = Decimal("100")
+BUDGET_ANCHOR = "budget"
+TOTAL_ANCHOR = "indicator-total"
+
+
+@dataclass(frozen=True)
+class Fault:
+    anchor: str
+    message: str
+
+
+def number(value: Decimal) -> str:
+    """A weight or score as people say it: 30, 7.5, 96."""
+    text = f"{value.normalize():f}"
+    return text
+
+
+def amount(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def find_faults(evaluation: Evaluation) -> list[Fault]:
+    return _budget_faults(evaluation) + _indicator_faults(evaluation)
+
+
+def _budget_faults(evaluation: Evaluation) -> list[Fault]:
+    lines = {line.kind: line for line in evaluation.budget_lines.all()}
+    faults = []
+    for field, label in (("budget_amount", "全年预算数"), ("executed_amount", "全年执行数")):
+
+        def total(kinds: tuple[str, ...], field: str = field) -> Decimal:
+            return sum(
+                (getattr(lines[kind], field) for kind in kinds if kind in lines), Decimal("0.00")
+            )
+
+        sources, structure = total(BudgetLine.SOURCES), total(BudgetLine.STRUCTURE)
+        if sources != structure:
+            faults.append(
+                Fault(
+                    BUDGET_ANCHOR,
+                    f"整体支出规模·{label}：资金来源合计（财政拨款+其他资金）{amount(sources)}"
+                    f" 与资金结构合计（基本支出+项目支出）{amount(structure)} 不一致，"
+                    f"相差 {amount(abs(sources - structure))}。",
+                )
+            )
+    return faults
+
+
+def _indicator_faults(evaluation: Evaluation) -> list[Fault]:
+    faults = []
+    groups = list(evaluation.indicator_groups.all())
+    for group in groups:
+        indicators = [
+            indicator
+            for category in group.categories.all()
+            for indicator in category.indicators.all()
+        ]
+        points = sum((indicator.points for indicator in indicators), Decimal("0"))
+        if points != group.weight:
+            faults.append(
+                Fault(
+                    group.anchor,
+                    f"一级指标“{group.name}”：各指标分值合计 {number(points)}，"
+                    f"与权重 {number(group.weight)} 不一致。",
+                )
+            )
+        for indicator in indicators:
+            faults.extend(_row_faults(indicator))
+    total_weight = sum((group.weight for group in groups), Decimal("0"))
+    if total_weight != TOTAL_WEIGHT:
+        faults.append(
+            Fault(
+                TOTAL_ANCHOR,
+                f"各一级指标权重合计 {number(total_weight)}，应为 100。",
+            )
+        )
+    return faults
+
+
+def _row_faults(indicator) -> list[Fault]:
+    name = indicator.name or indicator.category.name
+    if indicator.score is None:
+        return []
+    if indicator.score > indicator.points:
+        return [
+            Fault(
+                indicator.anchor,
+                f"“{name}”：得分 {number(indicator.score)} 超过分值 {number(indicator.points)}。",
+            )
+        ]
+    if indicator.score < indicator.points and not indicator.deviation_reason.strip():
+        return [
+            Fault(
+                indicator.anchor,
+                f"“{name}”：得分 {number(indicator.score)} 低于分值 {number(indicator.points)}，"
+                "请填写偏差及原因分析。",
+            )
+        ]
+    return []

@@ -1,0 +1,113 @@
+"""The demo: the real 2023 sample of 浦锦街道城市运行管理中心 (domain.md §2) and
+three users to look at it with. Used by `load_demo` and by the tests."""
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+
+from .models import BudgetLine, District, Evaluation, Unit
+
+SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    full_name: str
+    role: str
+
+
+DEMO_STAFF = DemoUser("pujin_staff", "Pujin-Demo-2023", "浦锦城运中心填报人", "填报人")
+DEMO_REVIEWER = DemoUser("minhang_reviewer", "Minhang-Review-2023", "闵行区财政局审核人", "审核人")
+DEMO_ADMIN = DemoUser("admin", "Admin-Demo-2023", "系统管理员", "管理员")
+DEMO_USERS = (DEMO_STAFF, DEMO_REVIEWER, DEMO_ADMIN)
+
+
+def sample_data() -> dict:
+    return json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
+
+
+def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
+    """Write budget lines and the indicator hierarchy of `data` into an empty evaluation."""
+    BudgetLine.objects.bulk_create(
+        BudgetLine(
+            evaluation=evaluation,
+            kind=kind,
+            budget_amount=Decimal(budget),
+            executed_amount=Decimal(executed),
+        )
+        for kind, (budget, executed) in data["budget"].items()
+    )
+    for group_position, group_data in enumerate(data["groups"], start=1):
+        group = IndicatorGroup.objects.create(
+            evaluation=evaluation,
+            position=group_position,
+            name=group_data["name"],
+            weight=Decimal(group_data["weight"]),
+            note=group_data.get("note", ""),
+        )
+        for category_position, category_data in enumerate(group_data["categories"], start=1):
+            category = IndicatorCategory.objects.create(
+                group=group, position=category_position, name=category_data["name"]
+            )
+            indicators = []
+            for position, row in enumerate(category_data["indicators"], start=1):
+                indicator = Indicator(
+                    category=category,
+                    position=position,
+                    name=row["name"],
+                    points=Decimal(row["points"]),
+                    score=Decimal(row["score"]) if row.get("score") not in (None, "") else None,
+                    deviation_reason=row.get("deviation_reason", ""),
+                )
+                indicator.target = row.get("target", "")
+                indicator.actual = row.get("actual", "")
+                indicators.append(indicator)
+            Indicator.objects.bulk_create(indicators)
+
+
+@transaction.atomic
+def load_demo() -> tuple[Evaluation, bool]:
+    """Idempotent: creates what is missing and never overwrites an existing evaluation,
+    so a demo someone has been editing survives a second `make run`."""
+    data = sample_data()
+    district, _ = District.objects.get_or_create(
+        code=data["district"]["code"], defaults={"name": data["district"]["name"]}
+    )
+    parent, _ = Unit.objects.get_or_create(
+        code=data["parent"]["code"], defaults={"name": data["parent"]["name"], "district": district}
+    )
+    unit, _ = Unit.objects.get_or_create(
+        code=data["unit"]["code"],
+        defaults={"name": data["unit"]["name"], "district": district, "parent": parent},
+    )
+    evaluation = Evaluation.objects.filter(unit=unit, year=data["year"]).first()
+    created = evaluation is None
+    if created:
+        evaluation = Evaluation.objects.create(
+            unit=unit,
+            year=data["year"],
+            target_text=data["target_text"],
+            result_text=data["result_text"],
+        )
+        fill_evaluation(evaluation, data)
+
+    users = {}
+    for demo in DEMO_USERS:
+        user, _ = get_user_model().objects.get_or_create(username=demo.username)
+        user.first_name = demo.full_name
+        user.set_password(demo.password)
+        user.is_staff = demo is DEMO_ADMIN
+        user.is_superuser = demo is DEMO_ADMIN
+        user.save()
+        users[demo] = user
+    unit.staff.add(users[DEMO_STAFF])
+    district.reviewers.add(users[DEMO_REVIEWER])
+    return evaluation, created

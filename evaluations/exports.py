@@ -1,0 +1,23 @@
+"""Drawings of the official table as files. Each returns bytes."""
+
+from collections.abc import Callable
+
+from django.template.loader import render_to_string
+
+from .models import Evaluation
+from .table import build_table
+
+
+def render_html(evaluation: Evaluation) -> bytes:
+    """A self-contained HTML file: the table and its styles, no site chrome."""
+    table = build_table(evaluation)
+    return render_to_string("evaluations/export.html", {"table": table}).encode("utf-8")
+
+
+EXPORT_FORMATS: dict[str, Callable[[Evaluation], bytes]] = {
+    "html": render_html,
+}
+
+
+def export_evaluation(evaluation: Evaluation, file_format: str) -> bytes:
+    return EXPORT_FORMATS[file_format](evaluation)

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from evaluations.exports import EXPORT_FORMATS, export_evaluation
+from evaluations.models import Evaluation
+
+
+class Command(BaseCommand):
+    help = "导出一个单位某年度的自评表"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--unit", required=True, help="单位编码或完整的单位名称")
+        parser.add_argument("--year", required=True, type=int, help="年度，如 2023")
+        parser.add_argument(
+            "--format", required=True, choices=sorted(EXPORT_FORMATS), help="导出格式"
+        )
+        parser.add_argument("--output", required=True, help="输出文件路径")
+
+    def handle(self, *args, unit: str, year: int, format: str, output: str, **options):
+        matches = list(
+            Evaluation.objects.with_table()
+            .for_year(year)
+            .filter(Q(unit__code=unit) | Q(unit__name=unit))
+        )
+        if not matches:
+            raise CommandError(f"未找到单位“{unit}”的{year}年度自评表")
+        if len(matches) > 1:
+            codes = "、".join(evaluation.unit.code for evaluation in matches)
+            raise CommandError(f"单位名称“{unit}”对应多个单位（{codes}），请改用单位编码")
+        content = export_evaluation(matches[0], format)
+        Path(output).write_bytes(content)
+        self.stdout.write(f"已导出 {output}（{len(content):,} 字节）")

@@ -1,0 +1,24 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from .models import Evaluation
+from .table import build_table
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    evaluations = Evaluation.objects.select_related("unit", "unit__parent").order_by(
+        "-year", "unit__code"
+    )
+    return render(request, "evaluations/home.html", {"evaluations": evaluations})
+
+
+@require_GET
+@login_required
+def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_object_or_404(Evaluation.objects.with_table(), pk=evaluation_id)
+    table = build_table(evaluation)
+    return render(request, "evaluations/table.html", {"evaluation": evaluation, "table": table})

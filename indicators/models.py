@@ -1,0 +1,180 @@
+"""The three-level indicator hierarchy of one evaluation: 一级 → 二级 → 三级.
+
+The scored rows are `Indicator`s. Where a 一级 has no 三级 (投入管理指标: its 二级
+carry the points and the 三级 column is one merged note), each 二级 holds exactly
+one `Indicator` with an empty name.
+"""
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from .values import COMPARATORS, IndicatorValue, format_value, parse_value
+
+SCORE_DIGITS = {"max_digits": 5, "decimal_places": 2}
+
+
+class IndicatorGroup(models.Model):
+    """一级指标, with its 权重."""
+
+    evaluation = models.ForeignKey(
+        "evaluations.Evaluation",
+        models.CASCADE,
+        related_name="indicator_groups",
+        verbose_name="自评表",
+    )
+    position = models.PositiveSmallIntegerField("顺序", default=0)
+    name = models.CharField("一级指标", max_length=100)
+    weight = models.DecimalField(
+        "权重",
+        **SCORE_DIGITS,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(100)],
+    )
+    note = models.CharField(
+        "三级指标说明",
+        max_length=300,
+        blank=True,
+        help_text="该一级指标不设三级指标时，在三级指标栏合并显示的说明文字",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "一级指标"
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight__gt=0) & Q(weight__lte=100),
+                name="group_weight_between_0_and_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def anchor(self) -> str:
+        return f"group-{self.pk}"
+
+
+class IndicatorCategory(models.Model):
+    """二级指标."""
+
+    group = models.ForeignKey(
+        IndicatorGroup, models.CASCADE, related_name="categories", verbose_name="一级指标"
+    )
+    position = models.PositiveSmallIntegerField("顺序", default=0)
+    name = models.CharField("二级指标", max_length=100)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "二级指标"
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Indicator(models.Model):
+    """A scored row: 三级指标, or a 二级 scored by itself (then `name` is empty)."""
+
+    class Comparator(models.TextChoices):
+        EQUAL = "=", "="
+        AT_LEAST = "≥", "≥"
+        AT_MOST = "≤", "≤"
+        ABOVE = ">", ">"
+        BELOW = "<", "<"
+
+    category = models.ForeignKey(
+        IndicatorCategory, models.CASCADE, related_name="indicators", verbose_name="二级指标"
+    )
+    position = models.PositiveSmallIntegerField("顺序", default=0)
+    name = models.CharField("三级指标", max_length=200, blank=True)
+
+    target_comparator = models.CharField(
+        "年度指标值比较符", max_length=1, choices=Comparator, blank=True
+    )
+    target_number = models.DecimalField(
+        "年度指标值数值", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    target_unit = models.CharField("年度指标值单位", max_length=10, blank=True)
+    target_label = models.CharField("年度指标值（定性）", max_length=50, blank=True)
+
+    actual_number = models.DecimalField(
+        "全年完成值数值", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    actual_unit = models.CharField("全年完成值单位", max_length=10, blank=True)
+    actual_label = models.CharField("全年完成值（定性）", max_length=50, blank=True)
+
+    points = models.DecimalField("分值", **SCORE_DIGITS, validators=[MinValueValidator(0)])
+    score = models.DecimalField(
+        "得分", **SCORE_DIGITS, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    deviation_reason = models.TextField("偏差及原因分析", blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "三级指标"
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gte=0) & Q(points__lte=100),
+                name="indicator_points_between_0_and_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=F("points"))),
+                name="indicator_score_within_points",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_number__isnull=True) | Q(target_label=""),
+                name="indicator_target_number_or_label",
+            ),
+            models.CheckConstraint(
+                condition=Q(actual_number__isnull=True) | Q(actual_label=""),
+                name="indicator_actual_number_or_label",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_comparator="") | Q(target_comparator__in=COMPARATORS),
+                name="indicator_target_comparator_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.category.name
+
+    @property
+    def anchor(self) -> str:
+        return f"indicator-{self.pk}"
+
+    @property
+    def target(self) -> IndicatorValue:
+        return IndicatorValue(
+            self.target_comparator, self.target_number, self.target_unit, self.target_label
+        )
+
+    @target.setter
+    def target(self, value: IndicatorValue | str) -> None:
+        if isinstance(value, str):
+            value = parse_value(value)
+        self.target_comparator = value.comparator
+        self.target_number = value.number
+        self.target_unit = value.unit
+        self.target_label = value.label
+
+    @property
+    def actual(self) -> IndicatorValue:
+        return IndicatorValue("", self.actual_number, self.actual_unit, self.actual_label)
+
+    @actual.setter
+    def actual(self, value: IndicatorValue | str) -> None:
+        if isinstance(value, str):
+            value = parse_value(value, allow_comparator=False)
+        self.actual_number = value.number
+        self.actual_unit = value.unit
+        self.actual_label = value.label
+
+    @property
+    def target_display(self) -> str:
+        return format_value(self.target)
+
+    @property
+    def actual_display(self) -> str:
+        return format_value(self.actual)

@@ -1,0 +1,122 @@
+"""Suggested scores and grades (domain.md §3). Pure functions, no database.
+
+The unit enters its own 得分; the system only suggests one and says why in one
+sentence. The unit may deviate (the sample deducted 1 of 2 points for 35 against
+=33), and then explains itself in 偏差及原因分析.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from .values import IndicatorValue
+
+TWO_PLACES = Decimal("0.01")
+ZERO = Decimal("0")
+HUNDRED = Decimal("100")
+# An actual this far above its target is flagged: the target may have been too low.
+FAR_ABOVE_TARGET = Decimal("1.2")
+
+# Qualitative results: each label's band of the points, and the share suggested.
+# 达成 takes the whole of its band's top (the sample gives full points); the
+# others take the bottom of theirs, leaving any upward judgement to the unit.
+QUALITATIVE_BANDS = {
+    "达成指标": (Decimal("0.8"), Decimal("1"), Decimal("1")),
+    "部分达成指标": (Decimal("0.6"), Decimal("0.8"), Decimal("0.6")),
+    "未达成指标": (ZERO, Decimal("0.6"), ZERO),
+}
+QUALITATIVE_LABELS = tuple(QUALITATIVE_BANDS)
+
+
+def round_score(value: Decimal) -> Decimal:
+    """The one rounding of scores: half up, two decimals."""
+    return value.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    score: Decimal | None
+    reason: str
+    far_above_target: bool = False
+
+
+def _percent(share: Decimal) -> str:
+    return f"{(share * HUNDRED).normalize():f}%"
+
+
+def suggest_score(target: IndicatorValue, actual: IndicatorValue, points: Decimal) -> Suggestion:
+    """A suggested 得分 between 0 and `points`, with the reason in one sentence."""
+    points = Decimal(points)
+    if points <= 0:
+        return Suggestion(ZERO, "分值为0，得分为0。")
+    if actual.is_empty:
+        return Suggestion(None, "尚未填写全年完成值，无法建议得分。")
+    if not target.is_quantitative:
+        return _suggest_qualitative(actual, points)
+    if not actual.is_quantitative:
+        return Suggestion(None, "年度指标值为定量指标，全年完成值也应填写数值。")
+    if target.unit != actual.unit:
+        return Suggestion(
+            None, f"全年完成值的单位“{actual.unit}”与年度指标值的单位“{target.unit}”不一致。"
+        )
+    if target.comparator in ("≤", "<"):
+        return _suggest_at_most(target, actual, points)
+    return _suggest_at_least(target, actual, points)
+
+
+def _suggest_at_least(
+    target: IndicatorValue, actual: IndicatorValue, points: Decimal
+) -> Suggestion:
+    goal, done = target.number, actual.number
+    met = done > goal if target.comparator == ">" else done >= goal
+    far_above = goal > 0 and done >= goal * FAR_ABOVE_TARGET
+    if met or goal == 0:
+        reason = f"完成值{actual}达到目标{target}，建议得满分。"
+        if far_above:
+            reason = f"完成值{actual}远超目标{target}（≥120%），建议得满分，但目标值可能设定偏低。"
+        return Suggestion(round_score(points), reason, far_above)
+    score = round_score(min(points, max(ZERO, points * done / goal)))
+    return Suggestion(
+        score,
+        f"完成值{actual}未达到目标{target}，按完成比例 {points}×{done}/{goal} 计得分。",
+    )
+
+
+def _suggest_at_most(target: IndicatorValue, actual: IndicatorValue, points: Decimal) -> Suggestion:
+    limit, done = target.number, actual.number
+    met = done < limit if target.comparator == "<" else done <= limit
+    if met:
+        return Suggestion(
+            round_score(points), f"完成值{actual}控制在目标{target}以内，建议得满分。"
+        )
+    if limit == 0:
+        return Suggestion(ZERO, f"完成值{actual}超出目标{target}，建议得0分。")
+    # Full points at the limit, falling linearly to zero at twice the limit.
+    score = round_score(min(points, max(ZERO, points * (2 * limit - done) / limit)))
+    return Suggestion(
+        score,
+        f"完成值{actual}超出目标{target}，按超出比例递减计分（达到目标值两倍时为0分）。",
+    )
+
+
+def _suggest_qualitative(actual: IndicatorValue, points: Decimal) -> Suggestion:
+    label = actual.label
+    if label not in QUALITATIVE_BANDS:
+        return Suggestion(
+            None, f"定性指标的完成值请填写“{'”“'.join(QUALITATIVE_LABELS)}”之一，由单位据实打分。"
+        )
+    low, high, suggested = QUALITATIVE_BANDS[label]
+    return Suggestion(
+        round_score(points * suggested),
+        f"{label}：得分应在分值的{_percent(low)}–{_percent(high)}之间，建议{_percent(suggested)}。",
+    )
+
+
+def grade(total_score: Decimal) -> str:
+    """优 ≥ 90, 良 80–<90, 中 60–<80, 差 < 60."""
+    if total_score >= 90:
+        return "优"
+    if total_score >= 80:
+        return "良"
+    if total_score >= 60:
+        return "中"
+    return "差"

@@ -1,0 +1,120 @@
+"""The fixed cast and the sample, shared by every test module.
+
+The cast: `staff` fills in for the sample's unit, `other_staff` for a unit of the
+same district, `reviewer` reviews the district, `admin` keeps the system.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from evaluations.demo import fill_evaluation, sample_data
+from evaluations.models import District, Evaluation, Unit
+
+PASSWORD = "Correct-Horse-Battery-9"
+
+
+def make_user(username: str, **fields):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, **fields)
+
+
+def make_unit(code: str, name: str, district: District, parent: Unit | None = None) -> Unit:
+    return Unit.objects.create(code=code, name=name, district=district, parent=parent)
+
+
+def make_evaluation(unit: Unit, year: int = 2023, data: dict | None = None) -> Evaluation:
+    data = data or sample_data()
+    evaluation = Evaluation.objects.create(
+        unit=unit, year=year, target_text=data["target_text"], result_text=data["result_text"]
+    )
+    fill_evaluation(evaluation, data)
+    return evaluation
+
+
+def synthetic_data(row_count: int) -> dict:
+    """A consistent evaluation with `row_count` scored rows in four 一级 groups."""
+    data = sample_data()
+    weights = [Decimal("30"), Decimal("25"), Decimal("35"), Decimal("10")]
+    per_group = [row_count // 4 + (1 if index < row_count % 4 else 0) for index in range(4)]
+    groups = []
+    for group_index, (weight, rows) in enumerate(zip(weights, per_group, strict=True)):
+        points = [(weight / rows).quantize(Decimal("0.01"))] * rows
+        points[-1] = weight - sum(points[:-1])
+        categories = []
+        for start in range(0, rows, 5):
+            categories.append(
+                {
+                    "name": f"二级指标{group_index + 1}-{start // 5 + 1}",
+                    "indicators": [
+                        {
+                            "name": f"三级指标{group_index + 1}-{row + 1}",
+                            "target": "≥90.00(%)",
+                            "actual": "95.00(%)",
+                            "points": str(points[row]),
+                            "score": str(points[row]),
+                        }
+                        for row in range(start, min(start + 5, rows))
+                    ],
+                }
+            )
+        groups.append(
+            {"name": f"一级指标{group_index + 1}", "weight": str(weight), "categories": categories}
+        )
+    data["groups"] = groups
+    return data
+
+
+@pytest.fixture
+def district(db) -> District:
+    return District.objects.create(code="310112", name="闵行区")
+
+
+@pytest.fixture
+def street_office(district) -> Unit:
+    return make_unit("310112-PJ", "浦锦街道", district)
+
+
+@pytest.fixture
+def unit(district, street_office) -> Unit:
+    return make_unit(
+        "310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心", district, street_office
+    )
+
+
+@pytest.fixture
+def sample(unit) -> Evaluation:
+    return make_evaluation(unit)
+
+
+@pytest.fixture
+def staff(unit):
+    user = make_user("staff", first_name="填报人")
+    unit.staff.add(user)
+    return user
+
+
+@pytest.fixture
+def other_staff(district):
+    other_unit = make_unit("310112-XZ", "闵行区新虹街道", district)
+    user = make_user("other_staff")
+    other_unit.staff.add(user)
+    return user
+
+
+@pytest.fixture
+def reviewer(district):
+    user = make_user("reviewer")
+    district.reviewers.add(user)
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.org", PASSWORD)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client

@@ -1,0 +1,63 @@
+"""load_demo and export_evaluation, as run from a shell."""
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from evaluations.demo import DEMO_USERS
+from evaluations.models import Evaluation, Unit
+from indicators.models import Indicator
+
+
+def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
+    call_command("load_demo")
+    first = capsys.readouterr().out
+    call_command("load_demo")
+    second = capsys.readouterr().out
+
+    assert "已载入" in first and "已存在，未改动" in second
+    assert Evaluation.objects.count() == 1
+    assert Indicator.objects.count() == 24
+    evaluation = Evaluation.objects.get()
+    assert evaluation.unit.name == "上海市闵行区浦锦街道城市运行管理中心"
+    assert evaluation.unit.parent.name == "浦锦街道"
+    assert evaluation.unit.district.name == "闵行区"
+    assert Unit.objects.count() == 2
+    for user in DEMO_USERS:
+        assert f"{user.username} / {user.password}" in second
+        assert authenticate(username=user.username, password=user.password) is not None
+
+
+def test_load_demo_refuses_production_without_force(db, settings):
+    settings.DEMO_DATA_ALLOWED = False
+    with pytest.raises(CommandError, match="生产环境"):
+        call_command("load_demo")
+    assert Evaluation.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "unit_argument", ["310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心"]
+)
+def test_export_html_by_code_or_name(sample, tmp_path, unit_argument):
+    output = tmp_path / "table.html"
+    call_command(
+        "export_evaluation", unit=unit_argument, year=2023, format="html", output=str(output)
+    )
+    html = output.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert '<html lang="zh-CN">' in html
+    for figure in ["8,278,261.03", "99.92", "巡管员使用率", ">96<"]:
+        assert figure in html
+    assert "退出登录" not in html  # no site chrome in a file
+
+
+def test_export_of_a_missing_year_says_so(sample, tmp_path):
+    with pytest.raises(CommandError, match="未找到单位“310112-PJ-CSYX”的2022年度自评表"):
+        call_command(
+            "export_evaluation",
+            unit="310112-PJ-CSYX",
+            year=2022,
+            format="html",
+            output=str(tmp_path / "x.html"),
+        )
+    assert not (tmp_path / "x.html").exists()

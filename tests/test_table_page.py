@@ -1,0 +1,124 @@
+"""The official table page: what it shows, to whom, and at what cost."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evaluations.models import BudgetLine
+from indicators.models import Indicator, IndicatorGroup
+
+from .conftest import make_evaluation, make_unit, synthetic_data
+
+
+def table_url(evaluation) -> str:
+    return reverse("evaluation_table", args=[evaluation.pk])
+
+
+def test_needs_login(client, sample):
+    response = client.get(table_url(sample))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_wrong_method(staff_client, sample):
+    assert staff_client.post(table_url(sample)).status_code == 405
+
+
+def test_unknown_evaluation_is_404(staff_client, sample):
+    assert staff_client.get(reverse("evaluation_table", args=[sample.pk + 999])).status_code == 404
+
+
+def test_shows_the_sample_to_the_cent(staff_client, sample):
+    response = staff_client.get(table_url(sample))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for figure in [
+        "8,278,261.03",
+        "8,275,824.74",
+        "99.97",
+        "3,444,197.01",
+        "3,441,760.72",
+        "99.92",
+        "4,834,064.02",
+        "100.00",
+        "=100.00(%)",
+        "≥90.00(%)",
+        "=12.00(人)",
+        "=33.00(个)",
+        "35.00(个)",
+        "97.00(%)",
+        "提升",
+        "达成指标",
+        "根据沪财预【2022】13号文的规定要求设置三级指标和指标值",
+        "2023年，街道新增一个居委工作站-新浦江城三居委",
+        "部门（单位）整体支出绩效自评表",
+        "(2023年度)",
+        "上海市闵行区浦锦街道城市运行管理中心",
+    ]:
+        assert figure in page, figure
+    assert '<td class="num">0.00</td>' in page  # 其他资金: 0.00 / 0.00 / 0.00
+    assert '<td class="num">100</td>' in page and '<td class="num">96</td>' in page
+    assert '评价等级 <strong class="grade">优</strong>' in page
+    assert "一致性检查通过" in page
+    # merged cells of the form
+    assert '<th rowspan="7" scope="rowgroup" class="group-name">投入管理指标</th>' in page
+    assert '<td rowspan="7" class="group-note">' in page
+    assert '<td rowspan="12" class="num">25</td>' in page
+    assert '<td rowspan="5">数量指标</td>' in page
+
+
+def test_shows_each_fault_at_its_row(staff_client, sample):
+    output = IndicatorGroup.objects.get(evaluation=sample, name="产出指标")
+    output.weight = Decimal("24")
+    output.save()
+    BudgetLine.objects.filter(evaluation=sample, kind="project").update(budget_amount=Decimal("1"))
+    lowered = Indicator.objects.get(category__group=output, name="设备使用率")
+    lowered.score = Decimal("1.50")
+    lowered.save()
+
+    page = staff_client.get(table_url(sample)).content.decode()
+
+    assert "一致性检查：发现 4 处问题" in page
+    weight_fault = "一级指标“产出指标”：各指标分值合计 25，与权重 24 不一致。"
+    assert f'href="#group-{output.pk}">{weight_fault}' in page
+    group_cell = page[page.index(f'id="group-{output.pk}"') :]
+    assert weight_fault in group_cell[: group_cell.index("</th>")]
+    row_fault = "“设备使用率”：得分 1.5 低于分值 2，请填写偏差及原因分析。"
+    row = page[page.index(f'<tr id="indicator-{lowered.pk}" class="faulty">') :]
+    assert row_fault in row[: row.index("</tr>")]
+    budget_block = page[page.index('id="budget"') : page.index('class="goal-block"')]
+    assert "整体支出规模·全年预算数：资金来源合计（财政拨款+其他资金）8,278,261.03" in budget_block
+    total_row = page[page.index('id="indicator-total"') :]
+    assert "各一级指标权重合计 99，应为 100。" in total_row
+
+
+def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
+    sample.result_text = "<p>完成<script>alert(1)</script></p>"
+    sample.save()
+    Indicator.objects.filter(category__group__evaluation=sample, name="设备使用准确率").update(
+        deviation_reason="<b>原因</b><script>x</script>"
+    )
+    page = staff_client.get(table_url(sample)).content.decode()
+    assert "<script>alert(1)</script>" not in page and "<p>完成</p>" in page
+    assert "&lt;b&gt;原因&lt;/b&gt;&lt;script&gt;x&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize("row_count", [10, 80])
+def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queries, row_count):
+    unit = make_unit(f"U{row_count}", f"测试单位{row_count}", district)
+    evaluation = make_evaluation(unit, data=synthetic_data(row_count))
+    client = Client()
+    client.force_login(staff)
+    # session, user, evaluation with its unit, budget lines, 一级, 二级, 三级; then the
+    # session's sliding expiry is saved (savepoint, update, release).
+    with django_assert_num_queries(10):
+        response = client.get(table_url(evaluation))
+    assert response.content.decode().count('<tr id="indicator-') == row_count
+
+
+def test_home_lists_evaluations(staff_client, sample):
+    page = staff_client.get(reverse("home")).content.decode()
+    assert table_url(sample) in page
+    assert "草稿" in page
