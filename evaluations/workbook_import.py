@@ -12,6 +12,7 @@ with a fingerprint of the evaluation as it was previewed: confirming after the
 evaluation changed is refused, so what is applied is what was shown.
 """
 
+import difflib
 import hashlib
 import json
 from collections import Counter
@@ -208,9 +209,8 @@ def preview(evaluation: Evaluation, data: dict) -> list[Change]:
             changes.append(Change("修改", "整体支出规模", SOURCE_LABELS[kind], fields=fields))
     for key, label in (("target_text", "年初设定目标"), ("result_text", "全年完成情况")):
         if data[key] != old[key]:
-            changes.append(
-                Change("修改", "年度总体目标", label, fields=[(label, old[key], data[key])])
-            )
+            fields = _paragraph_changes(label, old[key], data[key])
+            changes.append(Change("修改", "年度总体目标", label, fields=fields))
 
     old_groups, new_groups = _by_name(old["groups"]), _by_name(data["groups"])
     for key, group in new_groups.items():
@@ -268,6 +268,26 @@ def preview(evaluation: Evaluation, data: dict) -> list[Change]:
                 )
             )
     return changes
+
+
+def _paragraph_changes(label: str, old: str, new: str) -> list[tuple[str, str, str]]:
+    """Only the paragraphs that differ: goal texts run to pages."""
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    fields = []
+    for operation, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        if operation == "equal":
+            continue
+        first, last = new_start + 1, max(new_end, new_start + 1)
+        place = f"第 {first} 段" if last == first else f"第 {first}–{last} 段"
+        fields.append(
+            (
+                f"{label}·{place}",
+                "\n".join(old_lines[old_start:old_end]),
+                "\n".join(new_lines[new_start:new_end]),
+            )
+        )
+    return fields
 
 
 def _shown(value) -> str:
