@@ -8,6 +8,7 @@ to 100. Existing lines are loaded once, and the rows are written in bulk: a
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from import_export import fields
 
 from evaluations.resources import NumberWidget, TextWidget, XlsxResource
@@ -107,8 +108,17 @@ class IndicatorTemplateResource(XlsxResource):
         super().import_instance(instance, row, **kwargs)
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        # Duplicates are found in `check_row` against the lines loaded once.
-        super().validate_instance(instance, import_validation_errors, validate_unique=False)
+        # Uniqueness and the check constraints are checked in `check_row` against
+        # the lines loaded once; Django would ask the database for each, per row.
+        errors = dict(import_validation_errors or {})
+        try:
+            instance.full_clean(
+                exclude=errors.keys(), validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def check_row(self, instance, row) -> dict:
         errors = {}
