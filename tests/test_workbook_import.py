@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from evaluations.models import Evaluation, WorkbookUpload
+from evaluations.models import District, Evaluation, WorkbookUpload
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import fingerprint, snapshot
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
@@ -258,8 +258,9 @@ def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
     )
 
 
-def test_a_workbook_of_another_unit(staff_client, sample, district):
-    stranger = make_unit("310113-X", "徐汇区某单位", district)
+def test_a_workbook_of_another_unit(staff_client, sample):
+    xuhui = District.objects.create(code="310104", name="徐汇区")
+    stranger = make_unit("310104-X", "徐汇区某单位", xuhui)
     evaluation = make_evaluation(stranger)
     assert_refused(
         staff_client,
