@@ -11,6 +11,17 @@ admin.site.index_title = "管理"
 urlpatterns = [
     path("", views.home, name="home"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
+    path(
+        "evaluations/<int:evaluation_id>/workbook.xlsx",
+        views.evaluation_workbook,
+        name="evaluation_workbook",
+    ),
+    path("evaluations/<int:evaluation_id>/import/", views.workbook_import, name="workbook_import"),
+    path(
+        "evaluations/<int:evaluation_id>/import/<int:upload_id>/",
+        views.workbook_import_preview,
+        name="workbook_import_preview",
+    ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 
 from .models import Evaluation
 from .table import build_table
+from .workbook import render_xlsx
 
 
 def render_html(evaluation: Evaluation) -> bytes:
@@ -16,6 +17,7 @@ def render_html(evaluation: Evaluation) -> bytes:
 
 EXPORT_FORMATS: dict[str, Callable[[Evaluation], bytes]] = {
     "html": render_html,
+    "xlsx": render_xlsx,
 }
 
 

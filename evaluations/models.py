@@ -179,3 +179,25 @@ class BudgetLine(models.Model):
     @property
     def anchor(self) -> str:
         return f"budget-{self.kind}"
+
+
+class WorkbookUpload(models.Model):
+    """An uploaded official-table workbook between its preview and its confirmation:
+    the parsed data (not the file) and a fingerprint of the evaluation as previewed."""
+
+    evaluation = models.ForeignKey(
+        Evaluation, models.CASCADE, related_name="workbook_uploads", verbose_name="自评表"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name="上传人"
+    )
+    file_name = models.CharField("文件名", max_length=200)
+    data = models.JSONField("解析结果")
+    base_fingerprint = models.CharField("预览时的自评表指纹", max_length=64)
+    created_at = models.DateTimeField("上传时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "待确认的工作簿导入"
+
+    def __str__(self) -> str:
+        return f"{self.file_name}（{self.evaluation}）"

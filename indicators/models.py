@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from .scoring import round_score
 from .values import COMPARATORS, IndicatorValue, format_value, parse_value
 
 SCORE_DIGITS = {"max_digits": 5, "decimal_places": 2}
@@ -178,3 +179,74 @@ class Indicator(models.Model):
     @property
     def actual_display(self) -> str:
         return format_value(self.actual)
+
+
+class IndicatorTemplate(models.Model):
+    """One line of a year's 指标库, the template every unit's evaluation of that year
+    starts from: the 一级 with its 权重 (and the note of a 一级 without 三级), a 二级, and
+    — for a 三级 row — its name, default 年度指标值 and 分值.
+
+    Where the 二级 carry the points themselves (投入管理指标), a row gives the 二级's
+    base share of the 一级 in percent instead of points: 25 % of a weight of 30 is
+    7.50. The shares are the city's scheme, kept as data an administrator changes."""
+
+    year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
+    position = models.PositiveIntegerField("顺序", default=0)
+    group_name = models.CharField("一级指标", max_length=100)
+    group_weight = models.DecimalField(
+        "权重",
+        **SCORE_DIGITS,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(100)],
+    )
+    group_note = models.CharField("三级指标说明", max_length=300, blank=True)
+    category_name = models.CharField("二级指标", max_length=100)
+    name = models.CharField("三级指标", max_length=200, blank=True)
+    base_share = models.DecimalField(
+        "基础分占比（%）",
+        **SCORE_DIGITS,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(100)],
+        help_text="二级指标自身计分时填写：分值 = 权重 × 占比 ÷ 100",
+    )
+    points = models.DecimalField(
+        "分值",
+        **SCORE_DIGITS,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    default_target = models.CharField("默认年度指标值", max_length=70, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "指标库"
+        ordering = ["year", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "group_name", "category_name", "name"],
+                name="one_template_line_per_indicator",
+            ),
+            models.CheckConstraint(
+                condition=Q(group_weight__gt=0) & Q(group_weight__lte=100),
+                name="template_weight_between_0_and_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(points__isnull=True, base_share__isnull=False)
+                | Q(points__isnull=False, base_share__isnull=True),
+                name="template_points_or_base_share",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return " / ".join(
+            part
+            for part in (str(self.year), self.group_name, self.category_name, self.name)
+            if part
+        )
+
+    @property
+    def scaled_points(self) -> Decimal:
+        """The row's 分值: its own, or its base share of the 一级's weight."""
+        if self.base_share is not None:
+            return round_score(self.group_weight * self.base_share / 100)
+        return self.points

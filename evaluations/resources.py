@@ -1,0 +1,378 @@
+"""Bulk data through django-import-export, xlsx only: units and users here, the
+indicator template in `indicators/resources.py`.
+
+Every resource imports all or nothing (one transaction, rolled back on any row
+error or validation error), says what is wrong per row and column in Chinese, and
+writes only inside the districts it was given — the admin passes
+`districts_open_to_import(request.user)`.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from import_export import fields, resources, widgets
+from import_export.results import RowResult
+
+from .models import District, Unit
+from .xlsx import WorkbookError, is_blank
+
+ROLE_NAMES = ("填报人", "审核人", "管理员")
+LIST_SEPARATORS = ("，", "、", ";", "；", "\n")
+
+
+def districts_open_to_import(user) -> QuerySet:
+    """The districts whose units and users `user` may import: all for a superuser,
+    otherwise those they review. The one place that decides it; the review
+    workflow narrows it with its roles."""
+    if user.is_superuser:
+        return District.objects.all()
+    return District.objects.filter(reviewers=user)
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _codes(value) -> list[str]:
+    text = _text(value)
+    for separator in LIST_SEPARATORS:
+        text = text.replace(separator, ",")
+    return [code.strip() for code in text.split(",") if code.strip()]
+
+
+# ---------------------------------------------------------------- widgets
+
+
+class TextWidget(widgets.CharWidget):
+    def __init__(self, label: str, *, required: bool = False, max_length: int = 200):
+        super().__init__(coerce_to_string=True, allow_blank=True)
+        self.label, self.required, self.max_length = label, required, max_length
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        text = _text(value)
+        if self.required and not text:
+            raise ValueError(f"{self.label}：不能为空。")
+        if len(text) > self.max_length:
+            raise ValueError(f"{self.label}：过长（最多 {self.max_length} 字）。")
+        return text
+
+
+class NumberWidget(widgets.DecimalWidget):
+    """A Decimal with two places; Chinese errors that name the column."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        required: bool = True,
+        minimum: Decimal = Decimal("0"),
+        maximum: Decimal = Decimal("100"),
+        whole: bool = False,
+    ):
+        super().__init__(coerce_to_string=False)
+        self.label, self.required = label, required
+        self.minimum, self.maximum, self.whole = minimum, maximum, whole
+
+    def clean(self, value, row=None, **kwargs) -> Decimal | None:
+        text = _text(value) if not isinstance(value, float) else repr(value)
+        if not text:
+            if self.required:
+                raise ValueError(f"{self.label}：不能为空，请填写数字。")
+            return None
+        try:
+            number = Decimal(text.replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"{self.label}：“{text}”不是数字。") from None
+        if not number.is_finite():
+            raise ValueError(f"{self.label}：“{text}”不是数字。")
+        if self.whole and number != number.to_integral_value():
+            raise ValueError(f"{self.label}：应为整数，而不是 {text}。")
+        if number != number.quantize(Decimal("0.01")):
+            raise ValueError(f"{self.label}：{text} 最多保留两位小数。")
+        if not self.minimum <= number <= self.maximum:
+            raise ValueError(f"{self.label}：{text} 应在 {self.minimum} 到 {self.maximum} 之间。")
+        return int(number) if self.whole else number.quantize(Decimal("0.01"))
+
+    def render(self, value, obj=None, **kwargs):
+        return value
+
+
+class CodeWidget(widgets.ForeignKeyWidget):
+    """A foreign key by code, found only among `queryset` (the importer's scope)."""
+
+    def __init__(self, model, label: str, queryset: QuerySet, *, required: bool = True):
+        super().__init__(model, field="code")
+        self.label, self.queryset, self.required = label, queryset, required
+
+    def get_queryset(self, value, row, *args, **kwargs):
+        return self.queryset
+
+    def clean(self, value, row=None, **kwargs):
+        code = _text(value)
+        if not code:
+            if self.required:
+                raise ValueError(f"{self.label}：不能为空。")
+            return None
+        found = self.queryset.filter(code=code).first()
+        if found is None:
+            if self.model.objects.filter(code=code).exists():
+                raise ValueError(f"{self.label}：“{code}”不在您可导入的区范围内。")
+            raise ValueError(f"{self.label}：编码“{code}”不存在。")
+        return found
+
+    def render(self, value, obj=None, **kwargs):
+        return value.code if value is not None else ""
+
+
+class CodesWidget(widgets.ManyToManyWidget):
+    """Several codes in one cell (separated by commas or 、), every one checked."""
+
+    def __init__(self, model, label: str, queryset: QuerySet, field: str = "code"):
+        super().__init__(model, separator="，", field=field)
+        self.label, self.queryset = label, queryset
+
+    def clean(self, value, row=None, **kwargs) -> list:
+        codes = _codes(value)
+        found = {
+            getattr(item, self.field): item
+            for item in self.queryset.filter(**{f"{self.field}__in": codes})
+        }
+        missing = [code for code in codes if code not in found]
+        if missing:
+            raise ValueError(f"{self.label}：{'、'.join(missing)} 不存在或不在您可导入的范围内。")
+        return [found[code] for code in dict.fromkeys(codes)]
+
+    def render(self, value, obj=None, **kwargs) -> str:
+        if value is None:  # a new row's links, before it is saved
+            return ""
+        return "，".join(sorted(str(getattr(item, self.field)) for item in value.all()))
+
+
+class RolesWidget(CodesWidget):
+    def __init__(self):
+        super().__init__(Group, "角色", Group.objects.filter(name__in=ROLE_NAMES), field="name")
+
+    def clean(self, value, row=None, **kwargs) -> list:
+        names = _codes(value)
+        unknown = [name for name in names if name not in ROLE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"角色：{'、'.join(unknown)} 不是可用的角色（可用：{'、'.join(ROLE_NAMES)}）。"
+            )
+        return [Group.objects.get_or_create(name=name)[0] for name in dict.fromkeys(names)]
+
+    def render(self, value, obj=None, **kwargs) -> str:
+        if value is None:
+            return ""
+        return "，".join(group.name for group in value.all() if group.name in ROLE_NAMES)
+
+
+class YesNoWidget(widgets.BooleanWidget):
+    YES, NO = {"是", "启用", "1", "true", "yes", "y"}, {"否", "停用", "0", "false", "no", "n"}
+
+    def __init__(self, label: str):
+        super().__init__(coerce_to_string=False)
+        self.label = label
+
+    def clean(self, value, row=None, **kwargs) -> bool:
+        text = _text(value).lower()
+        if value is True or text in self.YES or text == "":
+            return True
+        if value is False or text in self.NO:
+            return False
+        raise ValueError(f"{self.label}：应填“是”或“否”，而不是“{_text(value)}”。")
+
+    def render(self, value, obj=None, **kwargs) -> str:
+        return "是" if value else "否"
+
+
+class ScopedManyField(fields.Field):
+    """A many-to-many column that replaces only the links inside the importer's
+    scope: links to other districts' units stay as they were."""
+
+    def __init__(self, *args, keep_outside, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keep_outside = keep_outside
+
+    def save(self, instance, row, is_m2m=False, **kwargs):
+        cleaned = self.clean(row, **kwargs)
+        manager = getattr(instance, self.attribute)
+        manager.set(list(self.keep_outside(manager.all())) + list(cleaned))
+
+
+# ---------------------------------------------------------------- the base
+
+
+class XlsxResource(resources.ModelResource):
+    """Column names checked first, blank rows skipped, many-to-many columns
+    validated with the rest of the row, and all or nothing."""
+
+    def import_data(self, dataset, **kwargs):
+        kwargs["use_transactions"] = True
+        kwargs["rollback_on_validation_errors"] = True
+        return super().import_data(dataset, **kwargs)
+
+    def before_import(self, dataset, **kwargs) -> None:
+        expected = [field.column_name for field in self.get_import_fields()]
+        headers = [_text(header) for header in dataset.headers or []]
+        missing = [name for name in expected if name not in headers]
+        unknown = [name for name in headers if name and name not in expected]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append("缺少列：" + "、".join(missing))
+            if unknown:
+                parts.append("无法识别的列：" + "、".join(unknown))
+            dataset.wipe()  # no row is read under the wrong heads
+            raise WorkbookError(
+                "第 1 行的列名不对。"
+                + "；".join(parts)
+                + "。应有的列："
+                + "、".join(expected)
+                + "。"
+            )
+
+    def import_row(self, row, instance_loader, **kwargs):
+        if is_blank(row.values()):
+            result = self.get_row_result_class()()
+            result.import_type = RowResult.IMPORT_TYPE_SKIP
+            return result
+        return super().import_row(row, instance_loader, **kwargs)
+
+    def import_instance(self, instance, row, **kwargs):
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for field in self.get_import_fields():
+            if isinstance(field.widget, widgets.ManyToManyWidget):
+                try:
+                    field.clean(row, **kwargs)
+                except ValueError as error:
+                    errors[field.attribute] = ValidationError(str(error), code="invalid")
+        errors.update(self.check_row(instance, row))
+        if errors:
+            raise ValidationError(errors)
+
+    def check_row(self, instance, row) -> dict:
+        """Errors of this row that depend on more than one cell: {attribute: message}."""
+        return {}
+
+
+# ---------------------------------------------------------------- units
+
+
+class UnitResource(XlsxResource):
+    """部门（单位）: code, name, district by code, parent by code. A parent must be
+    in the same district, and listed above its units when both are new."""
+
+    def __init__(self, districts: QuerySet | None = None):
+        super().__init__()
+        self.districts = districts if districts is not None else District.objects.none()
+        units_in_scope = Unit.objects.filter(district__in=self.districts)
+        self.fields["code"] = fields.Field(
+            "code", "单位编码", TextWidget("单位编码", required=True, max_length=64)
+        )
+        self.fields["name"] = fields.Field(
+            "name", "部门（单位）名称", TextWidget("部门（单位）名称", required=True)
+        )
+        self.fields["district"] = fields.Field(
+            "district", "所属区编码", CodeWidget(District, "所属区编码", self.districts)
+        )
+        self.fields["parent"] = fields.Field(
+            "parent",
+            "主管部门编码",
+            CodeWidget(Unit, "主管部门编码", units_in_scope, required=False),
+        )
+
+    class Meta:
+        model = Unit
+        fields = ("code", "name", "district", "parent")
+        import_id_fields = ("code",)
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = False
+
+    def check_row(self, instance, row) -> dict:
+        errors = {}
+        if instance.pk:
+            original = Unit.objects.filter(pk=instance.pk).values_list("district_id", flat=True)
+            if not self.districts.filter(pk__in=original).exists():
+                errors["code"] = (
+                    f"单位编码：单位“{instance.code}”属于其他区，不在您可导入的范围内。"
+                )
+        if instance.parent_id and instance.district_id:
+            if instance.parent.district_id != instance.district_id:
+                errors["parent"] = "主管部门编码：主管部门须与本单位属于同一个区。"
+            if instance.parent.code == instance.code:
+                errors["parent"] = "主管部门编码：单位不能是自己的主管部门。"
+        return errors
+
+
+# ---------------------------------------------------------------- users
+
+
+class UserResource(XlsxResource):
+    """Users with the units they fill in for, their roles and the districts they
+    review. New users get no password: an administrator sets one (or sends a reset)."""
+
+    def __init__(self, districts: QuerySet | None = None):
+        super().__init__()
+        self.districts = districts if districts is not None else District.objects.none()
+        units_in_scope = Unit.objects.filter(district__in=self.districts)
+        self.fields["username"] = fields.Field(
+            "username", "用户名", TextWidget("用户名", required=True, max_length=150)
+        )
+        self.fields["first_name"] = fields.Field(
+            "first_name", "姓名", TextWidget("姓名", max_length=150)
+        )
+        self.fields["email"] = fields.Field("email", "邮箱", TextWidget("邮箱", max_length=254))
+        self.fields["is_active"] = fields.Field("is_active", "启用", YesNoWidget("启用"))
+        self.fields["units"] = ScopedManyField(
+            "units",
+            "所属单位编码",
+            CodesWidget(Unit, "所属单位编码", units_in_scope),
+            keep_outside=lambda units: units.exclude(district__in=self.districts),
+        )
+        self.fields["groups"] = ScopedManyField(
+            "groups",
+            "角色",
+            RolesWidget(),
+            keep_outside=lambda groups: groups.exclude(name__in=ROLE_NAMES),
+        )
+        self.fields["reviewed_districts"] = ScopedManyField(
+            "reviewed_districts",
+            "审核的区编码",
+            CodesWidget(District, "审核的区编码", self.districts),
+            keep_outside=lambda districts: districts.exclude(pk__in=self.districts),
+        )
+
+    class Meta:
+        model = get_user_model()
+        fields = ("username", "first_name", "email", "is_active", "units", "groups")
+        import_id_fields = ("username",)
+        clean_model_instances = True
+
+    def get_export_queryset(self, request=None, **kwargs):
+        return (
+            get_user_model()
+            .objects.order_by("username")
+            .prefetch_related("units", "groups", "reviewed_districts")
+        )
+
+    def after_init_instance(self, instance, new, row, **kwargs) -> None:
+        if new:
+            instance.set_unusable_password()
+
+    def check_row(self, instance, row) -> dict:
+        if instance.is_superuser:
+            return {"username": f"用户名：“{instance.username}”是超级管理员，不能通过导入修改。"}
+        return {}

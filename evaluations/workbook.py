@@ -1,0 +1,593 @@
+"""The official table as an Excel workbook, and back.
+
+`render_xlsx` draws `build_table` — the structure the page and the PDF draw — on one
+sheet: the header, budget and goal blocks above the nine indicator columns, the
+form's merged cells, borders, number formats and an A4 print setup.
+
+`read_workbook` reads such a sheet back, as Excel or WPS saved it, into plain data
+of the same shape as `demo.sample_data()` (decimals as strings, so it can wait in
+the database between preview and confirm). It reads what people see: a merged
+cell's value sits in its top-left cell and the rows below carry it on, so rows
+added inside a merged block or below it, unmerged and refilled cells, and blank
+padding rows all read the way they look. Every fault is collected, in Chinese,
+with its sheet, row and column.
+"""
+
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from html import escape
+from html.parser import HTMLParser
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from indicators.values import ValueParseError, format_value, parse_value
+
+from .models import BudgetLine, Evaluation
+from .table import SOURCE_LABELS, TITLE, build_table
+from .xlsx import WorkbookError, load_workbook, set_value
+
+SHEET_TITLE = "自评表"
+INDICATOR_HEADS = (
+    "一级指标",
+    "权重",
+    "二级指标",
+    "三级指标",
+    "年度指标值",
+    "全年完成值",
+    "分值",
+    "得分",
+    "偏差及原因分析",
+)
+COLUMN_WIDTHS = (13, 7, 14, 26, 13, 13, 8, 8, 32)
+# What one line of a column holds, in CJK characters, to estimate row heights:
+# Excel and WPS never grow a row for a merged cell's text by themselves.
+LINE_HEIGHT = 15
+AMOUNT_FORMAT = "#,##0.00"
+TWO_PLACES_FORMAT = "0.00"
+WHOLE_FORMAT = "0"
+MAX_INDICATOR_ROWS = 1000
+MAX_AMOUNT = Decimal("999999999999.99")
+TWO_PLACES = Decimal("0.01")
+
+# Fixed rows of the layout (1-based).
+TITLE_ROW, YEAR_ROW, HEADER_ROW, BUDGET_HEAD_ROW = 1, 2, 3, 4
+GOAL_HEAD_ROW = BUDGET_HEAD_ROW + 1 + len(BudgetLine.ORDER)
+GOAL_TEXT_ROW = GOAL_HEAD_ROW + 1
+SECTION_ROW = GOAL_TEXT_ROW + 1
+COLUMN_HEAD_ROW = SECTION_ROW + 1
+FIRST_INDICATOR_ROW = COLUMN_HEAD_ROW + 1
+
+THIN = Side(style="thin", color="000000")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+LEFT = Alignment(horizontal="left", vertical="center", wrap_text=True)
+TOP_LEFT = Alignment(horizontal="left", vertical="top", wrap_text=True)
+RIGHT = Alignment(horizontal="right", vertical="center")
+HEAD_FILL = PatternFill("solid", fgColor="F2F2F2")
+BOLD = Font(bold=True)
+
+
+# ---------------------------------------------------------------- rich text
+
+
+class _PlainText(HTMLParser):
+    """p/br/li become line breaks, lists get their bullet or number, tags go."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.lists: list[list] = []  # [kind, counter]
+
+    def _new_line(self) -> None:
+        if self.parts and not self.parts[-1].endswith("\n"):
+            self.parts.append("\n")
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in {"p", "ul", "ol"}:
+            self._new_line()
+        if tag in {"ul", "ol"}:
+            self.lists.append([tag, 0])
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag == "li":
+            self._new_line()
+            if self.lists and self.lists[-1][0] == "ol":
+                self.lists[-1][1] += 1
+                self.parts.append(f"{self.lists[-1][1]}. ")
+            else:
+                self.parts.append("• ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"ul", "ol"} and self.lists:
+            self.lists.pop()
+        if tag in {"p", "li", "ul", "ol"}:
+            self._new_line()
+
+    def handle_data(self, data: str) -> None:
+        # Whitespace between block tags is layout of the HTML source, not text.
+        if self.parts and self.parts[-1].endswith("\n") and not data.strip():
+            return
+        if not self.parts and not data.strip():
+            return
+        self.parts.append(data)
+
+
+def rich_text_to_plain(html: str) -> str:
+    parser = _PlainText()
+    parser.feed(html or "")
+    parser.close()
+    lines = [line.rstrip() for line in "".join(parser.parts).split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def plain_text_to_rich(text: str) -> str:
+    """A paragraph per line; lines starting with “• ” become a list."""
+    html, bullets = [], []
+    for line in (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if line.startswith("• "):
+            bullets.append(f"<li>{escape(line[2:].strip(), quote=False)}</li>")
+            continue
+        if bullets:
+            html.append("<ul>" + "".join(bullets) + "</ul>")
+            bullets = []
+        if line:
+            html.append(f"<p>{escape(line, quote=False)}</p>")
+    if bullets:
+        html.append("<ul>" + "".join(bullets) + "</ul>")
+    return "".join(html)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _estimated_lines(text: str, width: float) -> int:
+    characters_per_line = max(1, int(width / 2))  # a CJK character is about 2 width units
+    return sum(max(1, -(-len(line) // characters_per_line)) for line in str(text).split("\n"))
+
+
+class _Sheet:
+    def __init__(self, sheet: Worksheet) -> None:
+        self.sheet = sheet
+        self.heights: dict[int, int] = {}
+
+    def put(
+        self,
+        row: int,
+        column: int,
+        value,
+        *,
+        to_row: int | None = None,
+        to_column: int | None = None,
+        alignment: Alignment = CENTER,
+        number_format: str | None = None,
+        head: bool = False,
+    ) -> None:
+        to_row, to_column = to_row or row, to_column or column
+        for border_row in range(row, to_row + 1):
+            for border_column in range(column, to_column + 1):
+                self.sheet.cell(border_row, border_column).border = BORDER
+        if to_row > row or to_column > column:
+            self.sheet.merge_cells(
+                start_row=row, start_column=column, end_row=to_row, end_column=to_column
+            )
+        cell = self.sheet.cell(row, column)
+        if value is not None and value != "":
+            set_value(cell, value)
+        cell.alignment = alignment
+        if number_format:
+            cell.number_format = number_format
+        if head:
+            cell.font = BOLD
+            cell.fill = HEAD_FILL
+        if isinstance(value, str) and value:
+            width = sum(COLUMN_WIDTHS[column - 1 : to_column])
+            lines = _estimated_lines(value, width)
+            rows = to_row - row + 1
+            per_row = -(-lines // rows)
+            for height_row in range(row, to_row + 1):
+                self.heights[height_row] = max(self.heights.get(height_row, 1), per_row)
+
+    def finish(self) -> None:
+        for row, lines in self.heights.items():
+            if lines > 1:
+                self.sheet.row_dimensions[row].height = lines * LINE_HEIGHT + 4
+
+
+def _weight_format(value: Decimal) -> str:
+    """权重 and totals as the form prints them: 30 and 96, but 95.50."""
+    return WHOLE_FORMAT if value == value.to_integral_value() else TWO_PLACES_FORMAT
+
+
+def render_xlsx(evaluation: Evaluation) -> bytes:
+    """Expects an evaluation from `Evaluation.objects.with_table()`."""
+    table = build_table(evaluation)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET_TITLE
+    drawing = _Sheet(sheet)
+    put = drawing.put
+    for index, width in enumerate(COLUMN_WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    last = len(COLUMN_WIDTHS)
+
+    put(TITLE_ROW, 1, f"《{table.title}》", to_column=last)
+    sheet.cell(TITLE_ROW, 1).font = Font(bold=True, size=16)
+    sheet.row_dimensions[TITLE_ROW].height = 28
+    put(YEAR_ROW, 1, f"({table.year}年度)", to_column=last)
+    for column in range(1, last + 1):  # the title sits above the frame, not in it
+        sheet.cell(TITLE_ROW, column).border = Border()
+        sheet.cell(YEAR_ROW, column).border = Border()
+
+    put(HEADER_ROW, 1, "部门（单位）名称", head=True)
+    put(HEADER_ROW, 2, table.unit_name, to_column=6, alignment=LEFT)
+    put(HEADER_ROW, 7, "下属单位个数", to_column=8, head=True)
+    put(HEADER_ROW, 9, table.subordinate_unit_count, number_format=WHOLE_FORMAT)
+
+    budget_end = BUDGET_HEAD_ROW + len(table.budget_rows)
+    put(BUDGET_HEAD_ROW, 1, "整体支出规模（元）", to_row=budget_end, head=True)
+    put(BUDGET_HEAD_ROW, 2, None, to_column=4)
+    put(BUDGET_HEAD_ROW, 5, "全年预算数", to_column=6, head=True)
+    put(BUDGET_HEAD_ROW, 7, "全年执行数", to_column=8, head=True)
+    put(BUDGET_HEAD_ROW, 9, "执行率", head=True)
+    for row, line in enumerate(table.budget_rows, start=BUDGET_HEAD_ROW + 1):
+        put(row, 2, line.label, to_column=4, alignment=LEFT)
+        put(row, 5, line.budget_amount, to_column=6, alignment=RIGHT, number_format=AMOUNT_FORMAT)
+        put(row, 7, line.executed_amount, to_column=8, alignment=RIGHT, number_format=AMOUNT_FORMAT)
+        put(row, 9, line.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+
+    put(GOAL_HEAD_ROW, 1, "年度总体目标", to_row=GOAL_TEXT_ROW, head=True)
+    put(GOAL_HEAD_ROW, 2, "年初设定目标", to_column=5, head=True)
+    put(GOAL_HEAD_ROW, 6, "全年完成情况", to_column=9, head=True)
+    put(GOAL_TEXT_ROW, 2, rich_text_to_plain(table.target_text), to_column=5, alignment=TOP_LEFT)
+    put(GOAL_TEXT_ROW, 6, rich_text_to_plain(table.result_text), to_column=9, alignment=TOP_LEFT)
+
+    put(SECTION_ROW, 1, "分解目标自评", to_column=last, head=True)
+    for column, head in enumerate(INDICATOR_HEADS, start=1):
+        put(COLUMN_HEAD_ROW, column, head, head=True)
+
+    row = FIRST_INDICATOR_ROW
+    for group in table.groups:
+        if not group.rowspan:
+            continue
+        group_end = row + group.rowspan - 1
+        put(row, 1, group.name, to_row=group_end)
+        put(row, 2, group.weight, to_row=group_end, number_format=_weight_format(group.weight))
+        if group.note:
+            put(row, 4, group.note, to_row=group_end, alignment=LEFT)
+        for category in group.categories:
+            put(row, 3, category.name, to_row=row + category.rowspan - 1)
+            for line in category.rows:
+                if not group.note:
+                    put(row, 4, line.name, alignment=LEFT)
+                put(row, 5, line.target)
+                put(row, 6, line.actual)
+                put(row, 7, line.points, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+                put(row, 8, line.score, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+                put(row, 9, line.deviation_reason, alignment=LEFT)
+                row += 1
+    put(row, 1, "合计", to_column=6, head=True)
+    put(
+        row,
+        7,
+        table.total_points,
+        alignment=RIGHT,
+        number_format=_weight_format(table.total_points),
+    )
+    put(row, 8, table.total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
+    put(row, 9, None)
+    drawing.finish()
+
+    sheet.print_title_rows = f"{SECTION_ROW}:{COLUMN_HEAD_ROW}"
+    sheet.print_area = f"A1:{get_column_letter(last)}{row}"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.orientation = sheet.ORIENTATION_PORTRAIT
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.oddFooter.center.text = "第 &P 页 共 &N 页"
+    workbook.properties.title = f"{table.unit_name} {table.year}年度 {TITLE}"
+    workbook.properties.subject = table.unit_code
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class ReadResult:
+    data: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, sheet: Worksheet) -> None:
+        self.sheet = sheet
+        self.errors: list[str] = []
+        self.note_cells: set[tuple[int, int]] = set()
+        for cells in sheet.merged_cells.ranges:
+            if cells.max_row > cells.min_row:
+                self.note_cells.add((cells.min_row, cells.min_col))
+
+    def where(self, row: int, column: int | None = None) -> str:
+        place = f"工作表“{self.sheet.title}”第 {row} 行"
+        if column:
+            place += f" {get_column_letter(column)} 列"
+            if self.heads_row and column <= len(INDICATOR_HEADS) and row > self.heads_row:
+                place += f"（{INDICATOR_HEADS[column - 1]}）"
+        return place
+
+    heads_row: int | None = None
+
+    def fail(self, row: int, column: int | None, message: str) -> None:
+        self.errors.append(f"{self.where(row, column)}：{message}")
+
+    def value(self, row: int, column: int):
+        value = self.sheet.cell(row, column).value
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    def text(self, row: int, column: int) -> str:
+        value = self.value(row, column)
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).replace("\r\n", "\n").replace("\r", "\n")
+
+    def decimal(
+        self,
+        row: int,
+        column: int,
+        label: str,
+        *,
+        required: bool = False,
+        maximum: Decimal = MAX_AMOUNT,
+    ) -> Decimal | None:
+        value = self.value(row, column)
+        if value is None:
+            if required:
+                self.fail(row, column, f"{label}不能为空，请填写数字。")
+            return None
+        if isinstance(value, bool):
+            self.fail(row, column, f"{label}应为数字。")
+            return None
+        if isinstance(value, int | float | Decimal):
+            # A float read from the file: its shortest repr is the number typed.
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        else:
+            try:
+                number = Decimal(str(value).replace(",", "").replace("，", ""))
+            except InvalidOperation:
+                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
+                return None
+            if not number.is_finite():
+                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
+                return None
+        rounded = number.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+        if abs(number - rounded) > Decimal("0.000001"):
+            self.fail(row, column, f"{label} {value} 最多保留两位小数。")
+            return None
+        if rounded < 0:
+            self.fail(row, column, f"{label}不能为负数（{value}）。")
+            return None
+        if rounded > maximum:
+            self.fail(row, column, f"{label} {value} 超过上限 {maximum}。")
+            return None
+        return rounded
+
+    def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
+        for row in range(start, self.sheet.max_row + 1):
+            value = self.value(row, column)
+            if isinstance(value, str) and value.replace(" ", "") == label:
+                return row
+        return None
+
+
+def _find_sheet(workbook) -> Worksheet:
+    if SHEET_TITLE in workbook.sheetnames:
+        return workbook[SHEET_TITLE]
+    return workbook.worksheets[0]
+
+
+def read_workbook(content: bytes) -> ReadResult:
+    try:
+        workbook = load_workbook(content, read_only=False)
+    except WorkbookError as error:
+        return ReadResult(errors=[str(error)])
+    reader = _Reader(_find_sheet(workbook))
+    data = {}
+    _read_header(reader, data)
+    _read_budget(reader, data)
+    _read_goals(reader, data)
+    _read_indicators(reader, data)
+    return ReadResult(data=data, errors=reader.errors)
+
+
+def _read_header(reader: _Reader, data: dict) -> None:
+    sheet = reader.sheet
+    data["year"] = None
+    for row in range(1, min(sheet.max_row, HEADER_ROW + 5) + 1):
+        match = re.search(r"[（(]\s*(\d{4})\s*年度\s*[)）]", reader.text(row, 1))
+        if match:
+            data["year"] = int(match[1])
+            break
+    if data["year"] is None:
+        reader.fail(YEAR_ROW, 1, "找不到年度（应为“(2023年度)”的形式）。")
+    row = reader.find_row("部门（单位）名称")
+    if row is None:
+        reader.fail(HEADER_ROW, 1, "找不到“部门（单位）名称”。这不是本系统导出的自评表格式。")
+        data["unit_name"], data["subordinate_unit_count"] = "", None
+        return
+    data["unit_name"] = reader.text(row, 2)
+    count = reader.decimal(row, 9, "下属单位个数", required=True)
+    if count is not None and count != count.to_integral_value():
+        reader.fail(row, 9, "下属单位个数应为整数。")
+        count = None
+    data["subordinate_unit_count"] = int(count) if count is not None else None
+
+
+def _read_budget(reader: _Reader, data: dict) -> None:
+    data["budget"] = {}
+    head = reader.find_row("整体支出规模（元）")
+    if head is None:
+        reader.fail(BUDGET_HEAD_ROW, 1, "找不到“整体支出规模（元）”。")
+        return
+    keywords = {kind: str(label).split("）")[-1] for kind, label in SOURCE_LABELS.items()}
+    for row in range(head + 1, head + 12):
+        label = reader.text(row, 2)
+        if reader.text(row, 1) and row > head + 1 and reader.text(row, 1) != "整体支出规模（元）":
+            break
+        kind = next((kind for kind, word in keywords.items() if word and word in label), None)
+        if kind is None or kind in data["budget"]:
+            continue
+        budget = reader.decimal(row, 5, f"{label}·全年预算数", required=True)
+        executed = reader.decimal(row, 7, f"{label}·全年执行数", required=True)
+        data["budget"][kind] = [str(budget or "0.00"), str(executed or "0.00")]
+    for kind in BudgetLine.ORDER:
+        if kind not in data["budget"]:
+            reader.fail(head, 1, f"整体支出规模缺少“{SOURCE_LABELS[kind]}”一行。")
+
+
+def _read_goals(reader: _Reader, data: dict) -> None:
+    data["target_text"] = data["result_text"] = ""
+    head = reader.find_row("年度总体目标")
+    if head is None:
+        reader.fail(GOAL_HEAD_ROW, 1, "找不到“年度总体目标”。")
+        return
+    columns = {}
+    for column in range(2, len(INDICATOR_HEADS) + 1):
+        label = reader.text(head, column)
+        if label in {"年初设定目标", "全年完成情况"}:
+            columns[label] = column
+    if len(columns) < 2:
+        reader.fail(head, None, "年度总体目标应有“年初设定目标”和“全年完成情况”两栏。")
+        return
+    row = head + 1
+    while row < head + 20 and not any(reader.text(row, column) for column in columns.values()):
+        if reader.text(row, 1) and reader.text(row, 1) != "年度总体目标":
+            break
+        row += 1
+    data["target_text"] = reader.text(row, columns["年初设定目标"])
+    data["result_text"] = reader.text(row, columns["全年完成情况"])
+
+
+def _read_indicators(reader: _Reader, data: dict) -> None:
+    data["groups"] = []
+    heads_row = reader.find_row("一级指标")
+    if heads_row is None:
+        reader.fail(COLUMN_HEAD_ROW, 1, "找不到分解目标自评的列名行（第一列为“一级指标”）。")
+        return
+    found = tuple(reader.text(heads_row, column) for column in range(1, len(INDICATOR_HEADS) + 1))
+    if tuple(text.replace(" ", "") for text in found) != INDICATOR_HEADS:
+        reader.fail(
+            heads_row,
+            None,
+            "列名应依次为“"
+            + "、".join(INDICATOR_HEADS)
+            + "”，实际为“"
+            + "、".join(text or "（空）" for text in found)
+            + "”。请勿增删或调换列。",
+        )
+        return
+    reader.heads_row = heads_row
+    group = category = None
+    count = 0
+    for row in range(heads_row + 1, reader.sheet.max_row + 1):
+        values = [reader.value(row, column) for column in range(1, len(INDICATOR_HEADS) + 1)]
+        if all(value is None for value in values):
+            continue  # blank padding, or the lower part of merged cells only
+        if reader.text(row, 1).replace(" ", "") == "合计":
+            break
+        count += 1
+        if count > MAX_INDICATOR_ROWS:
+            reader.fail(row, None, f"指标超过 {MAX_INDICATOR_ROWS} 行，请检查文件。")
+            return
+        group_name, category_name = reader.text(row, 1), reader.text(row, 3)
+        weight = reader.decimal(row, 2, "权重", maximum=Decimal("100"))
+        if group_name and (group is None or group_name != group["name"]):
+            if weight is None and reader.value(row, 2) is None:
+                reader.fail(row, 2, f"一级指标“{group_name}”未填写权重。")
+            elif weight is not None and weight <= 0:
+                reader.fail(row, 2, f"一级指标“{group_name}”的权重应大于 0。")
+            group = {
+                "name": group_name,
+                "weight": str(weight) if weight is not None else "0",
+                "note": "",
+                "row": row,
+                "categories": [],
+            }
+            data["groups"].append(group)
+            category = None
+            # The 三级 column merged down a whole 一级 is its note (投入管理).
+            if (row, 4) in reader.note_cells and reader.text(row, 4):
+                group["note"] = reader.text(row, 4)
+            for text, limit, label in (
+                (group_name, 100, "一级指标名称"),
+                (group["note"], 300, "三级指标说明"),
+            ):
+                if len(text) > limit:
+                    reader.fail(
+                        row,
+                        1 if label == "一级指标名称" else 4,
+                        f"{label}过长（最多 {limit} 字）。",
+                    )
+        elif group is None:
+            reader.fail(row, 1, "第一行指标必须填写一级指标名称。")
+            continue
+        elif weight is not None and str(weight) != group["weight"]:
+            reader.fail(
+                row,
+                2,
+                f"权重 {weight} 与一级指标“{group['name']}”第 {group['row']} 行的权重 "
+                f"{group['weight']} 不一致（一个一级指标只有一个权重）。",
+            )
+        if category_name and (category is None or category_name != category["name"]):
+            category = {"name": category_name, "row": row, "indicators": []}
+            if len(category_name) > 100:
+                reader.fail(row, 3, "二级指标名称过长（最多 100 字）。")
+            group["categories"].append(category)
+        elif category is None:
+            reader.fail(row, 3, f"一级指标“{group['name']}”下的第一行必须填写二级指标名称。")
+            continue
+        name = "" if group["note"] else reader.text(row, 4)
+        category["indicators"].append(_read_indicator_row(reader, row, name))
+
+
+def _read_indicator_row(reader: _Reader, row: int, name: str) -> dict:
+    values = {}
+    for key, column, comparator in (("target", 5, True), ("actual", 6, False)):
+        try:
+            values[key] = format_value(
+                parse_value(reader.text(row, column), allow_comparator=comparator)
+            )
+        except ValueParseError as error:
+            reader.fail(row, column, str(error))
+            values[key] = ""
+    points = reader.decimal(row, 7, "分值", required=True, maximum=Decimal("100"))
+    score = reader.decimal(row, 8, "得分", maximum=Decimal("100"))
+    if points is not None and score is not None and score > points:
+        reader.fail(row, 8, f"得分 {score} 超过分值 {points}。")
+    if len(name) > 200:
+        reader.fail(row, 4, "三级指标名称过长（最多 200 字）。")
+    return {
+        "name": name,
+        "target": values["target"],
+        "actual": values["actual"],
+        "points": str(points) if points is not None else "0.00",
+        "score": str(score) if score is not None else None,
+        "deviation_reason": reader.text(row, 9),
+        "row": row,
+    }

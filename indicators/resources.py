@@ -1,0 +1,165 @@
+"""The yearly indicator template (指标库) through django-import-export, xlsx only.
+
+One sheet row per template line, matched on 年度 + 一级 + 二级 + 三级. Rows of the
+same 一级 must agree on its 权重 and note; the base shares of a 一级 must add up
+to 100. Existing lines are loaded once, and the rows are written in bulk: a
+10,000-line template imports in seconds.
+"""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from import_export import fields
+
+from evaluations.resources import NumberWidget, TextWidget, XlsxResource
+
+from .models import IndicatorTemplate
+from .values import ValueParseError, format_value, parse_value
+
+HUNDRED = Decimal("100")
+
+
+class TargetWidget(TextWidget):
+    def clean(self, value, row=None, **kwargs) -> str:
+        text = super().clean(value, row, **kwargs)
+        try:
+            return format_value(parse_value(text))
+        except ValueParseError as error:
+            raise ValueError(f"{self.label}：{error}") from None
+
+
+class IndicatorTemplateResource(XlsxResource):
+    year = fields.Field(
+        "year",
+        "年度",
+        NumberWidget("年度", minimum=Decimal("2000"), maximum=Decimal("2100"), whole=True),
+    )
+    group_name = fields.Field(
+        "group_name", "一级指标", TextWidget("一级指标", required=True, max_length=100)
+    )
+    group_weight = fields.Field(
+        "group_weight", "权重", NumberWidget("权重", minimum=Decimal("0.01"))
+    )
+    group_note = fields.Field(
+        "group_note", "三级指标说明", TextWidget("三级指标说明", max_length=300)
+    )
+    category_name = fields.Field(
+        "category_name", "二级指标", TextWidget("二级指标", required=True, max_length=100)
+    )
+    name = fields.Field("name", "三级指标", TextWidget("三级指标", max_length=200))
+    base_share = fields.Field(
+        "base_share",
+        "基础分占比（%）",
+        NumberWidget("基础分占比（%）", required=False, minimum=Decimal("0.01")),
+    )
+    points = fields.Field("points", "分值", NumberWidget("分值", required=False))
+    default_target = fields.Field(
+        "default_target", "默认年度指标值", TargetWidget("默认年度指标值", max_length=70)
+    )
+
+    class Meta:
+        model = IndicatorTemplate
+        fields = (
+            "year",
+            "group_name",
+            "group_weight",
+            "group_note",
+            "category_name",
+            "name",
+            "base_share",
+            "points",
+            "default_target",
+        )
+        import_id_fields = ("year", "group_name", "category_name", "name")
+        clean_model_instances = True
+        use_bulk = True
+        batch_size = 1000
+        skip_diff = True
+        report_skipped = False
+
+    def before_import(self, dataset, **kwargs) -> None:
+        super().before_import(dataset, **kwargs)
+        years = set()
+        for value in dataset["年度"]:
+            try:
+                years.add(int(Decimal(str(value).strip())))
+            except (ArithmeticError, ValueError):
+                continue  # the row reports it
+        self.existing = {
+            (line.year, line.group_name, line.category_name, line.name): line
+            for line in IndicatorTemplate.objects.filter(year__in=years)
+        }
+        self.seen_lines: dict[tuple, int] = {}
+        self.seen_groups: dict[tuple, tuple[Decimal, str, int]] = {}
+        self.shares: dict[tuple, list[Decimal]] = {}
+
+    def get_instance(self, instance_loader, row):
+        try:
+            key = tuple(
+                self.fields[name].clean(row)
+                for name in ("year", "group_name", "category_name", "name")
+            )
+        except ValueError:
+            return None  # a new line then, whose cells report what is wrong
+        return self.existing.get(key)
+
+    def import_instance(self, instance, row, **kwargs):
+        instance.position = kwargs.get("row_number", 0)
+        super().import_instance(instance, row, **kwargs)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        # Uniqueness and the check constraints are checked in `check_row` against
+        # the lines loaded once; Django would ask the database for each, per row.
+        errors = dict(import_validation_errors or {})
+        try:
+            instance.full_clean(
+                exclude=errors.keys(), validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def check_row(self, instance, row) -> dict:
+        errors = {}
+        number = self._row_number
+        if instance.points is None and instance.base_share is None:
+            errors["points"] = "分值：请填写分值，或填写基础分占比（二级指标自身计分时）。"
+        elif instance.points is not None and instance.base_share is not None:
+            errors["points"] = "分值：已填写基础分占比时不再填写分值（分值 = 权重 × 占比 ÷ 100）。"
+        points, weight = instance.points, instance.group_weight
+        if points is not None and weight is not None and points > weight:
+            errors["points"] = f"分值：{points} 超过所属一级指标的权重 {weight}。"
+        line = (instance.year, instance.group_name, instance.category_name, instance.name)
+        if line in self.seen_lines:
+            errors["name"] = (
+                f"三级指标：与行号 {self.seen_lines[line]} 重复（同一年度、一级、二级下名称相同）。"
+            )
+        self.seen_lines.setdefault(line, number)
+        group = (instance.year, instance.group_name)
+        weight, note = instance.group_weight, instance.group_note
+        if weight is None:  # not a number: its cell reports it
+            return errors
+        first = self.seen_groups.setdefault(group, (weight, note, number))
+        if weight != first[0]:
+            errors["group_weight"] = (
+                f"权重：{weight} 与行号 {first[2]} 同一一级指标“{instance.group_name}”的权重 "
+                f"{first[0]} 不一致。"
+            )
+        if note != first[1]:
+            errors["group_note"] = f"三级指标说明：与行号 {first[2]} 同一一级指标的说明不一致。"
+        if instance.base_share is not None:
+            self.shares.setdefault(group, []).append(instance.base_share)
+        return errors
+
+    def import_row(self, row, instance_loader, **kwargs):
+        self._row_number = kwargs.get("row_number", 0)
+        return super().import_row(row, instance_loader, **kwargs)
+
+    def after_import(self, dataset, result, **kwargs) -> None:
+        for (year, group_name), shares in self.shares.items():
+            total = sum(shares, Decimal("0"))
+            if total != HUNDRED:
+                raise ValueError(
+                    f"{year} 年一级指标“{group_name}”各二级指标的基础分占比合计 {total}，应为 100。"
+                )

@@ -1,0 +1,332 @@
+"""Importing the official-table workbook: upload, preview row by row, confirm.
+Every bad file gets its Chinese reason and leaves the database as it was."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from evaluations.models import District, Evaluation, WorkbookUpload
+from evaluations.workbook import render_xlsx
+from evaluations.workbook_import import fingerprint, snapshot
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+
+from .conftest import make_evaluation, make_unit, make_user, synthetic_data
+from .workbooks import cells, find_row, load, save, with_wrong_dimension, zip_bomb
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def import_url(evaluation) -> str:
+    return reverse("workbook_import", args=[evaluation.pk])
+
+
+def exported(evaluation) -> bytes:
+    return render_xlsx(Evaluation.objects.with_table().get(pk=evaluation.pk))
+
+
+def upload(client, evaluation, content: bytes, name: str = "自评表.xlsx"):
+    return client.post(
+        import_url(evaluation), {"workbook": SimpleUploadedFile(name, content, XLSX)}
+    )
+
+
+def database_state(evaluation) -> str:
+    """Everything an import could touch, ids included."""
+    evaluation = Evaluation.objects.with_table().get(pk=evaluation.pk)
+    state = snapshot(evaluation)
+    state["html"] = [evaluation.target_text, evaluation.result_text]
+    state["counts"] = [
+        IndicatorGroup.objects.count(),
+        IndicatorCategory.objects.count(),
+        Indicator.objects.count(),
+    ]
+    return json.dumps(state, sort_keys=True, ensure_ascii=False)
+
+
+def upload_and_confirm(client, evaluation, content: bytes):
+    response = upload(client, evaluation, content)
+    assert response.status_code == 302, response.content.decode()
+    preview = client.get(response["Location"])
+    confirmed = client.post(response["Location"])
+    return preview, confirmed
+
+
+# ---------------------------------------------------------------- access
+
+
+def test_needs_login(client, sample):
+    response = client.get(import_url(sample))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_wrong_method(staff_client, sample):
+    assert staff_client.put(import_url(sample)).status_code == 405
+
+
+def test_shows_the_upload_form(staff_client, sample):
+    page = staff_client.get(import_url(sample)).content.decode()
+    assert "上传并预览变更" in page and "不超过 5 MB" in page
+    table = staff_client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
+    assert import_url(sample) in table
+    assert reverse("evaluation_workbook", args=[sample.pk]) in table
+
+
+@pytest.mark.parametrize("who", ["other_staff", "reviewer"])
+def test_hidden_from_those_who_do_not_fill_it_in(client, sample, who, request):
+    client.force_login(request.getfixturevalue(who))
+    before = database_state(sample)
+    assert client.get(import_url(sample)).status_code == 404
+    assert upload(client, sample, exported(sample)).status_code == 404
+    assert database_state(sample) == before
+
+
+def test_only_a_draft_can_be_imported(staff_client, sample):
+    Evaluation.objects.filter(pk=sample.pk).update(status="approved")
+    response = upload(staff_client, sample, exported(sample))
+    assert response.status_code == 409
+    assert "只有草稿可以导入" in response.content.decode()
+    assert not WorkbookUpload.objects.exists()
+
+
+def test_someone_elses_upload_cannot_be_confirmed(staff_client, client, sample, unit):
+    response = upload(staff_client, sample, exported(sample))
+    colleague = make_user("colleague")
+    unit.staff.add(colleague)
+    client.force_login(colleague)
+    assert client.post(response["Location"]).status_code == 404
+    assert client.get(response["Location"]).status_code == 404
+
+
+# ---------------------------------------------------------------- round trip and edits
+
+
+def test_the_sample_round_trips(staff_client, sample):
+    first = exported(sample)
+    before = database_state(sample)
+    preview, confirmed = upload_and_confirm(staff_client, sample, first)
+    assert "没有变更" in preview.content.decode()
+    assert confirmed.status_code == 302
+    assert database_state(sample) == before
+    assert cells(exported(sample)) == cells(first)
+    assert not WorkbookUpload.objects.exists()
+
+
+def test_an_80_row_evaluation_round_trips(staff_client, unit):
+    evaluation = make_evaluation(unit, year=2024, data=synthetic_data(80))
+    first = exported(evaluation)
+    before = database_state(evaluation)
+    preview, _ = upload_and_confirm(staff_client, evaluation, first)
+    assert "没有变更" in preview.content.decode()
+    assert database_state(evaluation) == before
+    assert cells(exported(evaluation)) == cells(first)
+
+
+def test_a_hand_edited_workbook_is_previewed_then_applied(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    changed_row = find_row(sheet, 4, "设备使用准确率")
+    sheet.cell(changed_row, 6).value = "98.00(%)"
+    sheet.cell(changed_row, 8).value = 1.5
+    sheet.cell(5, 7).value = 8275000.5  # 财政拨款·全年执行数
+    sheet["F10"].value = sheet["F10"].value + "\n全年目标基本完成。"
+    # A row added under the last one, as a user inserts it above 合计.
+    total = find_row(sheet, 1, "合计")
+    sheet.unmerge_cells(start_row=total, start_column=1, end_row=total, end_column=6)
+    for column in range(1, 10):
+        sheet.cell(total, column).value = None
+    new_row = [None, None, None, "投诉处理满意度", "≥85.00(%)", "88.00(%)", 0, 0, None]
+    for column, value in enumerate(new_row, start=1):
+        sheet.cell(total, column).value = value
+    sheet.cell(total + 2, 1).value = "合计"  # after a blank padding row
+    edited = save(workbook)
+    ids_before = set(Indicator.objects.values_list("pk", flat=True))
+
+    response = upload(staff_client, sample, edited)
+    assert response.status_code == 302
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "导入后将有 <strong>4</strong> 处变更" in page
+    assert "产出指标 / 质量指标 / 设备使用准确率" in page
+    assert '97.00(%)</span> → <span class="new">98.00(%)' in page
+    assert '1.00</span> → <span class="new">1.50' in page
+    assert '8,275,824.74</span> → <span class="new">8,275,000.50' in page
+    assert (
+        '全年完成情况·第 5 段</span>：<span class="old">（空）</span> → <span class="new">全年目标基本完成。'
+        in page
+    )
+    assert "5884件" not in page  # unchanged paragraphs are not repeated
+    assert "满意度指标 / 服务对象满意度指标 / 投诉处理满意度" in page
+    assert f"第 {total} 行" in page
+    # Nothing is written before the confirmation.
+    assert not Indicator.objects.filter(name="投诉处理满意度").exists()
+
+    confirmed = staff_client.post(
+        reverse("workbook_import_preview", args=[sample.pk, WorkbookUpload.objects.get().pk]),
+        follow=True,
+    )
+    assert "已导入工作簿“自评表.xlsx”" in confirmed.content.decode()
+    changed = Indicator.objects.get(name="设备使用准确率")
+    assert changed.actual_number == Decimal("98.00") and changed.score == Decimal("1.50")
+    added = Indicator.objects.get(name="投诉处理满意度")
+    assert added.category.name == "服务对象满意度指标"
+    assert added.target_comparator == "≥" and added.target_number == Decimal("85.00")
+    assert added.points == Decimal("0.00")
+    assert ids_before < set(Indicator.objects.values_list("pk", flat=True))  # ids kept
+    sample.refresh_from_db()
+    assert sample.result_text.endswith("<p>全年目标基本完成。</p>")
+    assert sample.target_text.startswith("<p>根据《关于街镇")  # unchanged text kept as stored
+    assert sample.budget_lines.get(kind="fiscal").executed_amount == Decimal("8275000.50")
+
+
+def test_a_removed_row_and_a_new_category(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    removed = find_row(sheet, 4, "巡查上报机制健全性")
+    for column in range(4, 10):
+        sheet.cell(removed, column).value = None
+    # Row 24 becomes a new 二级 of 产出指标 by giving it its own 二级 name.
+    sheet.unmerge_cells("C20:C24")
+    sheet["C24"] = "时效指标"
+    preview, _ = upload_and_confirm(staff_client, sample, save(workbook))
+    page = preview.content.decode()
+    assert "删除" in page and "效益指标 / 可持续影响指标 / 巡查上报机制健全性" in page
+    assert "产出指标 / 时效指标 / 居村工作站考核工作覆盖数量" in page
+    assert not Indicator.objects.filter(name="巡查上报机制健全性").exists()
+    moved = Indicator.objects.get(name="居村工作站考核工作覆盖数量")
+    assert moved.category.name == "时效指标" and moved.category.position == 2
+
+
+def test_a_preview_goes_stale_when_the_evaluation_changes(staff_client, sample):
+    workbook = load(exported(sample))
+    workbook.active["I3"] = 3
+    response = upload(staff_client, sample, save(workbook))
+    Indicator.objects.filter(name="设备使用率").update(deviation_reason="同时修改")
+    before = database_state(sample)
+    page = staff_client.post(response["Location"], follow=True).content.decode()
+    assert "预览之后该自评表已被修改，请重新上传" in page
+    assert database_state(sample) == before
+
+
+# ---------------------------------------------------------------- bad files
+
+
+def assert_refused(client, evaluation, content: bytes, *messages: str, name="自评表.xlsx"):
+    before = database_state(evaluation)
+    response = upload(client, evaluation, content, name)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "文件未导入" in page
+    for message in messages:
+        assert message in page, page[page.find("import-errors") :][:2000]
+    assert database_state(evaluation) == before
+    assert not WorkbookUpload.objects.exists()
+
+
+def test_wrong_columns(staff_client, sample):
+    workbook = load(exported(sample))
+    workbook.active["G12"], workbook.active["H12"] = "得分", "分值"
+    assert_refused(
+        staff_client,
+        sample,
+        save(workbook),
+        "工作表“自评表”第 12 行：列名应依次为“一级指标、权重、二级指标、三级指标、年度指标值、"
+        "全年完成值、分值、得分、偏差及原因分析”，实际为“一级指标、权重、二级指标、三级指标、"
+        "年度指标值、全年完成值、得分、分值、偏差及原因分析”。请勿增删或调换列。",
+    )
+
+
+def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet["G20"] = "两分"
+    sheet["H21"] = 5
+    sheet["E22"] = "≥约12(人"
+    sheet["F23"] = "≥100.00(%)"
+    sheet["E5"] = "八百万"
+    assert_refused(
+        staff_client,
+        sample,
+        save(workbook),
+        "工作表“自评表”第 20 行 G 列（分值）：“两分”不是数字，分值应填写数字。",
+        "工作表“自评表”第 21 行 H 列（得分）：得分 5.00 超过分值 2.00。",
+        "工作表“自评表”第 22 行 E 列（年度指标值）：无法识别的指标值“≥约12(人”",
+        "工作表“自评表”第 23 行 F 列（全年完成值）：“≥100.00(%)”：全年完成值只写数值和单位",
+        "工作表“自评表”第 5 行 E 列：“八百万”不是数字，资金来源：（1）财政拨款·全年预算数应填写数字。",
+    )
+
+
+def test_a_workbook_of_another_unit(staff_client, sample):
+    xuhui = District.objects.create(code="310104", name="徐汇区")
+    stranger = make_unit("310104-X", "徐汇区某单位", xuhui)
+    evaluation = make_evaluation(stranger)
+    assert_refused(
+        staff_client,
+        sample,
+        exported(evaluation),
+        "工作簿的部门（单位）名称为“徐汇区某单位”，与本自评表的单位"
+        "“上海市闵行区浦锦街道城市运行管理中心”不一致",
+    )
+
+
+def test_a_workbook_of_another_year(staff_client, sample):
+    workbook = load(exported(sample))
+    workbook.active["A2"] = "(2022年度)"
+    assert_refused(
+        staff_client, sample, save(workbook), "工作簿的年度为 2022 年，本自评表为 2023 年"
+    )
+
+
+def test_a_zip_bomb(staff_client, sample):
+    assert_refused(staff_client, sample, zip_bomb(), "疑似压缩炸弹")
+
+
+def test_a_6_mb_file(staff_client, sample):
+    assert_refused(staff_client, sample, b"PK\x03\x04" + b"\0" * (6 * 1024 * 1024), "超过上限 5 MB")
+
+
+def test_not_a_workbook(staff_client, sample):
+    assert_refused(
+        staff_client, sample, "名称,代码\n".encode(), "不是有效的 Excel 工作簿", name="a.csv"
+    )
+
+
+def test_no_file(staff_client, sample):
+    response = staff_client.post(import_url(sample), {})
+    assert "请选择要上传的 Excel 文件" in response.content.decode()
+
+
+def test_a_wps_style_dimension_is_read_in_full(staff_client, sample):
+    workbook = load(exported(sample))
+    workbook.active["H24"] = 1.5
+    content = with_wrong_dimension(save(workbook))
+    preview, _ = upload_and_confirm(staff_client, sample, content)
+    assert "导入后将有 <strong>1</strong> 处变更" in preview.content.decode()
+    assert Indicator.objects.get(name="居村工作站考核工作覆盖数量").score == Decimal("1.50")
+
+
+def test_unmerged_and_refilled_cells_read_the_same(staff_client, sample):
+    """WPS users often unmerge and fill every row: the file means the same table."""
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    for cells_range in [str(r) for r in sheet.merged_cells.ranges]:
+        first = sheet[cells_range.split(":")[0]]
+        if first.row >= 20 and first.column in (1, 2, 3):
+            value = first.value
+            sheet.unmerge_cells(cells_range)
+            for row in sheet[cells_range]:
+                for cell in row:
+                    cell.value = value
+    before = database_state(sample)
+    preview, _ = upload_and_confirm(staff_client, sample, save(workbook))
+    assert "没有变更" in preview.content.decode()
+    assert database_state(sample) == before
+
+
+def test_fingerprint_changes_with_the_evaluation(sample):
+    evaluation = Evaluation.objects.with_table().get(pk=sample.pk)
+    first = fingerprint(evaluation)
+    Indicator.objects.filter(name="设备使用率").update(score=Decimal("1.00"))
+    assert fingerprint(Evaluation.objects.with_table().get(pk=sample.pk)) != first
