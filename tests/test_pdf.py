@@ -76,7 +76,7 @@ def test_holds_every_figure_of_the_sample(sample):
         "提升",
         "健全",
         "达成指标",
-        "2023年，街道新增一个居委工作",  # the rest of the cell is on the next line
+        "2023年，街道新增一个居委",  # the rest of the cell is on the next line
     ]:
         assert figure in text, figure
     assert re.search(r"合计 100 96\n", text)
@@ -104,7 +104,7 @@ def test_holds_every_figure_of_the_sample(sample):
 def test_pages_footer_title_status_and_size(sample):
     content = pdf_of(sample)
     pages = page_texts(content)
-    # The head and 年度总体目标; 投入管理 and 产出; 效益, 满意度 and the total.
+    # The head and 年度总体目标; 投入管理, 产出 and 效益; 满意度 and the total.
     assert len(pages) == 3
     for number, text in enumerate(pages, start=1):
         assert f"第 {number} 页 共 3 页" in text
