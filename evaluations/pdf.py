@@ -3,11 +3,14 @@ same `build_table` structure as the page.
 
 A page break must not cut a 二级 block, and WeasyPrint draws a rowspan that crosses a
 page break badly. So this drawing never lets one cross: the indicator rows are drawn as
-segments, each one `<tbody>` that stays on one page, and a segment starts as a whole
-一级 group. The document is laid out once; if a segment ran over a page end, the pages
-are planned from the row heights of that layout — groups moved to a new page, or cut
-before a 二级 block, or inside a 二级 block that alone is longer than a page, the part
-after a cut repeating its labels marked （续） — and laid out again.
+segments, each one `<tbody>` with `break-inside: avoid`, and a segment starts as a whole
+一级 group. The indicator table begins on page 2: WeasyPrint then moves a group that
+does not fit to the next page by itself (it does so for every tbody but the first after
+the header rows, and that one now stands at a page top). Only when a segment still runs
+over a page end — a group longer than a page — are the pages planned from the row
+heights of that layout: groups cut before a 二级 block, or inside a 二级 block that
+alone is longer than a page, the part after a cut repeating its labels marked （续）;
+and the document is laid out again.
 """
 
 import mimetypes
@@ -29,8 +32,8 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from .models import Evaluation
 from .table import CategoryBlock, GroupBlock, Row, build_table
 
-# One layout when every 一级 group fits where it falls, two when the pages are planned;
-# more only when a planned layout still ran over.
+# One layout when every 一级 group fits on a page, two when the pages are planned; more
+# only when a planned layout still ran over.
 MAX_LAYOUTS = 5
 # Planned pages are filled short of the measured page body by this much (CSS px), and
 # by as much again whenever a plan, laid out, still ran over: the labels marked （续）
@@ -193,8 +196,8 @@ def plan_pages(document: Document, segments: list[Segment], slack: float) -> lis
     a 一级 group that fits on the rest of the page stays; one that fits on a page
     starts a new page, whole; a longer one is cut before each 二级 block that would
     cross a page end, and a 二级 block longer than a page is cut between its rows.
-    WeasyPrint's own `break-inside: avoid` does not move a tbody that follows the
-    header rows, so the plan sets the page breaks itself."""
+    The plan sets each page break itself rather than leave it to `break-inside: avoid`,
+    so that a second layout follows it."""
     placements, page_body = row_placements(document)
     first = next(
         (
@@ -217,7 +220,7 @@ def plan_pages(document: Document, segments: list[Segment], slack: float) -> lis
             planned.append(segment)
             used += total
         elif total <= page_body:
-            planned.append(replace(segment, starts_page=True))
+            planned.append(replace(segment, starts_page=used > 0 or segment.starts_page))
             used = total
         else:
             parts, used = cut_to_pages(segment, used, page_body, placements)
@@ -242,7 +245,7 @@ def cut_to_pages(
             # The 二级 block fits on a page of its own: it begins the next one.
             if parts[-1].categories:
                 parts.append(Segment(segment.group, [], continues_group=True))
-            parts[-1].starts_page = True
+            parts[-1].starts_page = parts[-1].starts_page or used > 0
             parts[-1].categories.append(category)
             used = block
             continue

@@ -99,6 +99,7 @@ def test_holds_every_figure_of_the_sample(sample):
     ]:
         assert f"{points} {score}" in text
     assert "【问题】" not in text  # the sample is consistent
+    assert "{#" not in text and "#}" not in text  # no template comment leaked into the page
 
 
 def test_pages_footer_title_status_and_size(sample):
