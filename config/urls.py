@@ -11,6 +11,7 @@ admin.site.index_title = "管理"
 urlpatterns = [
     path("", views.home, name="home"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
+    path("evaluations/<int:evaluation_id>/pdf/", views.evaluation_pdf, name="evaluation_pdf"),
     path(
         "evaluations/<int:evaluation_id>/workbook.xlsx",
         views.evaluation_workbook,

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.template.loader import render_to_string
 
 from .models import Evaluation
+from .pdf import render_pdf
 from .table import build_table
 from .workbook import render_xlsx
 
@@ -17,6 +18,7 @@ def render_html(evaluation: Evaluation) -> bytes:
 
 EXPORT_FORMATS: dict[str, Callable[[Evaluation], bytes]] = {
     "html": render_html,
+    "pdf": render_pdf,
     "xlsx": render_xlsx,
 }
 

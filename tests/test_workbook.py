@@ -45,7 +45,7 @@ def test_download_is_the_official_table(staff_client, sample):
     assert response["Content-Type"].startswith(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
-    assert "filename*=UTF-8''" in response["Content-Disposition"]
+    assert "filename*=utf-8''" in response["Content-Disposition"]
     sheet = load(response.content).active
     assert sheet.title == "自评表"
     assert sheet["A1"].value == "《部门（单位）整体支出绩效自评表》"

@@ -1,0 +1,290 @@
+"""The official table as a PDF, the document of record, drawn by WeasyPrint from the
+same `build_table` structure as the page.
+
+A page break must not cut a 二级 block, and WeasyPrint draws a rowspan that crosses a
+page break badly. So this drawing never lets one cross: the indicator rows are drawn as
+segments, each one `<tbody>` with `break-inside: avoid`, and a segment starts as a whole
+一级 group. The indicator table begins on page 2: WeasyPrint then moves a group that
+does not fit to the next page by itself (it does so for every tbody but the first after
+the header rows, and that one now stands at a page top). Only when a segment still runs
+over a page end — a group longer than a page — are the pages planned from the row
+heights of that layout: groups cut before a 二级 block, or inside a 二级 block that
+alone is longer than a page, the part after a cut repeating its labels marked （续）;
+and the document is laid out again.
+"""
+
+import mimetypes
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from weasyprint import HTML, Document
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from .models import Evaluation
+from .table import CategoryBlock, GroupBlock, Row, build_table
+
+# One layout when every 一级 group fits on a page, two when the pages are planned; more
+# only when a planned layout still ran over.
+MAX_LAYOUTS = 5
+# Planned pages are filled short of the measured page body by this much (CSS px), and
+# by as much again whenever a plan, laid out, still ran over: the labels marked （续）
+# and the borders of a new tbody make a part a little taller than its rows were.
+SLACK = 6.0
+FONT_NAME = re.compile(r"[\w \-]+")
+
+# Fontconfig's font list and the faces Pango has opened live in this object; made once
+# per process, so only the first PDF of a process pays for loading the CJK fonts.
+FONT_CONFIG = FontConfiguration()
+
+
+class StaticFilesFetcher(URLFetcher):
+    """Lets the PDF load the project's own static files and nothing else: no other file
+    of the machine, no network. Rich text is cleaned when saved, but a reference that
+    slips through must fetch nothing."""
+
+    def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+        path = static_file_path(url)
+        if path is None:
+            raise ValueError(f"PDF 只能引用本系统的静态文件，已拒绝：{url}")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
+
+
+URL_FETCHER = StaticFilesFetcher()
+
+
+def static_roots() -> list[Path]:
+    """The folders `collectstatic` gathers from, and where it puts them."""
+    roots = [Path(settings.STATIC_ROOT)] if settings.STATIC_ROOT else []
+    for finder in finders.get_finders():
+        roots.extend(Path(storage.location) for storage in getattr(finder, "storages", {}).values())
+    return [root.resolve() for root in roots]
+
+
+def static_file_path(url: str) -> Path | None:
+    """The file a `file://` URL names, if it is one of the project's static files."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    # resolve() follows `..` and symbolic links before the check, not after.
+    path = Path(url2pathname(parts.path)).resolve()
+    if not path.is_file():
+        return None
+    if any(path.is_relative_to(root) for root in static_roots()):
+        return path
+    return None
+
+
+def static_base_url() -> str:
+    """Relative references in the PDF's HTML resolve against the project's static folder."""
+    return Path(settings.STATICFILES_DIRS[0]).resolve().as_uri() + "/"
+
+
+def font_families() -> SafeString:
+    """`PDF_FONT_FAMILIES` as a CSS font list. Names come from the environment and end
+    up inside a `<style>`: only letters, digits, spaces, `-` and `_` pass."""
+    names = [name for name in settings.PDF_FONT_FAMILIES if FONT_NAME.fullmatch(name)]
+    return mark_safe(", ".join([f'"{name}"' for name in names] + ["serif"]))
+
+
+@dataclass
+class Segment:
+    """Indicator rows of one 一级 group drawn as one `<tbody>` that stays on one page."""
+
+    group: GroupBlock
+    categories: list[CategoryBlock]
+    # The group, or its first 二级 block, began on an earlier page: labels say （续）.
+    continues_group: bool = False
+    continues_category: bool = False
+    starts_page: bool = False
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for category in self.categories for row in category.rows]
+
+    @property
+    def rowspan(self) -> int:
+        return len(self.rows)
+
+
+def render_pdf(evaluation: Evaluation) -> bytes:
+    """Expects an evaluation from `Evaluation.objects.with_table()`."""
+    table = build_table(evaluation)
+    segments = [Segment(group, list(group.categories)) for group in table.groups if group.rows]
+    context = {
+        "table": table,
+        "document_title": f"{table.unit_name} {table.year}年度 {table.title}",
+        "generated_at": timezone.localtime(),
+        "font_families": font_families(),
+    }
+    slack = SLACK
+    for _ in range(MAX_LAYOUTS):
+        document = lay_out(
+            render_to_string("evaluations/pdf.html", context | {"segments": segments})
+        )
+        planned = plan_pages(document, segments, slack)
+        # The plan was laid out and still ran over: plan again with more room to spare.
+        while planned == segments and slack < 10 * SLACK:
+            slack += SLACK
+            planned = plan_pages(document, segments, slack)
+        if planned is None or planned == segments:
+            break
+        segments = planned
+    return document.write_pdf()
+
+
+def lay_out(html: str) -> Document:
+    return HTML(string=html, base_url=static_base_url(), url_fetcher=URL_FETCHER).render(
+        font_config=FONT_CONFIG
+    )
+
+
+@dataclass
+class Placement:
+    first_page: int
+    last_page: int
+    # How far the row begins below the top of its first page's body: 0 for the first
+    # row of a page that holds only indicator rows.
+    offset: float
+    height: float
+
+
+def row_placements(document: Document) -> tuple[dict[str, Placement], float]:
+    """Where each indicator row landed: its first page, where on it, and its height
+    (summed over pages when the row itself was split); and how tall a page's body is
+    below the repeated header rows."""
+    placements: dict[str, Placement] = {}
+    page_body = 0.0
+    for page_number, page in enumerate(document.pages):
+        # `_page_box` is WeasyPrint's laid-out tree: private, hence the pinned major version.
+        page_box = page._page_box
+        # Where rows would begin on a page that holds nothing else: below the header rows.
+        body_top = page_box.content_box_y()
+        for box in page_box.descendants():
+            if getattr(box, "is_header", False):
+                body_top = page_box.content_box_y() + box.margin_height()
+                page_body = max(page_body, page_box.height - box.margin_height())
+            if box.element_tag != "tr" or box.element is None:
+                continue
+            anchor = box.element.get("data-row")
+            if anchor is None:
+                continue
+            if anchor in placements:
+                placements[anchor].last_page = page_number
+                placements[anchor].height += box.margin_height()
+            else:
+                placements[anchor] = Placement(
+                    page_number, page_number, box.position_y - body_top, box.margin_height()
+                )
+    return placements, page_body
+
+
+def plan_pages(document: Document, segments: list[Segment], slack: float) -> list[Segment] | None:
+    """The segments, moved and cut so that none runs over a page end, planned from the
+    row heights of `document`; None when nothing needs to change.
+
+    From the first segment that crosses a page end on, segments are packed onto pages:
+    a 一级 group that fits on the rest of the page stays; one that fits on a page
+    starts a new page, whole; a longer one is cut before each 二级 block that would
+    cross a page end, and a 二级 block longer than a page is cut between its rows.
+    The plan sets each page break itself rather than leave it to `break-inside: avoid`,
+    so that a second layout follows it."""
+    placements, page_body = row_placements(document)
+    first = next(
+        (
+            index
+            for index, segment in enumerate(segments)
+            if crosses(segment, placements, page_body)
+        ),
+        None,
+    )
+    if first is None:
+        return None
+    page_body -= slack
+    planned = segments[:first]
+    used = placements[segments[first].rows[0].anchor].offset
+    for segment in segments[first:]:
+        if segment.starts_page:
+            used = 0.0
+        total = height(segment.rows, placements)
+        if used + total <= page_body:
+            planned.append(segment)
+            used += total
+        elif total <= page_body:
+            planned.append(replace(segment, starts_page=used > 0 or segment.starts_page))
+            used = total
+        else:
+            parts, used = cut_to_pages(segment, used, page_body, placements)
+            planned.extend(parts)
+    if planned == segments:
+        return None
+    return planned
+
+
+def cut_to_pages(
+    segment: Segment, used: float, page_body: float, placements: dict[str, Placement]
+) -> tuple[list[Segment], float]:
+    """Cuts a segment longer than a page, starting `used` below the top of a page body."""
+    parts = [replace(segment, categories=[])]
+    for category in segment.categories:
+        block = height(category.rows, placements)
+        if used + block <= page_body:
+            parts[-1].categories.append(category)
+            used += block
+            continue
+        if block <= page_body:
+            # The 二级 block fits on a page of its own: it begins the next one.
+            if parts[-1].categories:
+                parts.append(Segment(segment.group, [], continues_group=True))
+            parts[-1].starts_page = parts[-1].starts_page or used > 0
+            parts[-1].categories.append(category)
+            used = block
+            continue
+        # A 二级 block longer than the rest of the page and than a whole page: cut its rows.
+        rows: list[Row] = []
+        for row in category.rows:
+            row_height = placements[row.anchor].height
+            if used + row_height > page_body and (rows or parts[-1].categories):
+                if rows:
+                    parts[-1].categories.append(CategoryBlock(category.name, rows))
+                parts.append(
+                    Segment(
+                        segment.group,
+                        [],
+                        continues_group=True,
+                        continues_category=bool(rows),
+                        starts_page=True,
+                    )
+                )
+                rows, used = [], 0.0
+            rows.append(row)
+            used += row_height
+        parts[-1].categories.append(CategoryBlock(category.name, rows))
+    return [part for part in parts if part.categories], used
+
+
+def crosses(segment: Segment, placements: dict[str, Placement], page_body: float) -> bool:
+    """Whether a segment's rows run onto a later page than the one it begins on. A
+    segment holding a row longer than a page always does; no cut helps it, and it is
+    left to WeasyPrint."""
+    rows = [placements[row.anchor] for row in segment.rows]
+    if any(row.height > page_body for row in rows):
+        return False
+    return any(row.last_page > rows[0].first_page for row in rows)
+
+
+def height(rows: list[Row], placements: dict[str, Placement]) -> float:
+    return sum(placements[row.anchor].height for row in rows)
+
+
+def pdf_filename(evaluation: Evaluation) -> str:
+    return f"{evaluation.unit.name}{evaluation.year}年度整体支出绩效自评表.pdf"

@@ -1,0 +1,373 @@
+"""The official table as a PDF: every figure, the pages, the fonts, what it may fetch,
+and how a long table breaks across pages."""
+
+import io
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pdfplumber
+import pypdf
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.urls import reverse
+from PIL import Image
+from weasyprint.text import ffi
+
+from evaluations.demo import sample_data
+from evaluations.models import Evaluation
+from evaluations.pdf import URL_FETCHER, font_families, lay_out, render_pdf, static_file_path
+from indicators.models import Indicator, IndicatorCategory
+
+from .conftest import make_evaluation, make_unit, synthetic_data
+
+COLUMN_HEADS = "一级指标 权重 二级指标 三级指标 年度指标值 全年完成值 分值 得分 偏差及原因分析"
+RARE = "䶮堃𠮷㈠"
+
+
+def pdf_of(evaluation: Evaluation) -> bytes:
+    return render_pdf(Evaluation.objects.with_table().get(pk=evaluation.pk))
+
+
+def page_texts(content: bytes) -> list[str]:
+    with pdfplumber.open(io.BytesIO(content)) as document:
+        return [page.extract_text() or "" for page in document.pages]
+
+
+def image_count(content: bytes) -> int:
+    count = 0
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+        for xobject in page["/Resources"].get("/XObject", {}).values():
+            count += xobject.get_object()["/Subtype"] == "/Image"
+    return count
+
+
+def weasyprint_warnings(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("weasyprint") and record.levelno >= logging.WARNING
+    ]
+
+
+def goal_text(marker: str) -> str:
+    sentence = "街道围绕“高效处置一件事”的工作要求，做实处置网格，提升基层治理能力。"
+    return "<p>" + (sentence * 100)[: 3000 - len(marker)] + marker + "</p>"
+
+
+def test_holds_every_figure_of_the_sample(sample):
+    text = "\n".join(page_texts(pdf_of(sample)))
+    for figure in [
+        "《部门（单位）整体支出绩效自评表》",
+        "(2023年度)",
+        "上海市闵行区浦锦街道城市运行管理中心",
+        "8,278,261.03",
+        "8,275,824.74",
+        "99.97",
+        "3,444,197.01",
+        "3,441,760.72",
+        "99.92",
+        "4,834,064.02",
+        "100.00",
+        "0.00 0.00 0.00",  # 其他资金
+        "年初设定目标 全年完成情况",
+        "提升",
+        "健全",
+        "达成指标",
+        "2023年，街道新增一个居委",  # the rest of the cell is on the next line
+    ]:
+        assert figure in text, figure
+    assert re.search(r"合计 100 96\n", text)
+    rows = [
+        row
+        for group in sample_data()["groups"]
+        for category in group["categories"]
+        for row in category["indicators"]
+    ]
+    # Quantitative targets only: a word such as 提升 also occurs in the goal texts.
+    for target in {row["target"] for row in rows if row["target"] and row["target"][0] in "=≥≤><"}:
+        assert text.count(target) == sum(row["target"] == target for row in rows), target
+    for row in rows:
+        assert row["actual"] in text
+    for points, score in [
+        ("7.50", "7.50"),
+        ("10.20", "10.20"),
+        ("2.00", "1.00"),
+        ("10.00", "8.00"),
+    ]:
+        assert f"{points} {score}" in text
+    assert "【问题】" not in text  # the sample is consistent
+    assert "{#" not in text and "#}" not in text  # no template comment leaked into the page
+
+
+def test_pages_footer_title_status_and_size(sample):
+    content = pdf_of(sample)
+    pages = page_texts(content)
+    # The head and 年度总体目标; 投入管理, 产出 and 效益; 满意度 and the total.
+    assert len(pages) == 3
+    for number, text in enumerate(pages, start=1):
+        assert f"第 {number} 页 共 3 页" in text
+        assert "状态：草稿" in text
+    assert re.search(r"状态：草稿\s生成时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", pages[0])
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    assert reader.metadata.title == (
+        "上海市闵行区浦锦街道城市运行管理中心 2023年度 部门（单位）整体支出绩效自评表"
+    )
+    # Subset fonts: a whole CJK font would be tens of megabytes.
+    assert len(content) < 300_000
+
+
+def test_harfbuzz_subsetting_is_loaded():
+    # Without libharfbuzz-subset0 WeasyPrint falls back to fontTools: ten times slower.
+    assert ffi.harfbuzz_subset is not None
+
+
+def test_rare_characters_have_glyphs(district, caplog):
+    unit = make_unit("RARE", f"上海市{RARE}街道城市运行管理中心", district)
+    data = sample_data()
+    data["target_text"] = f"<p>目标：{RARE}</p>"
+    data["result_text"] = f"<p>完成：{RARE}</p>"
+    data["groups"][1]["categories"][0]["name"] = f"数量{RARE}"
+    data["groups"][1]["categories"][0]["indicators"][0]["deviation_reason"] = f"原因{RARE}"
+    evaluation = make_evaluation(unit, data=data)
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+
+    text = "\n".join(page_texts(pdf_of(evaluation)))
+
+    assert weasyprint_warnings(caplog) == []
+    assert f"上海市{RARE}街道" in text and f"原因{RARE}" in text
+
+
+def test_a_missing_glyph_would_be_caught(caplog):
+    # The check above is only worth something if WeasyPrint does warn: a private-use
+    # character no installed font has.
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+    lay_out('<html lang="zh-CN"><body><p>\U000f0001</p></body></html>').write_pdf()
+    assert any("glyph" in message for message in weasyprint_warnings(caplog))
+
+
+def test_font_list_comes_from_settings(sample, settings):
+    settings.PDF_FONT_FAMILIES = ['Bad"; } body { color: red', "Noto Sans CJK SC"]
+    assert font_families() == '"Noto Sans CJK SC", serif'
+    reader = pypdf.PdfReader(io.BytesIO(pdf_of(sample)))
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts and all("Noto-Sans-CJK-SC" in font for font in fonts)
+
+
+def test_fetcher_serves_static_files_only(tmp_path):
+    app_css = settings.BASE_DIR / "static" / "css" / "app.css"
+    assert static_file_path(app_css.as_uri()) == app_css.resolve()
+    assert URL_FETCHER.fetch(app_css.as_uri()).read() == app_css.read_bytes()
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    for url in [
+        "file:///etc/passwd",
+        outside.as_uri(),
+        (settings.BASE_DIR / "static").as_uri() + "/../manage.py",
+        (settings.BASE_DIR / "static").as_uri() + "/css/missing.css",
+        "http://127.0.0.1/static/css/app.css",
+        "https://example.org/a.png",
+        "data:text/plain,secret",
+        "ftp://example.org/a.png",
+    ]:
+        assert static_file_path(url) is None, url
+        with pytest.raises(ValueError):
+            URL_FETCHER.fetch(url)
+
+
+@pytest.fixture
+def http_server():
+    """A server on this machine that records every request: none may arrive."""
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_html_references_fetch_nothing_but_static_files(http_server, tmp_path, settings):
+    origin, requests = http_server
+    static = tmp_path / "static"
+    static.mkdir()
+    Image.new("RGB", (4, 4), "red").save(static / "seal.png")
+    Image.new("RGB", (4, 4), "blue").save(tmp_path / "private.png")
+    settings.STATICFILES_DIRS = [static]
+    html = f"""<html lang="zh-CN"><head>
+      <link rel="stylesheet" href="{origin}/style.css">
+      <style>@import url("{origin}/import.css"); p {{ background: url("{origin}/bg.png"); }}</style>
+      </head><body><p>正文</p>
+      <img src="file:///etc/passwd"><img src="{(tmp_path / "private.png").as_uri()}">
+      <img src="{origin}/image.png"><img src="../../../../etc/passwd">
+      <img src="seal.png">
+      </body></html>"""
+
+    content = lay_out(html).write_pdf()
+
+    assert requests == []
+    assert image_count(content) == 1  # seal.png, a static file
+    assert "正文" in page_texts(content)[0]
+
+
+def test_rich_text_references_fetch_nothing(sample, http_server):
+    origin, requests = http_server
+    # Written around save(), as a raw import might: the drawing must still be safe.
+    Evaluation.objects.filter(pk=sample.pk).update(
+        target_text=f'<p>目标<img src="file:///etc/passwd">甲</p><img src="{origin}/a.png">',
+        result_text=f'<p style="background: url({origin}/b.png)">完成乙</p>',
+    )
+    content = pdf_of(sample)
+    assert requests == []
+    assert image_count(content) == 0
+    text = page_texts(content)[0]
+    assert "目标甲" in text and "完成乙" in text
+
+
+def indicator_pages(pages: list[str]) -> dict[str, set[int]]:
+    """The pages each 三级 row of a synthetic evaluation appears on."""
+    found: dict[str, set[int]] = {}
+    for number, text in enumerate(pages):
+        for name in re.findall(r"三级指标\d+-\d+(?!\d)", text):
+            found.setdefault(name, set()).add(number)
+    return found
+
+
+def assert_header_before_rows(pages: list[str], row_pattern: str) -> None:
+    for text in pages:
+        first_row = re.search(row_pattern, text)
+        if first_row:
+            assert COLUMN_HEADS in text[: first_row.start()]
+
+
+def test_long_evaluation_breaks_between_blocks(district):
+    data = synthetic_data(80)
+    data["target_text"] = goal_text("①")
+    data["result_text"] = goal_text("②")
+    for group in data["groups"]:
+        for category in group["categories"]:
+            for row in category["indicators"]:
+                row["deviation_reason"] = "偏差说明：受外部因素影响，部分工作顺延至下一年度完成。"
+    evaluation = make_evaluation(make_unit("LONG", "长表单位", district), data=data)
+
+    pages = page_texts(pdf_of(evaluation))
+
+    assert len(pages) >= 5
+    text = "\n".join(pages)
+    assert "①" in text and "②" in text  # the last characters of both goal texts
+    for number, page in enumerate(pages, start=1):
+        assert f"第 {number} 页 共 {len(pages)} 页" in page
+    assert_header_before_rows(pages, r"三级指标\d")
+    rows = indicator_pages(pages)
+    assert len(rows) == 80
+    for group in data["groups"]:
+        group_pages = set()
+        for category in group["categories"]:
+            names = [row["name"] for row in category["indicators"]]
+            # a 二级 block of five rows fits on a page: all on one page, with its name
+            (page,) = set.union(*(rows[name] for name in names))
+            assert category["name"] in pages[page]
+            group_pages.add(page)
+        # and so does each 一级 group of twenty
+        assert len(group_pages) == 1
+    assert "（续）" not in text
+    assert re.search(r"合计 100 100\n", text)
+
+
+def test_block_longer_than_a_page_repeats_its_labels(district):
+    data = synthetic_data(8)
+    data["groups"][0]["name"] = "投入管理"
+    data["groups"][0]["categories"] = [
+        {
+            "name": "超长二级",
+            "indicators": [
+                {
+                    "name": f"三级指标9-{number}",
+                    "target": "≥90.00(%)",
+                    "actual": "95.00(%)",
+                    "points": "0.50",
+                    "score": "0.50",
+                    "deviation_reason": "说明文字较长，需要在本格内换行显示。" * 2,
+                }
+                for number in range(1, 61)
+            ],
+        }
+    ]
+    evaluation = make_evaluation(make_unit("HUGE", "超长单位", district), data=data)
+
+    pages = page_texts(pdf_of(evaluation))
+
+    rows = indicator_pages(pages)
+    block_pages = sorted(set.union(*(rows[f"三级指标9-{n}"] for n in range(1, 61))))
+    assert len(block_pages) >= 2
+    assert all(len(rows[f"三级指标9-{n}"]) == 1 for n in range(1, 61))  # no row cut
+    assert "超长二级" in pages[block_pages[0]]
+    for page in block_pages[1:]:
+        assert "超长二级" in pages[page] and "投入管理" in pages[page]
+        assert pages[page].count("（续）") == 2  # the 一级 and the 二级 label
+    assert_header_before_rows(pages, r"三级指标\d")
+
+
+def pdf_url(evaluation) -> str:
+    return reverse("evaluation_pdf", args=[evaluation.pk])
+
+
+def test_download_needs_login(client, sample):
+    response = client.get(pdf_url(sample))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_download_wrong_method(staff_client, sample):
+    assert staff_client.post(pdf_url(sample)).status_code == 405
+
+
+def test_download_unknown_evaluation_is_404(staff_client, sample):
+    assert staff_client.get(reverse("evaluation_pdf", args=[sample.pk + 999])).status_code == 404
+
+
+def test_download(staff_client, sample):
+    page = staff_client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
+    assert f'href="{pdf_url(sample)}"' in page
+
+    response = staff_client.get(pdf_url(sample))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment; filename*=utf-8''")
+    assert "2023" in response["Content-Disposition"]
+    assert response.content.startswith(b"%PDF-")
+    assert "8,278,261.03" in page_texts(response.content)[0]
+
+
+def test_export_command_writes_the_pdf(sample, tmp_path):
+    output = tmp_path / "table.pdf"
+    call_command(
+        "export_evaluation", unit="310112-PJ-CSYX", year=2023, format="pdf", output=str(output)
+    )
+    reader = pypdf.PdfReader(output)
+    assert "2023年度" in reader.metadata.title
+    assert "99.92" in reader.pages[0].extract_text()
+
+
+def test_faults_are_printed(sample):
+    category = IndicatorCategory.objects.get(group__evaluation=sample, name="数量指标")
+    Indicator.objects.filter(category=category, name="设备使用率").update(score="1.50")
+    text = "\n".join(page_texts(pdf_of(sample)))
+    assert "【问题】“设备使用率”" in text
