@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from evaluations.demo import DEMO_USERS
 from evaluations.models import Evaluation, Unit
@@ -25,7 +26,8 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
     assert Unit.objects.count() == 2
     for user in DEMO_USERS:
         assert f"{user.username} / {user.password}" in second
-        assert authenticate(username=user.username, password=user.password) is not None
+        request = RequestFactory().post("/accounts/login/")
+        assert authenticate(request, username=user.username, password=user.password)
 
 
 def test_load_demo_refuses_production_without_force(db, settings):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from evaluations.models import BudgetLine
 from indicators.models import Indicator, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit, synthetic_data
+from .conftest import make_evaluation, make_unit, open_results, synthetic_data
 
 
 def table_url(evaluation) -> str:
@@ -74,6 +74,7 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
     output.weight = Decimal("24")
     output.save()
     BudgetLine.objects.filter(evaluation=sample, kind="project").update(budget_amount=Decimal("1"))
+    open_results(sample)
     lowered = Indicator.objects.get(category__group=output, name="设备使用率")
     lowered.score = Decimal("1.50")
     lowered.save()
@@ -95,6 +96,7 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
 
 
 def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
+    open_results(sample)
     sample.result_text = "<p>完成<script>alert(1)</script></p>"
     sample.save()
     Indicator.objects.filter(category__group__evaluation=sample, name="设备使用准确率").update(
@@ -108,6 +110,7 @@ def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
 @pytest.mark.parametrize("row_count", [10, 80])
 def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queries, row_count):
     unit = make_unit(f"U{row_count}", f"测试单位{row_count}", district)
+    unit.staff.add(staff)
     evaluation = make_evaluation(unit, data=synthetic_data(row_count))
     client = Client()
     client.force_login(staff)
