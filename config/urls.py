@@ -11,6 +11,25 @@ admin.site.index_title = "管理"
 urlpatterns = [
     path("", views.home, name="home"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
+    path(
+        "evaluations/<int:evaluation_id>/submit/", views.submit_evaluation, name="submit_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/return/", views.return_evaluation, name="return_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/approve/",
+        views.approve_evaluation,
+        name="approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/reopen/", views.reopen_evaluation, name="reopen_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/indicators/<int:indicator_id>/recheck/",
+        views.recheck_indicator,
+        name="recheck_indicator",
+    ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -18,6 +18,12 @@ from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, District, 
 PASSWORD = "Correct-Horse-Battery-9"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The cast is built for nearly every test; a real hasher costs ~0.3 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, role: str | None = None, **fields):
     user = get_user_model().objects.create_user(username=username, password=PASSWORD, **fields)
     if role:

@@ -114,9 +114,10 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     evaluation = make_evaluation(unit, data=synthetic_data(row_count))
     client = Client()
     client.force_login(staff)
-    # session, user, evaluation with its unit, budget lines, 一级, 二级, 三级; then the
+    # session, user, evaluation with its unit (and the user's relation to it), budget
+    # lines, 一级, 二级, 三级, the user's role groups, the review events; then the
     # session's sliding expiry is saved (savepoint, update, release).
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         response = client.get(table_url(evaluation))
     assert response.content.decode().count('<tr id="indicator-') == row_count
 
