@@ -204,3 +204,25 @@ def test_admin_shows_an_approved_evaluation_read_only(sample, cast):
     assert response.status_code == 403
     sample.refresh_from_db()
     assert sample.result_text != "x"
+
+
+@pytest.mark.parametrize(
+    "phase,status",
+    [("targets", "draft"), ("targets", "submitted"), ("results", "draft"), ("results", "approved")],
+)
+def test_admin_pages_follow_the_phase(sample, manager, phase, status):
+    Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
+    client = client_for({"manager": manager}, "manager")
+    category = IndicatorCategory.objects.filter(group__evaluation=sample).first()
+    for url in [
+        reverse("admin:evaluations_evaluation_add"),
+        reverse("admin:evaluations_evaluation_change", args=[sample.pk]),
+        reverse("admin:indicators_indicatorgroup_change", args=[category.group_id]),
+        reverse("admin:indicators_indicatorcategory_change", args=[category.pk]),
+    ]:
+        assert client.get(url).status_code == 200, url
+    page = client.get(reverse("admin:indicators_indicatorcategory_change", args=[category.pk]))
+    editable = 'name="indicators-0-points"' in page.content.decode()
+    assert editable is (phase == "targets" and status == "draft")
+    results_editable = 'name="indicators-0-score"' in page.content.decode()
+    assert results_editable is (phase == "results" and status == "draft")
