@@ -126,3 +126,37 @@ def test_home_lists_evaluations(staff_client, sample):
     page = staff_client.get(reverse("home")).content.decode()
     assert table_url(sample) in page
     assert "草稿" in page
+
+
+def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count(
+    staff, reviewer, district
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evaluations import workflow
+
+    counts = []
+    for row_count in (10, 80):
+        unit = make_unit(f"R{row_count}", f"退回单位{row_count}", district)
+        unit.staff.add(staff)
+        evaluation = make_evaluation(unit, data=synthetic_data(row_count))
+        workflow.submit(evaluation, by=staff)
+        first = Indicator.objects.filter(category__group__evaluation=evaluation).first()
+        workflow.return_for_revision(
+            evaluation, by=reviewer, reason="请修改", comments={first.anchor: "目标值偏低"}
+        )
+
+        def change(locked, first=first):
+            first.name = "改过名的指标"
+            first.save()
+
+        workflow.save_changes(evaluation, by=staff, expected_version=3, apply=change)
+        client = Client()
+        client.force_login(staff)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(table_url(evaluation)).content.decode()
+        assert "审核意见：目标值偏低" in page and "以来的修改" in page
+        counts.append(len(queries))
+    # The 12 of a draft, the notes of the return, and the five field histories.
+    assert counts[0] == counts[1] == 18
