@@ -13,6 +13,7 @@ from simple_history.utils import bulk_create_with_history
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
+from . import workflow
 from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, BudgetLine, District, Evaluation, Unit
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
@@ -97,17 +98,6 @@ def load_demo() -> tuple[Evaluation, bool]:
         code=data["unit"]["code"],
         defaults={"name": data["unit"]["name"], "district": district, "parent": parent},
     )
-    evaluation = Evaluation.objects.filter(unit=unit, year=data["year"]).first()
-    created = evaluation is None
-    if created:
-        evaluation = Evaluation.objects.create(
-            unit=unit,
-            year=data["year"],
-            target_text=data["target_text"],
-            result_text=data["result_text"],
-        )
-        fill_evaluation(evaluation, data)
-
     users = {}
     for demo in DEMO_USERS:
         user, _ = get_user_model().objects.get_or_create(username=demo.username)
@@ -121,4 +111,20 @@ def load_demo() -> tuple[Evaluation, bool]:
         user.groups.add(Group.objects.get(name=demo.role))
     unit.staff.add(users[DEMO_STAFF])
     district.reviewers.add(users[DEMO_REVIEWER])
+
+    evaluation = Evaluation.objects.filter(unit=unit, year=data["year"]).first()
+    created = evaluation is None
+    if created:
+        evaluation = Evaluation.objects.create(
+            unit=unit,
+            year=data["year"],
+            target_text=data["target_text"],
+            result_text=data["result_text"],
+        )
+        fill_evaluation(evaluation, data)
+        # The sample as it really went, through the real verbs: targets submitted and
+        # approved, the self-evaluation submitted and waiting for the district's review.
+        workflow.submit(evaluation, by=users[DEMO_STAFF])
+        workflow.approve(evaluation, by=users[DEMO_REVIEWER])
+        workflow.submit(evaluation, by=users[DEMO_STAFF])
     return evaluation, created

@@ -25,6 +25,13 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
     assert evaluation.unit.parent.name == "浦锦街道"
     assert evaluation.unit.district.name == "闵行区"
     assert Unit.objects.count() == 2
+    # The demo went through the real review verbs and now waits for the district.
+    assert (evaluation.phase, evaluation.status) == ("results", "submitted")
+    assert list(evaluation.review_events.values_list("action", "phase")) == [
+        ("submit", "targets"),
+        ("approve", "targets"),
+        ("submit", "results"),
+    ]
     for user in DEMO_USERS:
         assert f"{user.username} / {user.password}" in second
         request = RequestFactory().post("/accounts/login/")
