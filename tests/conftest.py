@@ -5,8 +5,10 @@ same district, `reviewer` reviews the district, `admin` keeps the system.
 """
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from evaluations.demo import fill_evaluation, sample_data
@@ -63,6 +65,17 @@ def synthetic_data(row_count: int) -> dict:
         )
     data["groups"] = groups
     return data
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """On SQLite the test database is a file, not memory: the background-work tests
+    run a real worker process against it."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            Path(settings.BASE_DIR) / ".pytest-db.sqlite3"
+        )
 
 
 @pytest.fixture
