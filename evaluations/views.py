@@ -58,7 +58,15 @@ def home(request: HttpRequest) -> HttpResponse:
     evaluations = Evaluation.objects.select_related("unit", "unit__parent").order_by(
         "-year", "unit__code"
     )
-    return render(request, "evaluations/home.html", {"evaluations": evaluations})
+    return render(
+        request,
+        "evaluations/home.html",
+        {
+            "evaluations": evaluations,
+            "can_see_overview": can_see_overview(request.user),
+            "can_export": can_export(request.user),
+        },
+    )
 
 
 @require_GET

@@ -220,3 +220,10 @@ def test_export_selection_uses_the_overview_scope(reviewer, district, sample):
     make_evaluation(make_unit("310104-X", "徐汇区某单位", elsewhere))
     pks = [pk for pk in overview_rows(reviewer, 2023).values_list("evaluation_pk", flat=True) if pk]
     assert pks == [sample.pk]
+
+
+def test_home_links_to_the_overview_for_reviewers_only(client, reviewer, staff):
+    client.force_login(reviewer)
+    assert 'href="/overview/"' in client.get("/").content.decode()
+    client.force_login(staff)
+    assert 'href="/overview/"' not in client.get("/").content.decode()
