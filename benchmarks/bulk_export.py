@@ -145,7 +145,7 @@ def create_year(count: int) -> None:
 
 def time_overview() -> None:
     from django.contrib.auth import get_user_model
-    from django.db import connection
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     from evaluations.overview import describe, overview_rows
@@ -153,6 +153,7 @@ def time_overview() -> None:
     admin = get_user_model().objects.get(username="admin")
     seconds = []
     for _ in range(5):
+        reset_queries()
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
             rows = [describe(unit) for unit in overview_rows(admin, 2023, sort="-score")]
