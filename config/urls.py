@@ -23,6 +23,25 @@ urlpatterns = [
         views.workbook_import_preview,
         name="workbook_import_preview",
     ),
+    path(
+        "evaluations/<int:evaluation_id>/submit/", views.submit_evaluation, name="submit_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/return/", views.return_evaluation, name="return_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/approve/",
+        views.approve_evaluation,
+        name="approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/reopen/", views.reopen_evaluation, name="reopen_evaluation"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/indicators/<int:indicator_id>/recheck/",
+        views.recheck_indicator,
+        name="recheck_indicator",
+    ),
     path("overview/", views.overview, name="overview"),
     path("overview.xlsx", views.overview_workbook, name="overview_workbook"),
     path("exports/", views.exports, name="exports"),

@@ -1,13 +1,129 @@
+"""The admin of 管理员. It reaches evaluations only through `for_user()`; a field is
+editable only while the evaluation's phase opens it (`Evaluation.editable_fields`);
+a save carries the version the page was read at and is refused if someone saved since."""
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from import_export.admin import ImportExportMixin
 
 from indicators.models import IndicatorGroup
 
-from .models import BudgetLine, District, Evaluation, Unit
+from . import workflow
+from .models import (
+    BudgetLine,
+    District,
+    Evaluation,
+    ReviewComment,
+    ReviewEvent,
+    StaleVersion,
+    Unit,
+)
 from .resources import UnitResource, UserResource, districts_open_to_import
 from .xlsx import SafeXLSX, WorkbookError
+
+
+def evaluations_for(request):
+    return Evaluation.objects.for_user(request.user)
+
+
+def fields_closed_by_phase(evaluation: Evaluation | None, model: type[models.Model]) -> list[str]:
+    """The editable-looking fields of `model` that the evaluation's phase keeps closed."""
+    if evaluation is None:
+        return []
+    open_fields = set(evaluation.editable_fields(model))
+    return [
+        field.name
+        for field in model._meta.concrete_fields
+        if field.editable and not field.primary_key and field.name not in open_fields
+    ]
+
+
+def evaluation_is_open(evaluation: Evaluation | None) -> bool:
+    return evaluation is None or evaluation.status in Evaluation.EDITABLE_STATUSES
+
+
+class VersionCheckedForm(forms.ModelForm):
+    """Carries the evaluation's version from the page to the save (a second tab, or a
+    colleague, may have saved in between)."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        evaluation = self.evaluation()
+        if evaluation is not None:
+            self.fields["expected_version"].initial = evaluation.version
+
+    def evaluation(self) -> Evaluation | None:
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned_data = super().clean()
+        evaluation = self.evaluation()
+        if evaluation is not None:
+            current = Evaluation.objects.select_for_update().values_list("version", flat=True)
+            if cleaned_data.get("expected_version") != current.get(pk=evaluation.pk):
+                raise forms.ValidationError(StaleVersion().message)
+        return cleaned_data
+
+
+class VersionCheckedAdmin(admin.ModelAdmin):
+    """Saves through `workflow.save_changes`, which checks and raises the version."""
+
+    def evaluation_of(self, obj) -> Evaluation | None:
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        evaluation = self.evaluation_of(obj) if change else None
+        if evaluation is None:
+            obj.save()
+            return
+        workflow.save_changes(
+            evaluation,
+            by=request.user,
+            expected_version=form.cleaned_data["expected_version"],
+            apply=lambda locked: obj.save(),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return fields_closed_by_phase(self.evaluation_of(obj), self.model) if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and evaluation_is_open(
+            self.evaluation_of(obj) if obj else None
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        evaluation = self.evaluation_of(obj) if obj else None
+        return super().has_delete_permission(request, obj) and (
+            evaluation is None or evaluation.rows_can_be_added
+        )
+
+
+class PhaseInline:
+    """An inline whose rows follow the phase of the evaluation `evaluation_of(parent)`."""
+
+    def evaluation_of(self, parent) -> Evaluation | None:
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request, obj=None):
+        evaluation = self.evaluation_of(obj) if obj else None
+        return fields_closed_by_phase(evaluation, self.model)
+
+    def has_add_permission(self, request, obj=None):
+        evaluation = self.evaluation_of(obj) if obj else None
+        return super().has_add_permission(request, obj) and (
+            evaluation is None or evaluation.rows_can_be_added
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        evaluation = self.evaluation_of(obj) if obj else None
+        return super().has_delete_permission(request, obj) and (
+            evaluation is None or evaluation.rows_can_be_added
+        )
 
 
 class XlsxImportExportMixin(ImportExportMixin):
@@ -64,24 +180,77 @@ class UserAdmin(XlsxImportExportMixin, DjangoUserAdmin):
         return request.user.is_superuser
 
 
-class BudgetLineInline(admin.TabularInline):
+class BudgetLineInline(PhaseInline, admin.TabularInline):
     model = BudgetLine
     extra = 0
     max_num = len(BudgetLine.Kind)
 
+    def evaluation_of(self, parent: Evaluation) -> Evaluation:
+        return parent
 
-class IndicatorGroupInline(admin.TabularInline):
+
+class IndicatorGroupInline(PhaseInline, admin.TabularInline):
     model = IndicatorGroup
     extra = 0
     show_change_link = True
     fields = ["position", "name", "weight", "note"]
 
+    def evaluation_of(self, parent: Evaluation) -> Evaluation:
+        return parent
+
+
+class EvaluationForm(VersionCheckedForm):
+    def evaluation(self) -> Evaluation | None:
+        return self.instance if self.instance.pk else None
+
 
 @admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
-    list_display = ["unit", "year", "status", "updated_at"]
-    list_filter = ["year", "status", "unit__district"]
+class EvaluationAdmin(VersionCheckedAdmin):
+    form = EvaluationForm
+    list_display = ["unit", "year", "phase", "status", "updated_at"]
+    list_filter = ["year", "phase", "status", "unit__district"]
     search_fields = ["unit__name", "unit__code"]
     list_select_related = ["unit"]
     autocomplete_fields = ["unit"]
     inlines = [BudgetLineInline, IndicatorGroupInline]
+
+    def evaluation_of(self, obj: Evaluation) -> Evaluation:
+        return obj
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk__in=evaluations_for(request).values("pk"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return super().get_readonly_fields(request, obj) or list(Evaluation.WORKFLOW_FIELDS)
+
+
+class ReviewCommentInline(admin.TabularInline):
+    model = ReviewComment
+    extra = 0
+    fields = ["row_label", "text"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewEvent)
+class ReviewEventAdmin(admin.ModelAdmin):
+    """The review history: read by 管理员, written only by the workflow."""
+
+    list_display = ["created_at", "evaluation", "action", "phase", "from_status", "to_status"]
+    list_filter = ["action", "phase"]
+    list_select_related = ["evaluation__unit", "actor"]
+    inlines = [ReviewCommentInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

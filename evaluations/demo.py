@@ -7,11 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
+from simple_history.utils import bulk_create_with_history
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .models import BudgetLine, District, Evaluation, Unit
+from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, BudgetLine, District, Evaluation, Unit
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
 
@@ -24,9 +26,11 @@ class DemoUser:
     role: str
 
 
-DEMO_STAFF = DemoUser("pujin_staff", "Pujin-Demo-2023", "浦锦城运中心填报人", "填报人")
-DEMO_REVIEWER = DemoUser("minhang_reviewer", "Minhang-Review-2023", "闵行区财政局审核人", "审核人")
-DEMO_ADMIN = DemoUser("admin", "Admin-Demo-2023", "系统管理员", "管理员")
+DEMO_STAFF = DemoUser("pujin_staff", "Pujin-Demo-2023", "浦锦城运中心填报人", ROLE_STAFF)
+DEMO_REVIEWER = DemoUser(
+    "minhang_reviewer", "Minhang-Review-2023", "闵行区财政局审核人", ROLE_REVIEWER
+)
+DEMO_ADMIN = DemoUser("admin", "Admin-Demo-2023", "系统管理员", ROLE_ADMIN)
 DEMO_USERS = (DEMO_STAFF, DEMO_REVIEWER, DEMO_ADMIN)
 
 
@@ -36,14 +40,19 @@ def sample_data() -> dict:
 
 def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
     """Write budget lines and the indicator hierarchy of `data` into an empty evaluation."""
-    BudgetLine.objects.bulk_create(
-        BudgetLine(
-            evaluation=evaluation,
-            kind=kind,
-            budget_amount=Decimal(budget),
-            executed_amount=Decimal(executed),
-        )
-        for kind, (budget, executed) in data["budget"].items()
+    # Rows are new and the evaluation a draft of its targets: bulk writes are safe
+    # here, and the field history still gets its first record.
+    bulk_create_with_history(
+        [
+            BudgetLine(
+                evaluation=evaluation,
+                kind=kind,
+                budget_amount=Decimal(budget),
+                executed_amount=Decimal(executed),
+            )
+            for kind, (budget, executed) in data["budget"].items()
+        ],
+        BudgetLine,
     )
     for group_position, group_data in enumerate(data["groups"], start=1):
         group = IndicatorGroup.objects.create(
@@ -70,7 +79,7 @@ def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
                 indicator.target = row.get("target", "")
                 indicator.actual = row.get("actual", "")
                 indicators.append(indicator)
-            Indicator.objects.bulk_create(indicators)
+            bulk_create_with_history(indicators, Indicator)
 
 
 @transaction.atomic
@@ -108,6 +117,8 @@ def load_demo() -> tuple[Evaluation, bool]:
         user.is_superuser = demo is DEMO_ADMIN
         user.save()
         users[demo] = user
+        # The groups come from a migration; a user keeps any other group given since.
+        user.groups.add(Group.objects.get(name=demo.role))
     unit.staff.add(users[DEMO_STAFF])
     district.reviewers.add(users[DEMO_REVIEWER])
     return evaluation, created

@@ -3,14 +3,55 @@ from decimal import ROUND_DOWN, Decimal
 import nh3
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import Prefetch, Q
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Prefetch, Q, Value
+from simple_history.models import HistoricalRecords
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
 AMOUNT_DIGITS = {"max_digits": 14, "decimal_places": 2}  # up to 12 integer digits, to the cent
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+
+
+# The three roles, as auth groups (created by a migration). Which units a user
+# sees comes from Unit.staff and District.reviewers; what a user may do there
+# comes from the group.
+ROLE_STAFF = "填报人"
+ROLE_REVIEWER = "审核人"
+ROLE_ADMIN = "管理员"
+ROLES = (ROLE_STAFF, ROLE_REVIEWER, ROLE_ADMIN)
+
+
+def roles_of(user) -> frozenset[str]:
+    """The user's role groups, read once per user object."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if not hasattr(user, "_roles"):
+        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(ROLE_ADMIN)
+        user._roles = frozenset(names)
+    return user._roles
+
+
+class EvaluationError(Exception):
+    """A refused change to an evaluation; `message` is shown to people as it is."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class EvaluationLocked(EvaluationError):
+    """A change the evaluation's phase and status do not allow."""
+
+
+class StaleVersion(EvaluationLocked):
+    """Someone saved the evaluation since this copy was read."""
+
+    def __init__(self, message: str = "该自评表已被他人修改，请刷新后重试（您的修改未保存）。"):
+        super().__init__(message)
 
 
 def clean_rich_text(html: str) -> str:
@@ -75,6 +116,38 @@ class Unit(models.Model):
 
 
 class EvaluationQuerySet(models.QuerySet):
+    def for_user(self, user) -> "EvaluationQuerySet":
+        """What `user` may see: the one road from views, admin, exports and imports.
+
+        Staff see their units' evaluations and, read-only, those of the units under
+        a 主管部门 they belong to; reviewers see their districts; 管理员 see everything;
+        everyone else sees nothing.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if ROLE_ADMIN in roles_of(user):
+            return self.all()
+        own_units = Unit.objects.filter(staff=user)
+        districts = District.objects.filter(reviewers=user)
+        return self.filter(
+            Q(unit__in=own_units) | Q(unit__parent__in=own_units) | Q(unit__district__in=districts)
+        )
+
+    def with_relations_to(self, user) -> "EvaluationQuerySet":
+        """Annotates whether `user` is staff of the unit and a reviewer of its district,
+        so access checks on a fetched evaluation cost no query."""
+        return self.annotate(
+            relations_user_id=Value(user.pk),
+            user_is_unit_staff=Exists(
+                Unit.staff.through.objects.filter(unit_id=OuterRef("unit_id"), user_id=user.pk)
+            ),
+            user_is_district_reviewer=Exists(
+                District.reviewers.through.objects.filter(
+                    district_id=OuterRef("unit__district_id"), user_id=user.pk
+                )
+            ),
+        )
+
     def for_year(self, year: int) -> "EvaluationQuerySet":
         return self.filter(year=year)
 
@@ -94,14 +167,67 @@ class EvaluationQuerySet(models.QuerySet):
 
 
 class Evaluation(models.Model):
-    """One 部门（单位）整体支出绩效自评表: one per unit and year."""
+    """One 部门（单位）整体支出绩效自评表: one per unit and year.
+
+    A year has two phases, each filled by the unit and reviewed by the district:
+    the targets (年初) and the results (年末). Approving the targets opens the
+    results phase; approving the results makes the form final. Only
+    `evaluations.workflow` moves `phase` and `status`.
+    """
+
+    class Phase(models.TextChoices):
+        TARGETS = "targets", "年初目标"
+        RESULTS = "results", "年末自评"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "草稿"
+        SUBMITTED = "submitted", "已提交"
+        RETURNED = "returned", "已退回"
+        APPROVED = "approved", "已审核"
+
+    # Which fields the unit fills in which phase, by model name. The data-entry
+    # forms, the admin and the save guard all read this one table.
+    PHASE_FIELDS = {
+        Phase.TARGETS: {
+            "evaluation": ("subordinate_unit_count", "target_text"),
+            "budgetline": ("budget_amount",),
+            "indicatorgroup": ("position", "name", "weight", "note"),
+            "indicatorcategory": ("position", "name"),
+            "indicator": (
+                "position",
+                "name",
+                "target_comparator",
+                "target_number",
+                "target_unit",
+                "target_label",
+                "points",
+            ),
+        },
+        Phase.RESULTS: {
+            "evaluation": ("result_text",),
+            "budgetline": ("executed_amount",),
+            "indicator": (
+                "actual_number",
+                "actual_unit",
+                "actual_label",
+                "score",
+                "deviation_reason",
+            ),
+        },
+    }
+    # 再复核: what a reviewer records on a submitted results phase.
+    RECHECK_FIELDS = {"indicator": ("review_score", "review_opinion")}
+    # Written by the workflow only.
+    WORKFLOW_FIELDS = ("phase", "status", "version")
+    EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
 
     unit = models.ForeignKey(Unit, models.PROTECT, related_name="evaluations", verbose_name="单位")
     year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
+    phase = models.CharField("阶段", max_length=20, choices=Phase, default=Phase.TARGETS)
     status = models.CharField("状态", max_length=20, choices=Status, default=Status.DRAFT)
+    version = models.PositiveIntegerField(
+        "版本", default=1, help_text="每次保存加一；带着旧版本号的保存会被拒绝"
+    )
     subordinate_unit_count = models.PositiveIntegerField(
         "下属单位个数", blank=True, help_text="留空则按该单位的下属单位数自动填写"
     )
@@ -111,6 +237,7 @@ class Evaluation(models.Model):
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     objects = EvaluationQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["version", "updated_at"])
 
     class Meta:
         verbose_name = verbose_name_plural = "绩效自评表"
@@ -119,20 +246,170 @@ class Evaluation(models.Model):
             models.UniqueConstraint(
                 fields=["unit", "year"], name="one_evaluation_per_unit_and_year"
             ),
+            models.CheckConstraint(
+                condition=Q(phase__in=["targets", "results"]), name="evaluation_phase_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "submitted", "returned", "approved"]),
+                name="evaluation_status_known",
+            ),
+            # Approving the targets opens the results phase at once.
+            models.CheckConstraint(
+                condition=~Q(phase="targets", status="approved"),
+                name="evaluation_targets_not_left_approved",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.unit.name}（{self.year}年度）"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args, transition: bool = False, **kwargs) -> None:
+        """Saves only what the current phase allows; `transition=True` is for
+        `evaluations.workflow`, the one writer of phase, status and version."""
         self.target_text = clean_rich_text(self.target_text)
         self.result_text = clean_rich_text(self.result_text)
         if self.subordinate_unit_count is None:
             self.subordinate_unit_count = self.unit.children.count()
-        super().save(*args, **kwargs)
+        if self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic():
+            stored = _lock_evaluation(pk=self.pk)
+            if not transition:
+                _check_change(stored, self, kwargs.get("update_fields"))
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            stored = _lock_evaluation(pk=self.pk)
+            if not stored.rows_can_be_added:
+                raise EvaluationLocked(f"{stored.state_display}的自评表不能删除。")
+            return super().delete(*args, **kwargs)
+
+    @property
+    def state_display(self) -> str:
+        """年初目标 · 已提交, 年末自评 · 已审核 …"""
+        return f"{self.get_phase_display()} · {self.get_status_display()}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.phase == self.Phase.RESULTS and self.status == self.Status.APPROVED
+
+    @property
+    def targets_approved(self) -> bool:
+        return self.phase == self.Phase.RESULTS
+
+    def editable_fields(self, model: type[models.Model] | str) -> tuple[str, ...]:
+        """The unit's fields of `model` that may change now: those of the current
+        phase while it is a draft or returned, none otherwise."""
+        model_name = model if isinstance(model, str) else model._meta.model_name
+        if self.status not in self.EDITABLE_STATUSES:
+            return ()
+        return self.PHASE_FIELDS[self.phase].get(model_name, ())
+
+    def recheck_fields(self, model: type[models.Model] | str) -> tuple[str, ...]:
+        model_name = model if isinstance(model, str) else model._meta.model_name
+        if self.phase == self.Phase.RESULTS and self.status == self.Status.SUBMITTED:
+            return self.RECHECK_FIELDS.get(model_name, ())
+        return ()
+
+    @property
+    def rows_can_be_added(self) -> bool:
+        """Rows (indicators, budget lines) are part of the targets."""
+        return self.phase == self.Phase.TARGETS and self.status in self.EDITABLE_STATUSES
 
 
-class BudgetLine(models.Model):
+def _lock_evaluation(**lookup) -> Evaluation:
+    """The evaluation as stored, its row locked until the transaction ends."""
+    return Evaluation.objects.select_for_update(of=("self",)).get(**lookup)
+
+
+def _changed_fields(instance: models.Model, update_fields) -> list[models.Field]:
+    fields = [
+        field
+        for field in instance._meta.concrete_fields
+        if not field.primary_key
+        and field.name not in ("created_at", "updated_at")
+        and (update_fields is None or field.name in update_fields)
+    ]
+    stored = (
+        type(instance)
+        ._base_manager.filter(pk=instance.pk)
+        .values(*(field.attname for field in fields))
+    )
+    stored = stored.first()
+    if stored is None:
+        return []
+    return [
+        field
+        for field in fields
+        if field.to_python(getattr(instance, field.attname)) != stored[field.attname]
+    ]
+
+
+def _check_change(evaluation: Evaluation, instance: models.Model, update_fields=None) -> None:
+    """Refuses a save of `instance` (the evaluation or one of its rows) that changes
+    a field its phase and status do not open. `evaluation` is the stored state."""
+    model_name = instance._meta.model_name
+    allowed = set(evaluation.editable_fields(model_name)) | set(
+        evaluation.recheck_fields(model_name)
+    )
+    refused = [
+        field for field in _changed_fields(instance, update_fields) if field.name not in allowed
+    ]
+    if not refused:
+        return
+    if any(field.name == "version" for field in refused):
+        raise StaleVersion()
+    if any(field.name in Evaluation.WORKFLOW_FIELDS for field in refused):
+        raise EvaluationLocked(
+            "自评表的阶段和状态只能通过提交、退回、审核或重新打开改变；"
+            "该自评表可能已被他人处理，请刷新后重试。"
+        )
+    names = "、".join(f"“{field.verbose_name}”" for field in refused)
+    raise EvaluationLocked(_refusal(evaluation, names))
+
+
+def _refusal(evaluation: Evaluation, what: str) -> str:
+    if evaluation.is_final:
+        return f"该自评表已审核，{what}不能再修改；如需修改，请管理员重新打开。"
+    if evaluation.status == Evaluation.Status.SUBMITTED:
+        return f"该自评表{evaluation.get_phase_display()}已提交审核，{what}暂不能修改。"
+    if evaluation.targets_approved:
+        return f"年初目标已审核，{what}不能再修改。"
+    return f"{evaluation.state_display}：{what}不能修改。"
+
+
+class EvaluationPart(models.Model):
+    """A row of an evaluation (budget line, indicator …): saved and deleted only as
+    far as the evaluation's phase and status allow, whatever path the write takes."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic():
+            evaluation = _lock_evaluation(**self.evaluation_lookup())
+            if self._state.adding:
+                if not evaluation.rows_can_be_added:
+                    raise EvaluationLocked(_refusal(evaluation, "指标和预算行"))
+            else:
+                _check_change(evaluation, self, kwargs.get("update_fields"))
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            evaluation = _lock_evaluation(**self.evaluation_lookup())
+            if not evaluation.rows_can_be_added:
+                raise EvaluationLocked(_refusal(evaluation, "指标和预算行"))
+            return super().delete(*args, **kwargs)
+
+    def evaluation_lookup(self) -> dict:
+        """How to find the owning evaluation, also before this row exists."""
+        raise NotImplementedError
+
+
+class BudgetLine(EvaluationPart):
     """One line of 整体支出规模（元）. Sources (财政拨款 + 其他资金) and structure
     (基本支出 + 项目支出) are two views of the same money and must agree."""
 
@@ -157,6 +434,8 @@ class BudgetLine(models.Model):
         "全年执行数", **AMOUNT_DIGITS, default=Decimal("0.00"), validators=[MinValueValidator(0)]
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = verbose_name_plural = "整体支出规模"
         constraints = [
@@ -179,6 +458,93 @@ class BudgetLine(models.Model):
     @property
     def anchor(self) -> str:
         return f"budget-{self.kind}"
+
+    def evaluation_lookup(self) -> dict:
+        return {"pk": self.evaluation_id}
+
+
+class ReviewEvent(models.Model):
+    """One step of the review, as it happened: who moved which phase from what to what, and why."""
+
+    class Action(models.TextChoices):
+        SUBMIT = "submit", "提交"
+        RETURN = "return", "退回"
+        APPROVE = "approve", "审核通过"
+        REOPEN = "reopen", "重新打开"
+        RECHECK = "recheck", "再复核"
+
+    evaluation = models.ForeignKey(
+        Evaluation, models.CASCADE, related_name="review_events", verbose_name="自评表"
+    )
+    action = models.CharField("操作", max_length=20, choices=Action)
+    phase = models.CharField("阶段", max_length=20, choices=Evaluation.Phase)
+    from_status = models.CharField("原状态", max_length=20, choices=Evaluation.Status)
+    to_status = models.CharField("新状态", max_length=20, choices=Evaluation.Status)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name="操作人"
+    )
+    reason = models.TextField("理由", blank=True)
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "审核记录"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action__in=["return", "reopen"]) | ~Q(reason=""),
+                name="review_event_return_and_reopen_have_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}{self.get_phase_display()}"
+
+
+class ReviewComment(models.Model):
+    """A reviewer's note pinned on one indicator row or budget line when returning."""
+
+    event = models.ForeignKey(
+        ReviewEvent, models.CASCADE, related_name="comments", verbose_name="审核记录"
+    )
+    indicator = models.ForeignKey(
+        "indicators.Indicator",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="review_comments",
+        verbose_name="三级指标",
+    )
+    budget_line = models.ForeignKey(
+        BudgetLine,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="review_comments",
+        verbose_name="整体支出规模",
+    )
+    # The row's name when the comment was made: the row may be renamed or deleted later.
+    row_label = models.CharField("所在行", max_length=200)
+    text = models.TextField("意见")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "逐行审核意见"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(indicator__isnull=True) | Q(budget_line__isnull=True),
+                name="review_comment_on_one_row",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.row_label}：{self.text}"
+
+    @property
+    def anchor(self) -> str:
+        if self.indicator_id:
+            return f"indicator-{self.indicator_id}"
+        if self.budget_line_id:
+            return self.budget_line.anchor
+        return ""
 
 
 class WorkbookUpload(models.Model):

@@ -28,19 +28,34 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Concat
 from django.utils import timezone
 from openpyxl.styles import Alignment, Font
 
 from indicators.models import Indicator
 
-from .models import BudgetLine, Evaluation, Unit, truncate_percent
+from .access import is_admin
+from .models import (
+    ROLE_ADMIN,
+    ROLE_REVIEWER,
+    BudgetLine,
+    Evaluation,
+    Unit,
+    roles_of,
+    truncate_percent,
+)
 from .xlsx import set_text, set_value
 
 NOT_STARTED = "not_started"
-Status = Evaluation.Status
+Phase, Status = Evaluation.Phase, Evaluation.Status
 
 # Where a unit's evaluation stands, in the order of the year: (key, label).
-STAGES = [(NOT_STARTED, "未开始")] + [(status.value, status.label) for status in Status]
+STAGES = [(NOT_STARTED, "未开始")] + [
+    (f"{phase}-{status}", f"{phase.label}·{status.label}")
+    for phase in Phase
+    for status in Status
+    if not (phase == Phase.TARGETS and status == Status.APPROVED)
+]
 STAGE_LABELS = dict(STAGES)
 GRADES = ["优", "良", "中", "差"]
 
@@ -76,15 +91,19 @@ MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
 def can_see_overview(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or user.reviewed_districts.exists())
+    return bool(roles_of(user) & {ROLE_REVIEWER, ROLE_ADMIN})
 
 
 def overview_units(user) -> QuerySet[Unit]:
-    """The units whose year the user may look at: a reviewer's districts, everything
-    for an admin; None (the command line) means everything too."""
-    if user is None or user.is_superuser:
+    """The units whose year the user may look at, as `Evaluation.objects.for_user`
+    draws it for the overview's roles: a 审核人's districts, everything for a 管理员;
+    None (the command line) means everything too. Units, not evaluations, so that
+    units that have not started show as well."""
+    if user is None or is_admin(user):
         return Unit.objects.all()
-    return Unit.objects.filter(district__reviewers=user)
+    if ROLE_REVIEWER in roles_of(user):
+        return Unit.objects.filter(district__reviewers=user)
+    return Unit.objects.none()
 
 
 def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
@@ -115,11 +134,12 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
         .annotate(this_year=FilteredRelation("evaluations", condition=Q(evaluations__year=year)))
         .annotate(
             evaluation_pk=F("this_year__pk"),
+            phase=F("this_year__phase"),
             status=F("this_year__status"),
             updated_at=F("this_year__updated_at"),
             stage=Case(
                 When(this_year__pk__isnull=True, then=Value(NOT_STARTED)),
-                default=F("this_year__status"),
+                default=Concat("this_year__phase", Value("-"), "this_year__status"),
                 output_field=CharField(),
             ),
             budget_total=budget_total("budget_amount"),
@@ -211,16 +231,20 @@ class OverviewRow:
     updated_at: object
 
 
-def phase_labels(status: str | None) -> tuple[str, str]:
-    """What the 年初目标 and 年末自评 columns say."""
-    if status is None:
+def phase_labels(phase: str | None, status: str | None) -> tuple[str, str]:
+    """What the 年初目标 and 年末自评 columns say: the targets were approved once the
+    results phase is open."""
+    if phase is None:
         return "未开始", "未开始"
-    return Status(status).label, "未开始"
+    status_label = Status(status).label
+    if phase == Phase.TARGETS:
+        return status_label, "未开始"
+    return Status.APPROVED.label, status_label
 
 
 def describe(unit: Unit) -> OverviewRow:
     """An annotated unit of `with_year` as the overview shows it (no query)."""
-    targets, results = phase_labels(unit.status)
+    targets, results = phase_labels(unit.phase, unit.status)
     started = unit.evaluation_pk is not None
     rate = None
     if started:

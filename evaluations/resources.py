@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
+from .access import is_admin
 from .models import District, Unit
 from .xlsx import WorkbookError, is_blank
 
@@ -24,10 +25,9 @@ LIST_SEPARATORS = ("，", "、", ";", "；", "\n")
 
 
 def districts_open_to_import(user) -> QuerySet:
-    """The districts whose units and users `user` may import: all for a superuser,
-    otherwise those they review. The one place that decides it; the review
-    workflow narrows it with its roles."""
-    if user.is_superuser:
+    """The districts whose units and users `user` may import: all for 管理员 (and
+    superusers), otherwise those they review. The one place that decides it."""
+    if is_admin(user):
         return District.objects.all()
     return District.objects.filter(reviewers=user)
 

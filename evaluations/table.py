@@ -36,6 +36,8 @@ class BudgetRow:
     executed_amount: Decimal
     execution_rate: Decimal
     anchor: str
+    # The reviewer's notes of the last return; filled by the table page only.
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +50,11 @@ class Row:
     score: Decimal | None
     deviation_reason: str
     faults: list[str] = field(default_factory=list)
+    # 再复核, drawn on the table page only (not part of the official form).
+    review_score: Decimal | None = None
+    review_opinion: str = ""
+    indicator_id: int | None = None
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,6 +102,7 @@ class Table:
     unit_code: str
     subordinate_unit_count: int
     status: str
+    phase: str
     budget_rows: list[BudgetRow]
     target_text: SafeString
     result_text: SafeString
@@ -116,6 +124,10 @@ class Table:
     @property
     def row_count(self) -> int:
         return sum(group.rowspan for group in self.groups)
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for group in self.groups for row in group.rows]
 
     @property
     def budget_faults(self) -> list[str]:
@@ -160,6 +172,9 @@ def build_table(evaluation: Evaluation) -> Table:
                     score=indicator.score,
                     deviation_reason=indicator.deviation_reason,
                     faults=messages_at[indicator.anchor],
+                    review_score=indicator.review_score,
+                    review_opinion=indicator.review_opinion,
+                    indicator_id=indicator.pk,
                 )
                 for indicator in category.indicators.all()
             ]
@@ -184,6 +199,7 @@ def build_table(evaluation: Evaluation) -> Table:
         unit_code=evaluation.unit.code,
         subordinate_unit_count=evaluation.subordinate_unit_count,
         status=evaluation.get_status_display(),
+        phase=evaluation.get_phase_display(),
         budget_rows=budget_rows,
         target_text=mark_safe(clean_rich_text(evaluation.target_text)),
         result_text=mark_safe(clean_rich_text(evaluation.result_text)),

@@ -4,9 +4,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from . import workflow
+from .access import can_fill, can_reopen, can_review, get_evaluation_for_user
 from .bulk_export import (
     ExportRefused,
     archive_download_name,
@@ -19,7 +22,8 @@ from .bulk_export import (
     sweep_stale_items,
 )
 from .forms import ExportForm
-from .models import Evaluation, ExportItem, ExportJob, Unit
+from .history import review_history
+from .models import Evaluation, EvaluationError, ExportItem, ExportJob, Unit
 from .overview import (
     DEFAULT_SORT,
     GRADES,
@@ -42,7 +46,6 @@ from .workbook_import import (
     apply_upload,
     check_identity,
     check_open_to_import,
-    evaluations_open_to_import,
     pending_uploads,
     preview,
     store_upload,
@@ -51,12 +54,16 @@ from .xlsx import MAX_UPLOAD_BYTES, megabytes
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+COMMENT_PREFIX = "comment-"
+
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    evaluations = Evaluation.objects.select_related("unit", "unit__parent").order_by(
-        "-year", "unit__code"
+    evaluations = (
+        Evaluation.objects.for_user(request.user)
+        .select_related("unit", "unit__parent")
+        .order_by("-year", "unit__code")
     )
     return render(
         request,
@@ -72,9 +79,136 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
-    evaluation = get_object_or_404(Evaluation.objects.with_table(), pk=evaluation_id)
+    user = request.user
+    evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
     table = build_table(evaluation)
-    return render(request, "evaluations/table.html", {"evaluation": evaluation, "table": table})
+    history = review_history(evaluation)
+    notes = {}
+    for comment in history.comments:
+        notes.setdefault(comment.anchor, []).append(comment.text)
+    for row in [*table.budget_rows, *table.rows]:
+        row.comments = notes.get(row.anchor, [])
+    Status = Evaluation.Status
+    reviewing = can_review(user, evaluation) and evaluation.status == Status.SUBMITTED
+    context = {
+        "evaluation": evaluation,
+        "table": table,
+        "history": history,
+        "show_review": True,
+        "can_submit": can_fill(user, evaluation)
+        and evaluation.status in Evaluation.EDITABLE_STATUSES,
+        "can_decide": reviewing,
+        "can_recheck": reviewing and evaluation.phase == Evaluation.Phase.RESULTS,
+        "can_reopen": can_reopen(user, evaluation)
+        and (evaluation.is_final or evaluation.targets_approved)
+        and evaluation.status != Status.SUBMITTED,
+    }
+    return render(request, "evaluations/table.html", context)
+
+
+@require_POST
+@login_required
+def submit_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_fill(request.user, evaluation):
+        raise PermissionDenied("只有本单位的填报人可以提交。")
+    try:
+        workflow.submit(evaluation, by=request.user)
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"{evaluation.get_phase_display()}已提交，等待审核。")
+    return redirect("evaluation_table", evaluation.pk)
+
+
+@require_POST
+@login_required
+def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以退回。")
+    comments = {
+        key.removeprefix(COMMENT_PREFIX): value
+        for key, value in request.POST.items()
+        if key.startswith(COMMENT_PREFIX)
+    }
+    try:
+        workflow.return_for_revision(
+            evaluation, by=request.user, reason=request.POST.get("reason", ""), comments=comments
+        )
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"{evaluation.get_phase_display()}已退回填报单位修改。")
+    return redirect("evaluation_table", evaluation.pk)
+
+
+@require_POST
+@login_required
+def approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以审核。")
+    phase = evaluation.get_phase_display()
+    try:
+        workflow.approve(evaluation, by=request.user)
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"{phase}已审核通过。")
+    return redirect("evaluation_table", evaluation.pk)
+
+
+@require_POST
+@login_required
+def reopen_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_reopen(request.user, evaluation):
+        raise PermissionDenied("只有管理员可以重新打开。")
+    try:
+        workflow.reopen(evaluation, by=request.user, reason=request.POST.get("reason", ""))
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"已重新打开{evaluation.get_phase_display()}，填报单位可以修改。")
+    return redirect("evaluation_table", evaluation.pk)
+
+
+@require_POST
+@login_required
+def recheck_indicator(request: HttpRequest, evaluation_id: int, indicator_id: int) -> HttpResponse:
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以再复核。")
+    try:
+        workflow.recheck(
+            evaluation,
+            indicator_id,
+            by=request.user,
+            review_score=request.POST.get("review_score"),
+            review_opinion=request.POST.get("review_opinion", ""),
+            expected_version=parse_version(request.POST.get("version")),
+        )
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, "复核得分和意见已保存。")
+    return redirect(
+        reverse("evaluation_table", args=[evaluation.pk]) + f"#indicator-{indicator_id}"
+    )
+
+
+def parse_version(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        raise workflow.WorkflowError("页面已过期，请刷新后重试。") from None
+
+
+def show_error(request: HttpRequest, error: EvaluationError) -> None:
+    messages.error(request, error.message)
+    for fault in getattr(error, "faults", []):
+        messages.error(request, fault.message)
 
 
 @require_GET
@@ -83,7 +217,9 @@ def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     # Imported here: loading WeasyPrint costs every process that loads the URLs ~0.3 s.
     from .pdf import pdf_filename, render_pdf
 
-    evaluation = get_object_or_404(Evaluation.objects.with_table(), pk=evaluation_id)
+    evaluation = get_evaluation_for_user(
+        request.user, evaluation_id, Evaluation.objects.with_table()
+    )
     response = HttpResponse(render_pdf(evaluation), content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=pdf_filename(evaluation)
@@ -94,7 +230,9 @@ def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpResponse:
-    evaluation = get_object_or_404(Evaluation.objects.with_table(), pk=evaluation_id)
+    evaluation = get_evaluation_for_user(
+        request.user, evaluation_id, Evaluation.objects.with_table()
+    )
     response = HttpResponse(render_xlsx(evaluation), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{evaluation.unit.name}_{evaluation.year}年度_绩效自评表.xlsx"
@@ -105,9 +243,11 @@ def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @login_required
 def workbook_import(request: HttpRequest, evaluation_id: int) -> HttpResponse:
-    evaluation = get_object_or_404(
-        evaluations_open_to_import(request.user).with_table(), pk=evaluation_id
+    evaluation = get_evaluation_for_user(
+        request.user, evaluation_id, Evaluation.objects.with_table()
     )
+    if not can_fill(request.user, evaluation):
+        raise PermissionDenied("只有本单位的填报人可以导入工作簿。")
     context = {"evaluation": evaluation, "max_size": megabytes(MAX_UPLOAD_BYTES), "errors": []}
     try:
         check_open_to_import(evaluation)
@@ -136,13 +276,15 @@ def workbook_import(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id: int):
-    evaluation = get_object_or_404(
-        evaluations_open_to_import(request.user).with_table(), pk=evaluation_id
+    evaluation = get_evaluation_for_user(
+        request.user, evaluation_id, Evaluation.objects.with_table()
     )
+    if not can_fill(request.user, evaluation):
+        raise PermissionDenied("只有本单位的填报人可以导入工作簿。")
     upload = get_object_or_404(pending_uploads(request.user), pk=upload_id, evaluation=evaluation)
     if request.method == "POST":
         try:
-            apply_upload(upload)
+            apply_upload(upload, by=request.user)
         except ImportRefused as refusal:
             messages.error(request, str(refusal))
             return redirect("workbook_import", evaluation.pk)

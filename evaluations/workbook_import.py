@@ -1,4 +1,4 @@
-"""Importing an official-table workbook into a draft evaluation: what would change,
+"""Importing an official-table workbook into an evaluation open for editing: what would change,
 row by row, and then applying it in one transaction.
 
 Rows are matched by their names — 一级, then 二级 inside it, then 三级 inside that,
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .models import BudgetLine, Evaluation, WorkbookUpload
+from . import workflow
+from .models import BudgetLine, Evaluation, EvaluationError, WorkbookUpload
 from .table import SOURCE_LABELS
 from .workbook import plain_text_to_rich, rich_text_to_plain
 
@@ -44,19 +44,10 @@ class ImportRefused(Exception):
     """The import cannot go ahead; the message says why, in Chinese."""
 
 
-def evaluations_open_to_import(user) -> QuerySet:
-    """The evaluations `user` may import a workbook into: those of the units they fill
-    in, or any for a superuser. The one place that decides it; the review workflow
-    narrows it to `Evaluation.objects.for_user(user)` and the filling-in role."""
-    if user.is_superuser:
-        return Evaluation.objects.all()
-    return Evaluation.objects.filter(unit__staff=user)
-
-
 def check_open_to_import(evaluation: Evaluation) -> None:
-    if evaluation.status != Evaluation.Status.DRAFT:
+    if evaluation.status not in Evaluation.EDITABLE_STATUSES:
         raise ImportRefused(
-            f"该自评表当前状态为“{evaluation.get_status_display()}”，只有草稿可以导入。"
+            f"该自评表当前为“{evaluation.state_display}”，只有草稿或已退回的自评表可以导入。"
         )
 
 
@@ -322,17 +313,26 @@ def pending_uploads(user) -> QuerySet:
 # ---------------------------------------------------------------- applying
 
 
-def apply_upload(upload: WorkbookUpload) -> Evaluation:
-    """Apply a previewed upload, all or nothing, if the evaluation is as previewed."""
-    with transaction.atomic():
-        locked = Evaluation.objects.select_for_update().get(pk=upload.evaluation_id)
+def apply_upload(upload: WorkbookUpload, *, by) -> Evaluation:
+    """Apply a previewed upload, all or nothing, if the evaluation is as previewed.
+
+    It writes through `workflow.save_changes` like any other edit: the row lock, the
+    version, the field history, and the phase rules of the models, which refuse a
+    workbook that changes what the current phase keeps closed."""
+
+    def apply(locked: Evaluation) -> None:
         check_open_to_import(locked)
         evaluation = Evaluation.objects.with_table().get(pk=locked.pk)
         if fingerprint(evaluation) != upload.base_fingerprint:
             raise ImportRefused("预览之后该自评表已被修改，请重新上传工作簿并核对变更。")
         _apply(evaluation, upload.data)
         upload.delete()
-    return evaluation
+
+    current = Evaluation.objects.get(pk=upload.evaluation_id)
+    try:
+        return workflow.save_changes(current, by=by, expected_version=current.version, apply=apply)
+    except EvaluationError as error:
+        raise ImportRefused(f"无法导入：{error.message}") from error
 
 
 def _apply(evaluation: Evaluation, data: dict) -> None:
@@ -399,7 +399,7 @@ def _apply_indicators(category: IndicatorCategory, rows: list, existed: bool) ->
     )
     if existed and category.group.note:
         indicators = _keyed(list(category.indicators.all()), lambda indicator: "")
-    kept, created = set(), []
+    kept = set()
     for position, (key, row) in enumerate(_by_name(rows).items(), start=1):
         indicator = indicators.get(key) or Indicator(category=category)
         before = _indicator_state(indicator) if indicator.pk else None
@@ -410,13 +410,10 @@ def _apply_indicators(category: IndicatorCategory, rows: list, existed: bool) ->
         indicator.points = Decimal(row["points"])
         indicator.score = Decimal(row["score"]) if row["score"] is not None else None
         indicator.deviation_reason = row["deviation_reason"]
-        if indicator.pk is None:
-            created.append(indicator)
-        else:
-            kept.add(indicator.pk)
-            if _indicator_state(indicator) != before:
-                indicator.save()
-    Indicator.objects.bulk_create(created)
+        # Each through save(): the phase rules and the field history see every row.
+        if indicator.pk is None or _indicator_state(indicator) != before:
+            indicator.save()
+        kept.add(indicator.pk)
     for indicator in indicators.values():
         if indicator.pk not in kept:
             indicator.delete()

@@ -1,34 +1,71 @@
 from django.contrib import admin
 
-from evaluations.admin import XlsxImportExportMixin
+from evaluations.admin import (
+    PhaseInline,
+    VersionCheckedAdmin,
+    VersionCheckedForm,
+    XlsxImportExportMixin,
+    evaluations_for,
+)
 
 from .models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 from .resources import IndicatorTemplateResource
 
 
-class IndicatorCategoryInline(admin.TabularInline):
+class IndicatorCategoryInline(PhaseInline, admin.TabularInline):
     model = IndicatorCategory
     extra = 0
     show_change_link = True
 
+    def evaluation_of(self, group: IndicatorGroup):
+        return group.evaluation
+
+
+class IndicatorGroupForm(VersionCheckedForm):
+    def evaluation(self):
+        return self.instance.evaluation if self.instance.pk else None
+
 
 @admin.register(IndicatorGroup)
-class IndicatorGroupAdmin(admin.ModelAdmin):
+class IndicatorGroupAdmin(VersionCheckedAdmin):
+    form = IndicatorGroupForm
     list_display = ["name", "weight", "evaluation"]
     list_select_related = ["evaluation__unit"]
     inlines = [IndicatorCategoryInline]
 
+    def evaluation_of(self, group: IndicatorGroup):
+        return group.evaluation
 
-class IndicatorInline(admin.StackedInline):
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))
+
+
+class IndicatorInline(PhaseInline, admin.StackedInline):
     model = Indicator
     extra = 0
+    exclude = ["review_score", "review_opinion"]
+
+    def evaluation_of(self, category: IndicatorCategory):
+        return category.group.evaluation
+
+
+class IndicatorCategoryForm(VersionCheckedForm):
+    def evaluation(self):
+        return self.instance.group.evaluation if self.instance.pk else None
 
 
 @admin.register(IndicatorCategory)
-class IndicatorCategoryAdmin(admin.ModelAdmin):
+class IndicatorCategoryAdmin(VersionCheckedAdmin):
+    form = IndicatorCategoryForm
     list_display = ["name", "group"]
     list_select_related = ["group__evaluation__unit"]
     inlines = [IndicatorInline]
+
+    def evaluation_of(self, category: IndicatorCategory):
+        return category.group.evaluation
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(group__evaluation__in=evaluations_for(request))
 
 
 @admin.register(IndicatorTemplate)

@@ -10,6 +10,9 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from evaluations.models import EvaluationPart
 
 from .scoring import round_score
 from .values import COMPARATORS, IndicatorValue, format_value, parse_value
@@ -17,7 +20,7 @@ from .values import COMPARATORS, IndicatorValue, format_value, parse_value
 SCORE_DIGITS = {"max_digits": 5, "decimal_places": 2}
 
 
-class IndicatorGroup(models.Model):
+class IndicatorGroup(EvaluationPart):
     """一级指标, with its 权重."""
 
     evaluation = models.ForeignKey(
@@ -40,6 +43,8 @@ class IndicatorGroup(models.Model):
         help_text="该一级指标不设三级指标时，在三级指标栏合并显示的说明文字",
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = verbose_name_plural = "一级指标"
         ordering = ["position", "id"]
@@ -57,8 +62,11 @@ class IndicatorGroup(models.Model):
     def anchor(self) -> str:
         return f"group-{self.pk}"
 
+    def evaluation_lookup(self) -> dict:
+        return {"pk": self.evaluation_id}
 
-class IndicatorCategory(models.Model):
+
+class IndicatorCategory(EvaluationPart):
     """二级指标."""
 
     group = models.ForeignKey(
@@ -67,6 +75,8 @@ class IndicatorCategory(models.Model):
     position = models.PositiveSmallIntegerField("顺序", default=0)
     name = models.CharField("二级指标", max_length=100)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = verbose_name_plural = "二级指标"
         ordering = ["position", "id"]
@@ -74,8 +84,11 @@ class IndicatorCategory(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def evaluation_lookup(self) -> dict:
+        return {"indicator_groups": self.group_id}
 
-class Indicator(models.Model):
+
+class Indicator(EvaluationPart):
     """A scored row: 三级指标, or a 二级 scored by itself (then `name` is empty)."""
 
     class Comparator(models.TextChoices):
@@ -112,6 +125,14 @@ class Indicator(models.Model):
     )
     deviation_reason = models.TextField("偏差及原因分析", blank=True)
 
+    # 再复核: the district reviewer's own score and opinion, beside the unit's.
+    review_score = models.DecimalField(
+        "复核得分", **SCORE_DIGITS, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    review_opinion = models.TextField("复核意见", blank=True)
+
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = verbose_name_plural = "三级指标"
         ordering = ["position", "id"]
@@ -123,6 +144,11 @@ class Indicator(models.Model):
             models.CheckConstraint(
                 condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=F("points"))),
                 name="indicator_score_within_points",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_score__isnull=True)
+                | (Q(review_score__gte=0) & Q(review_score__lte=F("points"))),
+                name="indicator_review_score_within_points",
             ),
             models.CheckConstraint(
                 condition=Q(target_number__isnull=True) | Q(target_label=""),
@@ -144,6 +170,13 @@ class Indicator(models.Model):
     @property
     def anchor(self) -> str:
         return f"indicator-{self.pk}"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.category.name
+
+    def evaluation_lookup(self) -> dict:
+        return {"indicator_groups__categories": self.category_id}
 
     @property
     def target(self) -> IndicatorValue:

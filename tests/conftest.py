@@ -1,7 +1,9 @@
 """The fixed cast and the sample, shared by every test module.
 
-The cast: `staff` fills in for the sample's unit, `other_staff` for a unit of the
-same district, `reviewer` reviews the district, `admin` keeps the system.
+The cast: `staff` fills in for the sample's unit (unit A), `other_staff` for a unit
+of the same district (unit B), `parent_staff` for the 主管部门 over unit A,
+`reviewer` reviews the district, `other_reviewer` another district, `admin_user`
+is a superuser and `manager` a 管理员 who is not one.
 """
 
 from decimal import Decimal
@@ -10,15 +12,25 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from evaluations.demo import fill_evaluation, sample_data
-from evaluations.models import District, Evaluation, Unit
+from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
 
 PASSWORD = "Correct-Horse-Battery-9"
 
 
-def make_user(username: str, **fields):
-    return get_user_model().objects.create_user(username=username, password=PASSWORD, **fields)
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The cast is built for nearly every test; a real hasher costs ~0.3 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_user(username: str, role: str | None = None, **fields):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD, **fields)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
 
 
 def make_unit(code: str, name: str, district: District, parent: Unit | None = None) -> Unit:
@@ -31,6 +43,16 @@ def make_evaluation(unit: Unit, year: int = 2023, data: dict | None = None) -> E
         unit=unit, year=year, target_text=data["target_text"], result_text=data["result_text"]
     )
     fill_evaluation(evaluation, data)
+    return evaluation
+
+
+def open_results(evaluation: Evaluation) -> Evaluation:
+    """As if the district had approved the targets: the results phase, a draft.
+    (The workflow's own path is tested in test_workflow.)"""
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.DRAFT
+    )
+    evaluation.refresh_from_db()
     return evaluation
 
 
@@ -101,30 +123,58 @@ def sample(unit) -> Evaluation:
 
 
 @pytest.fixture
+def other_district(db) -> District:
+    return District.objects.create(code="310104", name="徐汇区")
+
+
+@pytest.fixture
+def other_unit(district) -> Unit:
+    return make_unit("310112-XH", "闵行区新虹街道", district)
+
+
+@pytest.fixture
 def staff(unit):
-    user = make_user("staff", first_name="填报人")
+    user = make_user("staff", ROLE_STAFF, first_name="浦锦填报人", email="staff@example.org")
     unit.staff.add(user)
     return user
 
 
 @pytest.fixture
-def other_staff(district):
-    other_unit = make_unit("310112-XZ", "闵行区新虹街道", district)
-    user = make_user("other_staff")
+def other_staff(other_unit):
+    user = make_user("other_staff", ROLE_STAFF, email="other_staff@example.org")
     other_unit.staff.add(user)
     return user
 
 
 @pytest.fixture
+def parent_staff(street_office):
+    user = make_user("parent_staff", ROLE_STAFF, email="parent@example.org")
+    street_office.staff.add(user)
+    return user
+
+
+@pytest.fixture
 def reviewer(district):
-    user = make_user("reviewer")
+    user = make_user("reviewer", ROLE_REVIEWER, first_name="闵行审核人", email="rev@example.org")
     district.reviewers.add(user)
+    return user
+
+
+@pytest.fixture
+def other_reviewer(other_district):
+    user = make_user("other_reviewer", ROLE_REVIEWER, email="other_rev@example.org")
+    other_district.reviewers.add(user)
     return user
 
 
 @pytest.fixture
 def admin_user(db):
     return get_user_model().objects.create_superuser("admin", "admin@example.org", PASSWORD)
+
+
+@pytest.fixture
+def manager(db):
+    return make_user("manager", ROLE_ADMIN, is_staff=True, first_name="系统管理员")
 
 
 @pytest.fixture

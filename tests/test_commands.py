@@ -1,9 +1,11 @@
 """load_demo and export_evaluation, as run from a shell."""
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
+from evaluations.access import can_fill, can_reopen, can_review
 from evaluations.demo import DEMO_USERS
 from evaluations.models import Evaluation, Unit
 from indicators.models import Indicator
@@ -25,7 +27,16 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
     assert Unit.objects.count() == 2
     for user in DEMO_USERS:
         assert f"{user.username} / {user.password}" in second
-        assert authenticate(username=user.username, password=user.password) is not None
+        request = RequestFactory().post("/accounts/login/")
+        account = authenticate(request, username=user.username, password=user.password)
+        assert list(account.groups.values_list("name", flat=True)) == [user.role]
+    # Each demo user reaches the sample in the role they were given.
+    staff, reviewer, admin = (
+        get_user_model().objects.get(username=user.username) for user in DEMO_USERS
+    )
+    assert can_fill(staff, evaluation) and not can_review(staff, evaluation)
+    assert can_review(reviewer, evaluation) and not can_fill(reviewer, evaluation)
+    assert can_reopen(admin, evaluation)
 
 
 def test_load_demo_refuses_production_without_force(db, settings):

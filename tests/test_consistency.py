@@ -6,6 +6,8 @@ from evaluations.consistency import find_faults
 from evaluations.models import BudgetLine, Evaluation
 from indicators.models import Indicator, IndicatorGroup
 
+from .conftest import open_results
+
 
 def faults_of(evaluation):
     return find_faults(Evaluation.objects.with_table().get(pk=evaluation.pk))
@@ -40,6 +42,7 @@ def test_a_budget_line_that_breaks_sources_equals_structure(sample):
 
 
 def test_a_lowered_score_without_explanation(sample):
+    open_results(sample)
     indicator = Indicator.objects.get(category__group__evaluation=sample, name="群众满意度")
     indicator.score = Decimal("9.00")
     indicator.save()

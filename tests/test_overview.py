@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from evaluations.models import BudgetLine, District, Evaluation, Unit
-from evaluations.overview import distribution, overview_rows
+from evaluations.overview import STAGES, distribution, overview_rows
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit
@@ -34,8 +34,16 @@ def make_year(district: District, count: int, year: int = 2023) -> list[Unit]:
         )
         for number in range(count)
     )
+    # Every stage of the year in turn (written around the workflow, as a fixture may).
+    stages = [key.split("-") for key, _ in STAGES[1:]]
     evaluations = Evaluation.objects.bulk_create(
-        Evaluation(unit=unit, year=year, subordinate_unit_count=0)
+        Evaluation(
+            unit=unit,
+            year=year,
+            subordinate_unit_count=0,
+            phase=stages[number % len(stages)][0],
+            status=stages[number % len(stages)][1],
+        )
         for number, unit in enumerate(units)
         if number % 10
     )
@@ -77,15 +85,15 @@ def test_reviewer_sees_every_unit_of_the_district(reviewer_client, sample, other
     response = reviewer_client.get("/overview/?year=2023")
     assert response.status_code == 200
     rows = {row.code: row for row in response.context["rows"]}
-    assert set(rows) == {"310112-PJ", "310112-PJ-CSYX", "310112-XZ"}
+    assert set(rows) == {"310112-PJ", "310112-PJ-CSYX", "310112-XH"}
     row = rows["310112-PJ-CSYX"]
     # 8,275,824.74 / 8,278,261.03 = 99.9705…%: truncated, not rounded.
     assert row.execution_rate == Decimal("99.97")
     assert row.total_score == Decimal("96.00")
     assert row.grade == "优"
     assert row.evaluation_pk == sample.pk
-    assert rows["310112-XZ"].targets == "未开始"
-    assert rows["310112-XZ"].execution_rate is None
+    assert rows["310112-XH"].targets == "未开始"
+    assert rows["310112-XH"].execution_rate is None
     counts = {key: count for key, _, count in response.context["counts"]}
     assert counts["not_started"] == 2
     assert sum(counts.values()) == 3
@@ -151,6 +159,54 @@ def test_filters_and_sorting(reviewer_client, district):
     assert response.status_code == 200
 
 
+def test_status_per_phase_and_counts(reviewer_client, district):
+    make_year(district, 70)
+    response = reviewer_client.get("/overview/?year=2023")
+    counts = {key: count for key, _, count in response.context["counts"]}
+    assert counts == {
+        "not_started": 7 + 10,
+        "targets-draft": 9,
+        "targets-submitted": 9,
+        "targets-returned": 9,
+        "results-draft": 9,
+        "results-submitted": 9,
+        "results-returned": 9,
+        "results-approved": 9,
+    }
+    columns = {(row.targets, row.results) for row in response.context["rows"]}
+    assert columns == {
+        ("未开始", "未开始"),
+        ("草稿", "未开始"),
+        ("已提交", "未开始"),
+        ("已退回", "未开始"),
+        ("已审核", "草稿"),
+        ("已审核", "已提交"),
+        ("已审核", "已退回"),
+        ("已审核", "已审核"),
+    }
+    rows = reviewer_client.get("/overview/?year=2023&stage=results-approved").context["rows"]
+    assert len(rows) == 9 and {row.results for row in rows} == {"已审核"}
+    # Filtering by stage leaves the counts of the other stages in view.
+    filtered = reviewer_client.get("/overview/?stage=results-approved")
+    assert filtered.context["counts"] == response.context["counts"]
+
+
+def test_overview_scope_is_that_of_for_user(reviewer, other_reviewer, manager, district):
+    make_year(district, 30)
+    elsewhere = District.objects.get(code="310104")
+    make_evaluation(make_unit("310104-X", "徐汇区某单位", elsewhere))
+    for user in (reviewer, other_reviewer, manager):
+        shown = {pk for pk in overview_rows(user, 2023).values_list("evaluation_pk", flat=True)}
+        assert shown - {None} == set(
+            Evaluation.objects.for_user(user).for_year(2023).values_list("pk", flat=True)
+        )
+
+
+def test_a_manager_sees_the_overview(client, manager, sample):
+    client.force_login(manager)
+    assert client.get("/overview/").status_code == 200
+
+
 def test_overview_workbook(reviewer_client, sample):
     response = reviewer_client.get("/overview.xlsx?year=2023&sort=-score")
     assert response.status_code == 200
@@ -204,7 +260,7 @@ def test_overview_of_1000_units_runs_a_fixed_number_of_queries(
     # The same with filters: the count does not depend on them.
     parent = Unit.objects.get(code="310112-P01")
     with django_assert_num_queries(OVERVIEW_QUERIES):
-        reviewer_client.get(f"/overview/?year=2023&parent={parent.pk}&grade=优&stage=draft")
+        reviewer_client.get(f"/overview/?year=2023&parent={parent.pk}&grade=优&stage=targets-draft")
 
 
 def test_overview_of_a_few_units_runs_as_many_queries(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from evaluations.models import BudgetLine
 from indicators.models import Indicator, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit, synthetic_data
+from .conftest import make_evaluation, make_unit, open_results, synthetic_data
 
 
 def table_url(evaluation) -> str:
@@ -74,6 +74,7 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
     output.weight = Decimal("24")
     output.save()
     BudgetLine.objects.filter(evaluation=sample, kind="project").update(budget_amount=Decimal("1"))
+    open_results(sample)
     lowered = Indicator.objects.get(category__group=output, name="设备使用率")
     lowered.score = Decimal("1.50")
     lowered.save()
@@ -95,6 +96,7 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
 
 
 def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
+    open_results(sample)
     sample.result_text = "<p>完成<script>alert(1)</script></p>"
     sample.save()
     Indicator.objects.filter(category__group__evaluation=sample, name="设备使用准确率").update(
@@ -108,12 +110,14 @@ def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
 @pytest.mark.parametrize("row_count", [10, 80])
 def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queries, row_count):
     unit = make_unit(f"U{row_count}", f"测试单位{row_count}", district)
+    unit.staff.add(staff)
     evaluation = make_evaluation(unit, data=synthetic_data(row_count))
     client = Client()
     client.force_login(staff)
-    # session, user, evaluation with its unit, budget lines, 一级, 二级, 三级; then the
+    # session, user, evaluation with its unit (and the user's relation to it), budget
+    # lines, 一级, 二级, 三级, the user's role groups, the review events; then the
     # session's sliding expiry is saved (savepoint, update, release).
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         response = client.get(table_url(evaluation))
     assert response.content.decode().count('<tr id="indicator-') == row_count
 
@@ -122,3 +126,37 @@ def test_home_lists_evaluations(staff_client, sample):
     page = staff_client.get(reverse("home")).content.decode()
     assert table_url(sample) in page
     assert "草稿" in page
+
+
+def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count(
+    staff, reviewer, district
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evaluations import workflow
+
+    counts = []
+    for row_count in (10, 80):
+        unit = make_unit(f"R{row_count}", f"退回单位{row_count}", district)
+        unit.staff.add(staff)
+        evaluation = make_evaluation(unit, data=synthetic_data(row_count))
+        workflow.submit(evaluation, by=staff)
+        first = Indicator.objects.filter(category__group__evaluation=evaluation).first()
+        workflow.return_for_revision(
+            evaluation, by=reviewer, reason="请修改", comments={first.anchor: "目标值偏低"}
+        )
+
+        def change(locked, first=first):
+            first.name = "改过名的指标"
+            first.save()
+
+        workflow.save_changes(evaluation, by=staff, expected_version=3, apply=change)
+        client = Client()
+        client.force_login(staff)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(table_url(evaluation)).content.decode()
+        assert "审核意见：目标值偏低" in page and "以来的修改" in page
+        counts.append(len(queries))
+    # The 12 of a draft, the notes of the return, and the five field histories.
+    assert counts[0] == counts[1] == 18

@@ -13,6 +13,7 @@ from evaluations.workbook import plain_text_to_rich, render_xlsx, rich_text_to_p
 from evaluations.xlsx import WorkbookError, check_xlsx
 from indicators.models import Indicator
 
+from .conftest import open_results
 from .workbooks import find_row, load, zip_bomb
 
 
@@ -97,8 +98,11 @@ def test_download_is_the_official_table(staff_client, sample):
 def test_text_that_would_be_a_formula_stays_text(sample):
     reason = '=HYPERLINK("http://evil.example","点击")'
     indicator = Indicator.objects.get(category__group__evaluation=sample, name="设备使用准确率")
-    indicator.deviation_reason = reason
-    indicator.name = "+设备使用准确率"
+    indicator.name = "+设备使用准确率"  # a target-phase field
+    indicator.save()
+    open_results(sample)
+    indicator.refresh_from_db()
+    indicator.deviation_reason = reason  # a results-phase field
     indicator.save()
     sample.unit.name = "@单位"
     sample.unit.save()

@@ -8,12 +8,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from evaluations.models import District, Evaluation, WorkbookUpload
+from evaluations.models import ROLE_STAFF, District, Evaluation, WorkbookUpload
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import fingerprint, snapshot
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit, make_user, synthetic_data
+from .conftest import make_evaluation, make_unit, make_user, open_results, synthetic_data
 from .workbooks import cells, find_row, load, save, with_wrong_dimension, zip_bomb
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -75,26 +75,29 @@ def test_shows_the_upload_form(staff_client, sample):
     assert reverse("evaluation_workbook", args=[sample.pk]) in table
 
 
-@pytest.mark.parametrize("who", ["other_staff", "reviewer"])
-def test_hidden_from_those_who_do_not_fill_it_in(client, sample, who, request):
+@pytest.mark.parametrize(("who", "status"), [("other_staff", 404), ("reviewer", 403)])
+def test_only_the_units_own_staff_import(client, sample, who, status, request):
+    # Another unit's staff may not see the evaluation (404); its reviewer may see it
+    # but filling it in is not theirs (403).
     client.force_login(request.getfixturevalue(who))
     before = database_state(sample)
-    assert client.get(import_url(sample)).status_code == 404
-    assert upload(client, sample, exported(sample)).status_code == 404
+    assert client.get(import_url(sample)).status_code == status
+    assert upload(client, sample, exported(sample)).status_code == status
     assert database_state(sample) == before
 
 
-def test_only_a_draft_can_be_imported(staff_client, sample):
+def test_only_a_draft_or_returned_evaluation_can_be_imported(staff_client, sample):
+    open_results(sample)
     Evaluation.objects.filter(pk=sample.pk).update(status="approved")
     response = upload(staff_client, sample, exported(sample))
     assert response.status_code == 409
-    assert "只有草稿可以导入" in response.content.decode()
+    assert "年末自评 · 已审核”，只有草稿或已退回的自评表可以导入" in response.content.decode()
     assert not WorkbookUpload.objects.exists()
 
 
 def test_someone_elses_upload_cannot_be_confirmed(staff_client, client, sample, unit):
     response = upload(staff_client, sample, exported(sample))
-    colleague = make_user("colleague")
+    colleague = make_user("colleague", ROLE_STAFF)
     unit.staff.add(colleague)
     client.force_login(colleague)
     assert client.post(response["Location"]).status_code == 404
@@ -126,6 +129,7 @@ def test_an_80_row_evaluation_round_trips(staff_client, unit):
 
 
 def test_a_hand_edited_workbook_is_previewed_then_applied(staff_client, sample):
+    open_results(sample)
     workbook = load(exported(sample))
     sheet = workbook.active
     changed_row = find_row(sheet, 4, "设备使用准确率")
@@ -133,22 +137,13 @@ def test_a_hand_edited_workbook_is_previewed_then_applied(staff_client, sample):
     sheet.cell(changed_row, 8).value = 1.5
     sheet.cell(5, 7).value = 8275000.5  # 财政拨款·全年执行数
     sheet["F10"].value = sheet["F10"].value + "\n全年目标基本完成。"
-    # A row added under the last one, as a user inserts it above 合计.
-    total = find_row(sheet, 1, "合计")
-    sheet.unmerge_cells(start_row=total, start_column=1, end_row=total, end_column=6)
-    for column in range(1, 10):
-        sheet.cell(total, column).value = None
-    new_row = [None, None, None, "投诉处理满意度", "≥85.00(%)", "88.00(%)", 0, 0, None]
-    for column, value in enumerate(new_row, start=1):
-        sheet.cell(total, column).value = value
-    sheet.cell(total + 2, 1).value = "合计"  # after a blank padding row
     edited = save(workbook)
     ids_before = set(Indicator.objects.values_list("pk", flat=True))
 
     response = upload(staff_client, sample, edited)
     assert response.status_code == 302
     page = staff_client.get(response["Location"]).content.decode()
-    assert "导入后将有 <strong>4</strong> 处变更" in page
+    assert "导入后将有 <strong>3</strong> 处变更" in page
     assert "产出指标 / 质量指标 / 设备使用准确率" in page
     assert '97.00(%)</span> → <span class="new">98.00(%)' in page
     assert '1.00</span> → <span class="new">1.50' in page
@@ -158,10 +153,8 @@ def test_a_hand_edited_workbook_is_previewed_then_applied(staff_client, sample):
         in page
     )
     assert "5884件" not in page  # unchanged paragraphs are not repeated
-    assert "满意度指标 / 服务对象满意度指标 / 投诉处理满意度" in page
-    assert f"第 {total} 行" in page
     # Nothing is written before the confirmation.
-    assert not Indicator.objects.filter(name="投诉处理满意度").exists()
+    assert Indicator.objects.get(name="设备使用准确率").actual_number == Decimal("97.00")
 
     confirmed = staff_client.post(
         reverse("workbook_import_preview", args=[sample.pk, WorkbookUpload.objects.get().pk]),
@@ -170,15 +163,51 @@ def test_a_hand_edited_workbook_is_previewed_then_applied(staff_client, sample):
     assert "已导入工作簿“自评表.xlsx”" in confirmed.content.decode()
     changed = Indicator.objects.get(name="设备使用准确率")
     assert changed.actual_number == Decimal("98.00") and changed.score == Decimal("1.50")
+    assert ids_before == set(Indicator.objects.values_list("pk", flat=True))  # ids kept
+    sample.refresh_from_db()
+    assert sample.result_text.endswith("<p>全年目标基本完成。</p>")
+    assert sample.target_text.startswith("<p>根据《关于街镇")  # unchanged text kept as stored
+    assert sample.budget_lines.get(kind="fiscal").executed_amount == Decimal("8275000.50")
+
+
+def test_a_row_added_to_the_targets_is_previewed_then_applied(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    # A row added under the last one, as a user inserts it above 合计.
+    total = find_row(sheet, 1, "合计")
+    sheet.unmerge_cells(start_row=total, start_column=1, end_row=total, end_column=6)
+    for column in range(1, 10):
+        sheet.cell(total, column).value = None
+    new_row = [None, None, None, "投诉处理满意度", "≥85.00(%)", None, 0, None, None]
+    for column, value in enumerate(new_row, start=1):
+        sheet.cell(total, column).value = value
+    sheet.cell(total + 2, 1).value = "合计"  # after a blank padding row
+    ids_before = set(Indicator.objects.values_list("pk", flat=True))
+
+    response = upload(staff_client, sample, save(workbook))
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "导入后将有 <strong>1</strong> 处变更" in page
+    assert "满意度指标 / 服务对象满意度指标 / 投诉处理满意度" in page
+    assert f"第 {total} 行" in page
+    assert not Indicator.objects.filter(name="投诉处理满意度").exists()
+
+    staff_client.post(response["Location"])
     added = Indicator.objects.get(name="投诉处理满意度")
     assert added.category.name == "服务对象满意度指标"
     assert added.target_comparator == "≥" and added.target_number == Decimal("85.00")
     assert added.points == Decimal("0.00")
     assert ids_before < set(Indicator.objects.values_list("pk", flat=True))  # ids kept
-    sample.refresh_from_db()
-    assert sample.result_text.endswith("<p>全年目标基本完成。</p>")
-    assert sample.target_text.startswith("<p>根据《关于街镇")  # unchanged text kept as stored
-    assert sample.budget_lines.get(kind="fiscal").executed_amount == Decimal("8275000.50")
+
+
+def test_a_workbook_that_changes_a_closed_phase_changes_nothing(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet.cell(find_row(sheet, 4, "设备使用准确率"), 6).value = "98.00(%)"  # an actual, in 年初目标
+    before = database_state(sample)
+    response = upload(staff_client, sample, save(workbook))
+    confirmed = staff_client.post(response["Location"], follow=True)
+    assert "无法导入：年初目标 · 草稿：“全年完成值数值”不能修改" in confirmed.content.decode()
+    assert database_state(sample) == before
 
 
 def test_a_removed_row_and_a_new_category(staff_client, sample):
@@ -299,6 +328,7 @@ def test_no_file(staff_client, sample):
 
 
 def test_a_wps_style_dimension_is_read_in_full(staff_client, sample):
+    open_results(sample)
     workbook = load(exported(sample))
     workbook.active["H24"] = 1.5
     content = with_wrong_dimension(save(workbook))

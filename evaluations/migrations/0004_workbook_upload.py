@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0001_initial'),
+        ('evaluations', '0003_role_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

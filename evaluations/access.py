@@ -1,0 +1,51 @@
+"""Who may see and do what. Views, the admin, exports and imports reach evaluations
+only through `Evaluation.objects.for_user()` and these helpers.
+
+Seeing is decided by relations (staff of a unit or of its 主管部门, reviewer of its
+district, or 管理员); doing is decided by the role group on top of that. A view
+answers 404 for what the user may not see and 403 for what they may see but not do.
+"""
+
+from django.http import Http404
+
+from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, Evaluation, EvaluationQuerySet, roles_of
+
+
+def get_evaluation_for_user(
+    user, evaluation_id: int, queryset: EvaluationQuerySet | None = None
+) -> Evaluation:
+    queryset = Evaluation.objects.all() if queryset is None else queryset
+    try:
+        return queryset.for_user(user).with_relations_to(user).get(pk=evaluation_id)
+    except Evaluation.DoesNotExist:
+        raise Http404("没有这张自评表，或您无权查看。") from None
+
+
+def is_unit_staff(user, evaluation: Evaluation) -> bool:
+    if getattr(evaluation, "relations_user_id", None) == user.pk:
+        return evaluation.user_is_unit_staff
+    return evaluation.unit.staff.filter(pk=user.pk).exists()
+
+
+def is_district_reviewer(user, evaluation: Evaluation) -> bool:
+    if getattr(evaluation, "relations_user_id", None) == user.pk:
+        return evaluation.user_is_district_reviewer
+    return evaluation.unit.district.reviewers.filter(pk=user.pk).exists()
+
+
+def is_admin(user) -> bool:
+    return ROLE_ADMIN in roles_of(user)
+
+
+def can_fill(user, evaluation: Evaluation) -> bool:
+    """Fill in and submit: a 填报人 of the unit itself (not of its 主管部门)."""
+    return ROLE_STAFF in roles_of(user) and is_unit_staff(user, evaluation)
+
+
+def can_review(user, evaluation: Evaluation) -> bool:
+    """Return, approve and re-check: a 审核人 of the unit's district."""
+    return ROLE_REVIEWER in roles_of(user) and is_district_reviewer(user, evaluation)
+
+
+def can_reopen(user, evaluation: Evaluation) -> bool:
+    return is_admin(user)

@@ -1,0 +1,366 @@
+"""The review of an evaluation, as verbs: submit, return_for_revision, approve,
+reopen, and recheck (再复核); and save_changes, the one way to write an
+evaluation's content with a version check.
+
+Each verb locks the evaluation's row, checks role and state, saves only the
+fields it changes, writes a `ReviewEvent`, and sends its email once the
+transaction has committed. A refusal raises `WorkflowError` with a message for
+people and changes nothing.
+
+| phase · status      | verb                | becomes                            | who              |
+|---------------------|---------------------|------------------------------------|------------------|
+| 年初目标 · 草稿/已退回 | submit              | 年初目标 · 已提交                    | 填报人 of the unit |
+| 年初目标 · 已提交     | return_for_revision | 年初目标 · 已退回                    | 审核人 of district |
+| 年初目标 · 已提交     | approve             | 年末自评 · 草稿 (targets read-only)  | 审核人 of district |
+| 年末自评 · 草稿/已退回 | submit              | 年末自评 · 已提交                    | 填报人 of the unit |
+| 年末自评 · 已提交     | return_for_revision | 年末自评 · 已退回                    | 审核人 of district |
+| 年末自评 · 已提交     | recheck             | (unchanged; reviewer's own score)  | 审核人 of district |
+| 年末自评 · 已提交     | approve             | 年末自评 · 已审核 (final)            | 审核人 of district |
+| 年末自评 · 已审核     | reopen              | 年末自评 · 已退回                    | 管理员             |
+| 年末自评 · 草稿/已退回 | reopen              | 年初目标 · 已退回                    | 管理员             |
+"""
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from indicators.models import Indicator
+
+from . import access
+from .consistency import Fault, find_faults
+from .models import (
+    BudgetLine,
+    Evaluation,
+    EvaluationError,
+    ReviewComment,
+    ReviewEvent,
+    StaleVersion,
+)
+
+logger = logging.getLogger(__name__)
+Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
+
+
+class WorkflowError(EvaluationError):
+    def __init__(self, message: str, faults: list[Fault] | None = None):
+        super().__init__(message)
+        self.faults = faults or []
+
+
+def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        if not access.can_fill(by, locked):
+            raise WorkflowError("只有本单位的填报人可以提交自评表。")
+        if locked.status not in Evaluation.EDITABLE_STATUSES:
+            raise WorkflowError(f"该自评表处于“{locked.state_display}”，不能提交。")
+        faults = find_faults(Evaluation.objects.with_table().get(pk=locked.pk))
+        if faults:
+            raise WorkflowError(
+                f"一致性检查发现 {len(faults)} 处问题，未提交。请修改后再提交。", faults
+            )
+        return _move(evaluation, locked, by, Action.SUBMIT, locked.phase, Status.SUBMITTED)
+
+
+def return_for_revision(
+    evaluation: Evaluation, *, by, reason: str, comments: Mapping[str, str] | None = None
+) -> ReviewEvent:
+    """`comments` pins a note on rows, keyed by their anchor: "indicator-12", "budget-fiscal"."""
+    reason = (reason or "").strip()
+    comments = {anchor: text.strip() for anchor, text in (comments or {}).items() if text.strip()}
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        _check_review(by, locked)
+        if not reason:
+            raise WorkflowError("请填写退回理由。")
+        rows = _rows_by_anchor(locked, comments)
+        event = _move(evaluation, locked, by, Action.RETURN, locked.phase, Status.RETURNED, reason)
+        ReviewComment.objects.bulk_create(
+            ReviewComment(
+                event=event,
+                indicator=row if isinstance(row, Indicator) else None,
+                budget_line=row if isinstance(row, BudgetLine) else None,
+                row_label=_row_label(row),
+                text=comments[anchor],
+            )
+            for anchor, row in rows.items()
+        )
+        return event
+
+
+def approve(evaluation: Evaluation, *, by) -> ReviewEvent:
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        _check_review(by, locked)
+        if locked.phase == Phase.TARGETS:
+            # The targets are approved and, from now on, read-only: the results phase opens.
+            return _move(
+                evaluation,
+                locked,
+                by,
+                Action.APPROVE,
+                Phase.RESULTS,
+                Status.DRAFT,
+                event_status=Status.APPROVED,
+            )
+        return _move(evaluation, locked, by, Action.APPROVE, Phase.RESULTS, Status.APPROVED)
+
+
+def reopen(evaluation: Evaluation, *, by, reason: str) -> ReviewEvent:
+    """Opens the last approved phase again: approved results, or else the approved targets."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        if not access.can_reopen(by, locked):
+            raise WorkflowError("只有管理员可以重新打开已审核的自评表。")
+        if not reason:
+            raise WorkflowError("请填写重新打开的理由。")
+        if locked.is_final:
+            return _move(
+                evaluation, locked, by, Action.REOPEN, Phase.RESULTS, Status.RETURNED, reason
+            )
+        if locked.phase == Phase.RESULTS and locked.status in Evaluation.EDITABLE_STATUSES:
+            return _move(
+                evaluation,
+                locked,
+                by,
+                Action.REOPEN,
+                Phase.TARGETS,
+                Status.RETURNED,
+                reason,
+                event_phase=Phase.TARGETS,
+                event_from=Status.APPROVED,
+            )
+        if locked.status == Status.SUBMITTED:
+            raise WorkflowError("该自评表正在审核中，请审核人先退回或审核通过。")
+        raise WorkflowError("该自评表尚无已审核的阶段，无需重新打开。")
+
+
+def recheck(
+    evaluation: Evaluation,
+    indicator_id: int,
+    *,
+    by,
+    review_score: str | Decimal | None,
+    review_opinion: str,
+    expected_version: int,
+) -> ReviewEvent:
+    """再复核: the reviewer's own score and opinion on one scored row of a submitted
+    results phase, kept beside the unit's score."""
+    score = _parse_score(review_score)
+    opinion = (review_opinion or "").strip()
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        _check_review(by, locked)
+        if locked.phase != Phase.RESULTS:
+            raise WorkflowError("再复核只在年末自评阶段进行。")
+        indicator = (
+            Indicator.objects.select_related("category")
+            .filter(category__group__evaluation=locked, pk=indicator_id)
+            .first()
+        )
+        if indicator is None:
+            raise WorkflowError("找不到该指标。")
+        if score is not None and score > indicator.points:
+            raise WorkflowError(f"复核得分不能超过分值 {indicator.points}。")
+        if score is None and not opinion:
+            raise WorkflowError("请填写复核得分或复核意见。")
+
+        def apply(_: Evaluation) -> None:
+            indicator.review_score = score
+            indicator.review_opinion = opinion
+            indicator.save(update_fields=["review_score", "review_opinion"])
+
+        save_changes(evaluation, by=by, expected_version=expected_version, apply=apply)
+        unit_score = "未填" if indicator.score is None else f"{indicator.score}"
+        reviewed = "未给分" if score is None else f"{score}"
+        return ReviewEvent.objects.create(
+            evaluation=locked,
+            action=Action.RECHECK,
+            phase=locked.phase,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=by,
+            reason=f"“{indicator.label}”：复核得分 {reviewed}（单位自评 {unit_score}）"
+            + (f"；意见：{opinion}" if opinion else ""),
+        )
+
+
+def save_changes(
+    evaluation: Evaluation, *, by, expected_version: int, apply: Callable[[Evaluation], None]
+) -> Evaluation:
+    """Writes content of `evaluation` if nobody saved it since `expected_version` was read.
+
+    `apply(locked)` receives the evaluation, freshly read and locked, and saves what
+    it changes (the evaluation and its rows, through `save()`); the phase rules of
+    the models refuse what the current phase does not open. All or nothing: on any
+    refusal nothing of `apply` stays. The version goes up by one; the caller's
+    `evaluation.version` is updated for the next save.
+    """
+    with transaction.atomic():
+        locked = _lock(evaluation)
+        if not (
+            access.can_fill(by, locked) or access.can_review(by, locked) or access.is_admin(by)
+        ):
+            raise WorkflowError("您无权修改该自评表。")
+        if locked.version != int(expected_version):
+            raise StaleVersion()
+        with recorded_as(by):
+            apply(locked)
+        Evaluation.objects.filter(pk=locked.pk).update(version=F("version") + 1)
+        locked.version += 1
+        evaluation.version = locked.version
+        return locked
+
+
+@contextmanager
+def recorded_as(user) -> Iterator[None]:
+    """Field history written inside names `user`, in a request or not (the history
+    reads the user from the current request, which a command or a test lacks)."""
+    context = HistoricalRecords.context
+    previous = getattr(context, "request", None)
+    context.request = SimpleNamespace(user=user)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del context.request
+        else:
+            context.request = previous
+
+
+def _lock(evaluation: Evaluation) -> Evaluation:
+    return (
+        Evaluation.objects.select_for_update(of=("self",))
+        .select_related("unit", "unit__district")
+        .get(pk=evaluation.pk)
+    )
+
+
+def _check_review(by, locked: Evaluation) -> None:
+    if not access.can_review(by, locked):
+        raise WorkflowError("只有本区的审核人可以审核自评表。")
+    if locked.status != Status.SUBMITTED:
+        raise WorkflowError(f"该自评表处于“{locked.state_display}”，尚未提交，不能审核。")
+
+
+def _move(
+    evaluation: Evaluation,
+    locked: Evaluation,
+    by,
+    action: str,
+    phase: str,
+    status: str,
+    reason: str = "",
+    *,
+    event_phase: str | None = None,
+    event_from: str | None = None,
+    event_status: str | None = None,
+) -> ReviewEvent:
+    event = ReviewEvent.objects.create(
+        evaluation=locked,
+        action=action,
+        phase=event_phase or locked.phase,
+        from_status=event_from or locked.status,
+        to_status=event_status or status,
+        actor=by,
+        reason=reason,
+    )
+    locked.phase, locked.status, locked.version = phase, status, locked.version + 1
+    with recorded_as(by):
+        locked.save(update_fields=["phase", "status", "version", "updated_at"], transition=True)
+    evaluation.phase, evaluation.status, evaluation.version = phase, status, locked.version
+    transaction.on_commit(lambda: notify(event.pk), robust=True)
+    return event
+
+
+def _rows_by_anchor(locked: Evaluation, comments: Mapping[str, str]) -> dict:
+    wanted_indicators, wanted_kinds = {}, {}
+    for anchor in comments:
+        prefix, _, key = anchor.partition("-")
+        if prefix == "indicator" and key.isdigit():
+            wanted_indicators[int(key)] = anchor
+        elif prefix == "budget" and key in BudgetLine.Kind.values:
+            wanted_kinds[key] = anchor
+        else:
+            raise WorkflowError("逐行意见指向的行不存在，未退回。")
+    rows = {}
+    for indicator in Indicator.objects.select_related("category").filter(
+        category__group__evaluation=locked, pk__in=wanted_indicators
+    ):
+        rows[wanted_indicators[indicator.pk]] = indicator
+    for line in BudgetLine.objects.filter(evaluation=locked, kind__in=wanted_kinds):
+        rows[wanted_kinds[line.kind]] = line
+    if len(rows) != len(comments):
+        raise WorkflowError("逐行意见指向的行不存在，未退回。")
+    return rows
+
+
+def _row_label(row: Indicator | BudgetLine) -> str:
+    if isinstance(row, BudgetLine):
+        return f"整体支出规模·{row.get_kind_display()}"
+    return row.label
+
+
+def _parse_score(value: str | Decimal | None) -> Decimal | None:
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        score = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise WorkflowError("复核得分须为数字，如 1.50。") from None
+    if not score.is_finite() or score < 0 or score != score.quantize(Decimal("0.01")):
+        raise WorkflowError("复核得分须为不小于 0、最多两位小数的数字。")
+    return score.quantize(Decimal("0.01"))
+
+
+NOTICE_SUBJECTS = {
+    Action.SUBMIT: "已提交，请审核",
+    Action.RETURN: "已被退回，请修改",
+    Action.APPROVE: "已审核通过",
+    Action.REOPEN: "已由管理员重新打开",
+}
+
+
+def notify(event_id: int) -> None:
+    """The email of one transition: to the reviewers on submit, to the unit's staff
+    otherwise (to both on reopen); never to the person who acted."""
+    event = ReviewEvent.objects.select_related("evaluation__unit", "actor").get(pk=event_id)
+    evaluation = event.evaluation
+    users = get_user_model().objects.filter(is_active=True).exclude(pk=event.actor_id)
+    staff = users.filter(units=evaluation.unit_id)
+    reviewers = users.filter(reviewed_districts=evaluation.unit.district_id)
+    recipients = {
+        Action.SUBMIT: reviewers,
+        Action.RETURN: staff,
+        Action.APPROVE: staff,
+        Action.REOPEN: staff | reviewers,
+    }[event.action]
+    addresses = sorted({user.email for user in recipients if user.email})
+    if not addresses:
+        return
+    subject = (
+        f"【绩效自评】{evaluation.unit.name} {evaluation.year}年度"
+        f"{event.get_phase_display()}{NOTICE_SUBJECTS[event.action]}"
+    )
+    lines = [
+        f"{evaluation.unit.name} {evaluation.year}年度《部门（单位）整体支出绩效自评表》",
+        f"{event.get_phase_display()}：{event.get_from_status_display()} → "
+        f"{event.get_to_status_display()}",
+        f"操作人：{event.actor.get_full_name() or event.actor.username}",
+    ]
+    if event.reason:
+        lines.append(f"理由：{event.reason}")
+    lines.append(settings.SITE_URL + reverse("evaluation_table", args=[evaluation.pk]))
+    EmailMessage(subject, "\n".join(lines), to=addresses).send()
+    logger.info("review notice %s sent to %d addresses", event.pk, len(addresses))

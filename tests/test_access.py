@@ -1,0 +1,234 @@
+"""Who reaches what: every URL of the app against the whole cast.
+
+404 for what a user may not see, 403 for what they see but may not do, 302 to the
+login page for anonymous visitors (and to the admin's login for the admin)."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evaluations.models import Evaluation, ReviewEvent
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+
+from .conftest import make_evaluation
+
+USERS = [
+    "anonymous",
+    "staff",
+    "other_staff",
+    "parent_staff",
+    "reviewer",
+    "other_reviewer",
+    "admin",
+    "manager",
+]
+LOGIN, DONE, ADMIN_LOGIN = "login", "done", "admin-login"
+
+
+def row(evaluation):
+    return Indicator.objects.filter(category__group__evaluation=evaluation).first()
+
+
+# name: (method, url builder, state the evaluation is put in, expected per user in USERS order)
+PAGES = {
+    "table": ("get", lambda e: reverse("evaluation_table", args=[e.pk]), ("targets", "draft"),
+              [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "pdf": ("get", lambda e: reverse("evaluation_pdf", args=[e.pk]), ("targets", "draft"),
+            [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "workbook": ("get", lambda e: reverse("evaluation_workbook", args=[e.pk]), ("targets", "draft"),
+                 [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "workbook import": ("get", lambda e: reverse("workbook_import", args=[e.pk]), ("targets", "draft"),
+                        [LOGIN, 200, 404, 403, 403, 404, 403, 403]),
+    "submit": ("post", lambda e: reverse("submit_evaluation", args=[e.pk]), ("targets", "draft"),
+               [LOGIN, DONE, 404, 403, 403, 404, 403, 403]),
+    "return": ("post", lambda e: reverse("return_evaluation", args=[e.pk]), ("results", "submitted"),
+               [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+    "approve": ("post", lambda e: reverse("approve_evaluation", args=[e.pk]), ("results", "submitted"),
+                [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+    "recheck": ("post", lambda e: reverse("recheck_indicator", args=[e.pk, row(e).pk]),
+                ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+    "reopen": ("post", lambda e: reverse("reopen_evaluation", args=[e.pk]), ("results", "approved"),
+               [LOGIN, 403, 404, 403, 403, 404, DONE, DONE]),
+    "admin evaluation": ("get", lambda e: reverse("admin:evaluations_evaluation_change", args=[e.pk]),
+                         ("results", "approved"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin evaluations": ("get", lambda e: reverse("admin:evaluations_evaluation_changelist"),
+                          ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin indicator group": ("get", lambda e: reverse("admin:indicators_indicatorgroup_change",
+                                                       args=[IndicatorGroup.objects.filter(evaluation=e).first().pk]),
+                              ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin indicator category": ("get", lambda e: reverse("admin:indicators_indicatorcategory_change",
+                                                          args=[IndicatorCategory.objects.filter(group__evaluation=e).first().pk]),
+                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin review events": ("get", lambda e: reverse("admin:evaluations_reviewevent_changelist"),
+                            ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+}  # fmt: skip
+POST_DATA = {"reason": "理由", "review_score": "1", "review_opinion": "", "version": "1"}
+
+
+@pytest.fixture
+def cast(staff, other_staff, parent_staff, reviewer, other_reviewer, admin_user, manager):
+    return {
+        "staff": staff,
+        "other_staff": other_staff,
+        "parent_staff": parent_staff,
+        "reviewer": reviewer,
+        "other_reviewer": other_reviewer,
+        "admin": admin_user,
+        "manager": manager,
+    }
+
+
+def client_for(cast, name: str) -> Client:
+    client = Client()
+    if name != "anonymous":
+        client.force_login(cast[name])
+    return client
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+@pytest.mark.parametrize("user_name", USERS)
+def test_permission_matrix(sample, cast, page, user_name):
+    method, url_of, (phase, status), expected = PAGES[page]
+    Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
+    url = url_of(sample)
+    client = client_for(cast, user_name)
+    response = client.post(url, POST_DATA) if method == "post" else client.get(url)
+    expectation = expected[USERS.index(user_name)]
+    if expectation == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login") + "?next=")
+    elif expectation == ADMIN_LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+    elif expectation == DONE:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("evaluation_table", args=[sample.pk]))
+        sample.refresh_from_db()
+        assert ReviewEvent.objects.filter(evaluation=sample).exists()
+    else:
+        assert response.status_code == expectation
+        if expectation in (403, 404):
+            sample.refresh_from_db()
+            assert (sample.phase, sample.status) == (phase, status)
+            assert not ReviewEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "user_name,sees_a,sees_b",
+    [
+        ("staff", True, False),
+        ("other_staff", False, True),
+        ("parent_staff", True, False),
+        ("reviewer", True, True),
+        ("other_reviewer", False, False),
+        ("admin", True, True),
+        ("manager", True, True),
+    ],
+)
+def test_home_lists_only_what_the_user_may_see(sample, cast, other_unit, user_name, sees_a, sees_b):
+    other = make_evaluation(other_unit)
+    page = client_for(cast, user_name).get(reverse("home")).content.decode()
+    assert (reverse("evaluation_table", args=[sample.pk]) in page) is sees_a
+    assert (reverse("evaluation_table", args=[other.pk]) in page) is sees_b
+    assert ("上海市闵行区浦锦街道城市运行管理中心" in page) is sees_a
+
+
+def test_the_queryset_is_the_one_road(sample, cast, other_unit):
+    other = make_evaluation(other_unit)
+    visible = {
+        name: set(Evaluation.objects.for_user(user).values_list("pk", flat=True))
+        for name, user in cast.items()
+    }
+    assert visible == {
+        "staff": {sample.pk},
+        "other_staff": {other.pk},
+        "parent_staff": {sample.pk},
+        "reviewer": {sample.pk, other.pk},
+        "other_reviewer": set(),
+        "admin": {sample.pk, other.pk},
+        "manager": {sample.pk, other.pk},
+    }
+
+
+def test_an_inactive_user_sees_nothing(sample, staff):
+    staff.is_active = False
+    staff.save()
+    assert not Evaluation.objects.for_user(staff).exists()
+
+
+def test_staff_without_the_role_may_look_but_not_submit(sample, staff):
+    staff.groups.clear()
+    client = client_for({"staff": staff}, "staff")
+    assert client.get(reverse("evaluation_table", args=[sample.pk])).status_code == 200
+    assert client.post(reverse("submit_evaluation", args=[sample.pk])).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "name", ["submit_evaluation", "return_evaluation", "approve_evaluation", "reopen_evaluation"]
+)
+def test_transitions_are_post_only(staff_client, sample, name):
+    assert staff_client.get(reverse(name, args=[sample.pk])).status_code == 405
+
+
+def test_transitions_need_the_csrf_token(sample, staff):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    assert client.post(reverse("submit_evaluation", args=[sample.pk])).status_code == 403
+    sample.refresh_from_db()
+    assert sample.status == "draft"
+
+
+def test_the_page_offers_only_what_the_user_may_do(sample, cast):
+    url = reverse("evaluation_table", args=[sample.pk])
+    forms = {
+        name: [
+            action
+            for action in ["submit", "approve", "return", "reopen"]
+            if reverse(f"{action}_evaluation", args=[sample.pk])
+            in client_for(cast, name).get(url).content.decode()
+        ]
+        for name in ["staff", "parent_staff", "reviewer", "manager"]
+    }
+    assert forms == {"staff": ["submit"], "parent_staff": [], "reviewer": [], "manager": []}
+    Evaluation.objects.filter(pk=sample.pk).update(phase="results", status="submitted")
+    page = client_for(cast, "reviewer").get(url).content.decode()
+    assert reverse("approve_evaluation", args=[sample.pk]) in page
+    assert reverse("return_evaluation", args=[sample.pk]) in page
+    assert "再复核" in page
+
+
+def test_admin_shows_an_approved_evaluation_read_only(sample, cast):
+    Evaluation.objects.filter(pk=sample.pk).update(phase="results", status="approved")
+    client = client_for(cast, "manager")
+    page = client.get(reverse("admin:evaluations_evaluation_change", args=[sample.pk]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    # A POST is refused and changes nothing.
+    response = client.post(
+        reverse("admin:evaluations_evaluation_change", args=[sample.pk]), {"result_text": "x"}
+    )
+    assert response.status_code == 403
+    sample.refresh_from_db()
+    assert sample.result_text != "x"
+
+
+@pytest.mark.parametrize(
+    "phase,status",
+    [("targets", "draft"), ("targets", "submitted"), ("results", "draft"), ("results", "approved")],
+)
+def test_admin_pages_follow_the_phase(sample, manager, phase, status):
+    Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
+    client = client_for({"manager": manager}, "manager")
+    category = IndicatorCategory.objects.filter(group__evaluation=sample).first()
+    for url in [
+        reverse("admin:evaluations_evaluation_add"),
+        reverse("admin:evaluations_evaluation_change", args=[sample.pk]),
+        reverse("admin:indicators_indicatorgroup_change", args=[category.group_id]),
+        reverse("admin:indicators_indicatorcategory_change", args=[category.pk]),
+    ]:
+        assert client.get(url).status_code == 200, url
+    page = client.get(reverse("admin:indicators_indicatorcategory_change", args=[category.pk]))
+    editable = 'name="indicators-0-points"' in page.content.decode()
+    assert editable is (phase == "targets" and status == "draft")
+    results_editable = 'name="indicators-0-score"' in page.content.decode()
+    assert results_editable is (phase == "results" and status == "draft")

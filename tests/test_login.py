@@ -1,0 +1,46 @@
+"""Login: throttled after five wrong passwords, in Chinese."""
+
+import pytest
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from .conftest import PASSWORD
+
+
+def log_in(client, username: str, password: str):
+    return client.post(reverse("login"), {"username": username, "password": password})
+
+
+def test_login_works_and_a_wrong_password_says_so(client, staff):
+    wrong = log_in(client, "staff", "wrong")
+    assert wrong.status_code == 200
+    assert "用户名或密码不正确" in wrong.content.decode()
+    assert log_in(client, "staff", PASSWORD).status_code == 302
+
+
+def test_five_failures_lock_the_username_for_15_minutes(client, staff, reviewer):
+    for _ in range(4):
+        assert log_in(client, "staff", "wrong").status_code == 200
+    locked = log_in(client, "staff", "wrong")
+    assert locked.status_code == 429
+    page = locked.content.decode()
+    assert "该用户名连续 5 次密码错误" in page and "已暂停登录 15 分钟" in page
+    # Even the right password waits now; another user is not affected.
+    assert log_in(client, "staff", PASSWORD).status_code == 429
+    assert log_in(client, "reviewer", PASSWORD).status_code == 302
+
+
+def test_a_success_clears_the_count(client, staff):
+    for _ in range(4):
+        log_in(client, "staff", "wrong")
+    assert log_in(client, "staff", PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(4):
+        assert log_in(client, "staff", "wrong").status_code == 200
+    assert log_in(client, "staff", PASSWORD).status_code == 302
+
+
+def test_passwords_are_validated(db):
+    with pytest.raises(ValidationError):
+        validate_password("12345678")
