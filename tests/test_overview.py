@@ -13,7 +13,7 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit
 
-# Session and user (2), the user's districts (1), 主管部门 and years for the filters (2),
+# Session and user (2), the user's roles (1), 主管部门 and years for the filters (2),
 # counts per stage (1), the rows (1); the session saved on every request (3).
 OVERVIEW_QUERIES = 10
 
