@@ -1,4 +1,5 @@
-# Two commands: `make run` sets everything up and serves the app; `make test` runs the checks.
+# Two commands: `make run` sets everything up and serves the app (with one background
+# worker); `make test` runs the checks.
 .DEFAULT_GOAL := run
 .PHONY: run test lint system-packages test-system-packages
 
@@ -16,6 +17,9 @@ TEST_PACKAGES := $(PDF_PACKAGES) chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The background worker is restarted after this many tasks (a fresh process frees
+# what WeasyPrint accumulates).
+WORKER_MAX_TASKS ?= 200
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -54,7 +58,14 @@ run: $(BIN)/.installed system-packages
 	$(BIN)/python manage.py load_demo
 	@echo ""
 	@echo "打开 http://$(HOST):$(PORT)/ ，用上面任一演示用户登录（管理后台：http://$(HOST):$(PORT)/admin/）"
+	@echo "后台工作进程（批量导出 PDF）与网站一同启动，退出时一同结束。"
 	@echo ""
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	( trap 'kill $$child 2>/dev/null; exit 0' INT TERM; \
+	  while :; do \
+	    $(BIN)/python manage.py db_worker --no-reload --max-tasks $(WORKER_MAX_TASKS) & child=$$!; \
+	    wait $$child || sleep 1; \
+	  done ) & worker=$$!; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: $(BIN)/.installed

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "axes",
+    "django_tasks_db",
     "evaluations",
     "indicators",
 ]
@@ -168,6 +169,21 @@ del EMAIL_BACKEND
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jixiao@localhost")
 # The address the review emails link to.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Background work: tasks written against django.tasks, stored in the database and run
+# by `manage.py db_worker` (one beside the web server; more on other machines).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Bulk exports (PDFs of a year and their zip). Workers on several machines must all
+# see this folder (a shared mount), as must the web server that hands out the zip.
+EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", BASE_DIR / "exports"))
+# Seconds one PDF may take: the render is interrupted then; a render stuck in native
+# code past EXPORT_RENDER_TIMEOUT + EXPORT_KILL_GRACE ends its worker process, and the
+# sweeper hands the item to another worker.
+EXPORT_RENDER_TIMEOUT = float(os.environ.get("EXPORT_RENDER_TIMEOUT", "120"))
+EXPORT_KILL_GRACE = float(os.environ.get("EXPORT_KILL_GRACE", "30"))
+# How often an item is tried before it counts as failed (a crash of its worker counts).
+EXPORT_MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS", "3"))
 
 # load_demo creates users with published passwords: allowed where DEBUG is on.
 DEMO_DATA_ALLOWED = env_bool("DEMO_DATA_ALLOWED", DEBUG)

@@ -567,3 +567,92 @@ class WorkbookUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name}（{self.evaluation}）"
+
+
+class ExportJob(models.Model):
+    """A bulk export: the PDFs of a year's evaluations (optionally of one 主管部门 or one
+    stage) and the year's overview, in one zip. Its items are rendered one task each."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "进行中"
+        ASSEMBLING = "assembling", "打包中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "有失败项"
+
+    year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
+    stage = models.CharField("状态筛选", max_length=40, blank=True)
+    parent = models.ForeignKey(
+        Unit,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="主管部门筛选",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="发起人",
+    )
+    status = models.CharField("状态", max_length=20, choices=Status, default=Status.RUNNING)
+    created_at = models.DateTimeField("发起时间", auto_now_add=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    archive_path = models.CharField("压缩包路径", max_length=300, blank=True)
+    error = models.TextField("错误", blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "批量导出"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "assembling", "done", "failed"]),
+                name="export_job_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}年度批量导出 #{self.pk}"
+
+
+class ExportItem(models.Model):
+    """One evaluation's PDF within an export job."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "等待中"
+        RUNNING = "running", "生成中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    job = models.ForeignKey(ExportJob, models.CASCADE, related_name="items", verbose_name="导出")
+    evaluation = models.ForeignKey(
+        Evaluation, models.CASCADE, related_name="export_items", verbose_name="自评表"
+    )
+    status = models.CharField("状态", max_length=20, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
+    started_at = models.DateTimeField("开始时间", null=True, blank=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    worker = models.CharField("处理进程", max_length=100, blank=True)
+    # A hash of everything the PDF draws; an unchanged table reuses the stored file.
+    fingerprint = models.CharField("输入指纹", max_length=64, blank=True)
+    file_path = models.CharField("文件路径", max_length=300, blank=True)
+    reused = models.BooleanField("沿用上次的文件", default=False)
+    error = models.TextField("错误", blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "批量导出项"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "evaluation"], name="one_export_item_per_evaluation"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                name="export_item_status_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "started_at"], name="export_item_status_started")]
+
+    def __str__(self) -> str:
+        return f"{self.job} · {self.evaluation_id}"

@@ -1,7 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -9,8 +10,35 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import workflow
 from .access import can_fill, can_reopen, can_review, get_evaluation_for_user
+from .bulk_export import (
+    ExportRefused,
+    archive_download_name,
+    archive_file,
+    can_export,
+    job_progress,
+    overview_file_name,
+    retry_failed,
+    start_export,
+    sweep_stale_items,
+)
+from .forms import ExportForm
 from .history import review_history
-from .models import Evaluation, EvaluationError
+from .models import Evaluation, EvaluationError, ExportItem, ExportJob, Unit
+from .overview import (
+    DEFAULT_SORT,
+    GRADES,
+    SORTS,
+    STAGE_LABELS,
+    STAGES,
+    can_see_overview,
+    charts,
+    describe,
+    overview_rows,
+    overview_xlsx,
+    parent_choices,
+    stage_counts,
+    year_choices,
+)
 from .table import build_table
 from .workbook import read_workbook, render_xlsx
 from .workbook_import import (
@@ -37,7 +65,15 @@ def home(request: HttpRequest) -> HttpResponse:
         .select_related("unit", "unit__parent")
         .order_by("-year", "unit__code")
     )
-    return render(request, "evaluations/home.html", {"evaluations": evaluations})
+    return render(
+        request,
+        "evaluations/home.html",
+        {
+            "evaluations": evaluations,
+            "can_see_overview": can_see_overview(request.user),
+            "can_export": can_export(request.user),
+        },
+    )
 
 
 @require_GET
@@ -259,4 +295,205 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
         request,
         "evaluations/workbook_preview.html",
         {"evaluation": evaluation, "upload": upload, "changes": changes},
+    )
+
+
+# ---------------------------------------------------------------------------
+# The year at a glance, and the bulk export of its PDFs
+
+
+def overview_filters(request: HttpRequest, parents: list[Unit]) -> dict:
+    """The overview's filters from the query string; unknown values are ignored."""
+    years = year_choices()
+    try:
+        year = int(request.GET.get("year", ""))
+    except ValueError:
+        year = years[0]
+    stage = request.GET.get("stage", "")
+    grade = request.GET.get("grade", "")
+    parent_id = request.GET.get("parent", "")
+    return {
+        "years": years,
+        "year": year,
+        "stage": stage if stage in STAGE_LABELS else "",
+        "grade": grade if grade in GRADES else "",
+        "parent": next((unit for unit in parents if str(unit.pk) == parent_id), None),
+        "sort": request.GET.get("sort", ""),
+    }
+
+
+@require_GET
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    if not can_see_overview(request.user):
+        raise PermissionDenied
+    parents = list(parent_choices(request.user))
+    filters = overview_filters(request, parents)
+    unfiltered_stage = overview_rows(
+        request.user, filters["year"], parent=filters["parent"], grade=filters["grade"]
+    )
+    counts = stage_counts(unfiltered_stage)
+    rows = [
+        describe(unit)
+        for unit in overview_rows(
+            request.user,
+            filters["year"],
+            stage=filters["stage"],
+            parent=filters["parent"],
+            grade=filters["grade"],
+            sort=filters["sort"],
+        )
+    ]
+    current = filters["sort"] or DEFAULT_SORT
+    columns = [
+        {
+            "key": key,
+            "label": label,
+            "active": current.removeprefix("-") == key,
+            "descending": current == f"-{key}",
+            "next": f"-{key}" if current == key else key,
+        }
+        for key, (label, _) in SORTS.items()
+    ]
+    return render(
+        request,
+        "evaluations/overview.html",
+        {
+            "rows": rows,
+            "counts": counts,
+            "total": sum(count for _, _, count in counts),
+            "charts": charts(rows),
+            "filters": filters,
+            "parents": parents,
+            "stages": STAGES,
+            "grades": GRADES,
+            "columns": {column["key"]: column for column in columns},
+            "can_export": can_export(request.user),
+        },
+    )
+
+
+@require_GET
+@login_required
+def overview_workbook(request: HttpRequest) -> HttpResponse:
+    if not can_see_overview(request.user):
+        raise PermissionDenied
+    filters = overview_filters(request, list(parent_choices(request.user)))
+    rows = overview_rows(
+        request.user,
+        filters["year"],
+        stage=filters["stage"],
+        parent=filters["parent"],
+        grade=filters["grade"],
+        sort=filters["sort"],
+    )
+    response = HttpResponse(overview_xlsx(rows, filters["year"]), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=overview_file_name(filters["year"])
+    )
+    return response
+
+
+def get_export_job_for_user(user, job_id: int) -> ExportJob:
+    """Export jobs and their files are for admins only; others get a 404."""
+    if not can_export(user):
+        raise Http404
+    return get_object_or_404(ExportJob.objects.select_related("parent", "requested_by"), pk=job_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def exports(request: HttpRequest) -> HttpResponse:
+    if not can_export(request.user):
+        raise PermissionDenied
+    parents = list(parent_choices(request.user))
+    form = ExportForm(request.POST or None, years=year_choices(), parents=parents)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = start_export(
+                year=form.cleaned_data["year"],
+                user=request.user,
+                stage=form.cleaned_data["stage"],
+                parent=form.cleaned_data["parent"],
+            )
+        except ExportRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            return redirect("export_job", job.pk)
+    jobs = ExportJob.objects.select_related("parent").annotate(
+        item_count=Count("items"),
+        done_count=Count("items", filter=Q(items__status=ExportItem.Status.DONE)),
+    )[:20]
+    status = 400 if form.errors else 200
+    return render(request, "evaluations/exports.html", {"form": form, "jobs": jobs}, status=status)
+
+
+@require_GET
+@login_required
+def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_export_job_for_user(request.user, job_id)
+    sweep_stale_items()
+    failed_items = job.items.filter(status=ExportItem.Status.FAILED).select_related(
+        "evaluation__unit"
+    )
+    return render(
+        request,
+        "evaluations/export_job.html",
+        {
+            "job": job,
+            "progress": job_progress(job),
+            "failed_items": failed_items,
+            "stage_label": STAGE_LABELS.get(job.stage, ""),
+        },
+    )
+
+
+@require_GET
+@login_required
+def export_progress(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = get_export_job_for_user(request.user, job_id)
+    # Whoever watches a job also recovers the items of workers that died.
+    sweep_stale_items()
+    job.refresh_from_db(fields=["status", "error"])
+    progress = job_progress(job)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "total": progress.total,
+            "done": progress.done,
+            "failed": progress.failed,
+            "running": progress.running,
+            "percent": progress.percent,
+            "error": job.error,
+            "finished": job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED),
+        }
+    )
+
+
+@require_POST
+@login_required
+def export_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_export_job_for_user(request.user, job_id)
+    try:
+        count = retry_failed(job)
+    except ExportRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"已将 {count} 份失败的自评表重新排队。")
+    return redirect("export_job", job.pk)
+
+
+@require_GET
+@login_required
+def export_download(request: HttpRequest, job_id: int) -> FileResponse:
+    job = get_export_job_for_user(request.user, job_id)
+    path = archive_file(job)
+    if path is None:
+        raise Http404
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=archive_download_name(job),
+        content_type="application/zip",
     )

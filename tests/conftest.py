@@ -7,8 +7,10 @@ is a superuser and `manager` a 管理员 who is not one.
 """
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -85,6 +87,17 @@ def synthetic_data(row_count: int) -> dict:
         )
     data["groups"] = groups
     return data
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """On SQLite the test database is a file, not memory: the background-work tests
+    run a real worker process against it."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            Path(settings.BASE_DIR) / ".pytest-db.sqlite3"
+        )
 
 
 @pytest.fixture

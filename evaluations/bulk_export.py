@@ -1,0 +1,396 @@
+"""Bulk export: every selected evaluation of a year as a PDF, and the year's overview,
+in one zip. Runs in the background, one `django.tasks` task per evaluation.
+
+The task backend (django-tasks-db) hands each task to one worker and nothing more: no
+retry, no timeout, no notice when a worker dies. So the state that matters lives in
+our own rows. An `ExportItem` is claimed by a conditional UPDATE (pending → running),
+and every later write names the attempt it belongs to, so a worker presumed dead that
+wakes up again cannot overwrite the work of the one that took over. A render runs
+under a time limit; a worker stuck past it ends itself, and `sweep_stale_items`
+(run by every task, by the progress page and by `manage.py sweep_exports`) puts its
+item back in the queue. The worker that finishes the last item writes the zip.
+
+PDFs are stored by the hash of what they draw (`fingerprint`): an evaluation that has
+not changed since an earlier export reuses that file instead of rendering again.
+"""
+
+import contextlib
+import dataclasses
+import faulthandler
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.tasks import task
+from django.template.loader import get_template
+from django.utils import timezone
+
+from .access import is_admin
+from .models import Evaluation, ExportItem, ExportJob, Unit
+from .table import build_table
+
+PDF_TEMPLATES = ("evaluations/pdf.html", "evaluations/pdf.css")
+UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+class ExportRefused(Exception):
+    """An export that cannot start; the message is shown as it is."""
+
+
+class RenderTimeout(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Starting, retrying, progress
+
+
+def can_export(user) -> bool:
+    """Bulk exports (every unit's table at once) are for 管理员."""
+    return is_admin(user)
+
+
+def start_export(*, year: int, user=None, stage: str = "", parent: Unit | None = None) -> ExportJob:
+    """Creates the job and its items and queues one task per item once committed.
+    `user` scopes the selection like the overview; None (the command line) takes all."""
+    from .overview import overview_rows
+
+    sweep_stale_items()
+    with transaction.atomic():
+        rows = overview_rows(user, year, stage=stage, parent=parent)
+        evaluation_ids = [pk for pk in rows.values_list("evaluation_pk", flat=True) if pk]
+        if not evaluation_ids:
+            raise ExportRefused(f"{year}年度没有符合条件的自评表可导出。")
+        job = ExportJob.objects.create(
+            year=year,
+            stage=stage,
+            parent=parent,
+            requested_by=user if user is not None and user.is_authenticated else None,
+        )
+        ExportItem.objects.bulk_create(
+            ExportItem(job=job, evaluation_id=evaluation_id) for evaluation_id in evaluation_ids
+        )
+        item_ids = list(job.items.values_list("pk", flat=True))
+        transaction.on_commit(lambda: enqueue_items(item_ids))
+    return job
+
+
+def enqueue_items(item_ids: list[int]) -> None:
+    for item_id in item_ids:
+        render_export_item.enqueue(item_id)
+
+
+def retry_failed(job: ExportJob) -> int:
+    """Queues the job's failed items again (or, when none failed, its packing)."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != ExportJob.Status.FAILED:
+            raise ExportRefused("只有“有失败项”的导出可以重试。")
+        item_ids = list(
+            job.items.filter(status=ExportItem.Status.FAILED).values_list("pk", flat=True)
+        )
+        job.items.filter(pk__in=item_ids).update(
+            status=ExportItem.Status.PENDING, error="", started_at=None, finished_at=None
+        )
+        job.status = ExportJob.Status.RUNNING
+        job.error = ""
+        job.finished_at = None
+        job.save(update_fields=["status", "error", "finished_at"])
+        if item_ids:
+            transaction.on_commit(lambda: enqueue_items(item_ids))
+        else:
+            transaction.on_commit(lambda: finish_export_job.enqueue(job.pk))
+    return len(item_ids)
+
+
+@dataclasses.dataclass
+class Progress:
+    total: int
+    done: int
+    failed: int
+    running: int
+
+    @property
+    def percent(self) -> int:
+        return (self.done + self.failed) * 100 // self.total if self.total else 100
+
+
+def job_progress(job: ExportJob) -> Progress:
+    counts = job.items.aggregate(
+        total=Count("pk"),
+        done=Count("pk", filter=Q(status=ExportItem.Status.DONE)),
+        failed=Count("pk", filter=Q(status=ExportItem.Status.FAILED)),
+        running=Count("pk", filter=Q(status=ExportItem.Status.RUNNING)),
+    )
+    return Progress(**counts)
+
+
+# ---------------------------------------------------------------------------
+# The tasks
+
+
+@task()
+def render_export_item(item_id: int) -> None:
+    render_item(item_id)
+
+
+@task()
+def finish_export_job(job_id: int) -> None:
+    finish_job_if_complete(job_id)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def render_item(item_id: int) -> None:
+    """Renders (or reuses) one item's PDF. Never raises for a bad evaluation: the
+    failure is recorded on the item, where the page shows it."""
+    sweep_stale_items()
+    claimed = ExportItem.objects.filter(pk=item_id, status=ExportItem.Status.PENDING).update(
+        status=ExportItem.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+        finished_at=None,
+        worker=worker_name(),
+        error="",
+    )
+    if not claimed:
+        return  # done, failed, or taken by another worker: a duplicate task
+    item = ExportItem.objects.get(pk=item_id)
+    # Later writes apply only while the item is still this attempt's.
+    mine = ExportItem.objects.filter(
+        pk=item.pk, status=ExportItem.Status.RUNNING, attempts=item.attempts
+    )
+    try:
+        file_path, fingerprint, reused = store_pdf(item.evaluation_id)
+    except Exception as error:  # a damaged evaluation must not stop the others
+        mine.update(
+            status=ExportItem.Status.FAILED,
+            error=describe_error(error),
+            finished_at=timezone.now(),
+        )
+    else:
+        mine.update(
+            status=ExportItem.Status.DONE,
+            file_path=file_path,
+            fingerprint=fingerprint,
+            reused=reused,
+            finished_at=timezone.now(),
+        )
+    finish_job_if_complete(item.job_id)
+
+
+def describe_error(error: Exception) -> str:
+    if isinstance(error, RenderTimeout):
+        return str(error)
+    if isinstance(error, Evaluation.DoesNotExist):
+        return "自评表已被删除。"
+    return f"生成 PDF 出错：{type(error).__name__}: {error}"[:2000]
+
+
+def store_pdf(evaluation_id: int) -> tuple[str, str, bool]:
+    """The evaluation's PDF under EXPORT_ROOT, rendered unless an identical one is
+    there: (path relative to EXPORT_ROOT, fingerprint, reused)."""
+    # WeasyPrint costs ~0.3 s to import: loaded by the processes that render only.
+    from .pdf import render_pdf
+
+    evaluation = Evaluation.objects.with_table().get(pk=evaluation_id)
+    fingerprint = table_fingerprint(evaluation)
+    relative = Path("pdf") / fingerprint[:2] / f"{fingerprint}.pdf"
+    path = Path(settings.EXPORT_ROOT) / relative
+    if path.is_file():
+        return str(relative), fingerprint, True
+    with time_limit(settings.EXPORT_RENDER_TIMEOUT, settings.EXPORT_KILL_GRACE):
+        content = render_pdf(evaluation)
+    write_atomically(path, content)
+    return str(relative), fingerprint, False
+
+
+def table_fingerprint(evaluation: Evaluation) -> str:
+    """A hash of everything the PDF draws (the table built from the evaluation and its
+    rows), of the PDF's templates and of its fonts."""
+    table = dataclasses.asdict(build_table(evaluation))
+    payload = json.dumps(
+        [drawing_version(), table], ensure_ascii=False, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@cache
+def drawing_version() -> str:
+    digest = hashlib.sha256()
+    for name in PDF_TEMPLATES:
+        digest.update(Path(get_template(name).origin.name).read_bytes())
+    digest.update(Path(__file__).with_name("pdf.py").read_bytes())
+    digest.update(",".join(settings.PDF_FONT_FAMILIES).encode("utf-8"))
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, kill_grace: float) -> Iterator[None]:
+    """Interrupts the block after `seconds` (SIGALRM: the render is Python code, which
+    the signal interrupts). Should native code hold on past `kill_grace` more, the
+    process ends itself (faulthandler's watchdog thread needs no Python), and the
+    sweeper passes the item to another worker. Outside the main thread (where signals
+    cannot be set) the block runs unlimited."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise RenderTimeout(f"生成 PDF 超过 {seconds} 秒，已中止。")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    faulthandler.dump_traceback_later(seconds + kill_grace, exit=True)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        faulthandler.cancel_dump_traceback_later()
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Readers (and other workers writing the same file) see all of it or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file:
+        file.write(content)
+    os.replace(file.name, path)
+
+
+# ---------------------------------------------------------------------------
+# Finishing a job
+
+
+def finish_job_if_complete(job_id: int) -> None:
+    """Once no item is waiting or running: packs the zip, or marks the job failed.
+    Every worker asks after each item; the conditional UPDATE lets one of them pack."""
+    items = ExportItem.objects.filter(job_id=job_id)
+    if items.filter(status__in=[ExportItem.Status.PENDING, ExportItem.Status.RUNNING]).exists():
+        return
+    jobs = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING)
+    failed = items.filter(status=ExportItem.Status.FAILED).count()
+    if failed:
+        jobs.update(
+            status=ExportJob.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"有 {failed} 份自评表未能生成 PDF，可重试失败项。",
+        )
+        return
+    if not jobs.update(status=ExportJob.Status.ASSEMBLING):
+        return
+    job = ExportJob.objects.get(pk=job_id)
+    try:
+        job.archive_path = write_archive(job)
+    except Exception as error:
+        job.status = ExportJob.Status.FAILED
+        job.error = f"打包出错：{type(error).__name__}: {error}"[:2000]
+    else:
+        job.status = ExportJob.Status.DONE
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "archive_path", "finished_at"])
+
+
+def pdf_name_in_archive(unit: Unit) -> str:
+    return UNSAFE_IN_FILE_NAMES.sub("_", f"{unit.code}_{unit.name}.pdf")
+
+
+def archive_download_name(job: ExportJob) -> str:
+    return f"{job.year}年度部门（单位）整体支出绩效自评表.zip"
+
+
+def overview_file_name(year: int) -> str:
+    return f"{year}年度绩效自评总览.xlsx"
+
+
+def write_archive(job: ExportJob) -> str:
+    """The zip: one PDF per item, named by unit code and name, and the overview."""
+    from .overview import overview_rows, overview_xlsx
+
+    root = Path(settings.EXPORT_ROOT)
+    relative = Path("archives") / f"export-{job.pk}.zip"
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = job.items.select_related("evaluation__unit").order_by("evaluation__unit__code")
+    rows = overview_rows(job.requested_by, job.year, stage=job.stage, parent=job.parent)
+    # PDFs are compressed already: stored as they are, the zip is written at disk speed.
+    with (
+        tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file,
+        zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive,
+    ):
+        for item in items:
+            archive.write(root / item.file_path, pdf_name_in_archive(item.evaluation.unit))
+        archive.writestr(
+            zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
+            overview_xlsx(rows, job.year),
+            compress_type=zipfile.ZIP_DEFLATED,
+        )
+    os.replace(file.name, path)
+    return str(relative)
+
+
+def archive_file(job: ExportJob) -> Path | None:
+    if job.status != ExportJob.Status.DONE or not job.archive_path:
+        return None
+    path = Path(settings.EXPORT_ROOT) / job.archive_path
+    return path if path.is_file() else None
+
+
+# ---------------------------------------------------------------------------
+# The sweeper
+
+
+def stale_after() -> timedelta:
+    """A running item older than this lost its worker: past the render's time limit
+    and the grace after which a stuck worker ends itself, with a margin."""
+    return timedelta(seconds=settings.EXPORT_RENDER_TIMEOUT + settings.EXPORT_KILL_GRACE + 30)
+
+
+def sweep_stale_items(older_than: timedelta | None = None) -> int:
+    """Queues again the items whose worker died mid-render (or fails them after
+    EXPORT_MAX_ATTEMPTS attempts). Safe to run anywhere, any number of times at once:
+    each item is moved by a conditional UPDATE that only one sweeper wins."""
+    limit = timezone.now() - (stale_after() if older_than is None else older_than)
+    stale = list(
+        ExportItem.objects.filter(status=ExportItem.Status.RUNNING, started_at__lt=limit).values(
+            "pk", "job_id", "attempts", "started_at"
+        )
+    )
+    swept = 0
+    for item in stale:
+        same_attempt = ExportItem.objects.filter(
+            pk=item["pk"],
+            status=ExportItem.Status.RUNNING,
+            attempts=item["attempts"],
+            started_at=item["started_at"],
+        )
+        if item["attempts"] >= settings.EXPORT_MAX_ATTEMPTS:
+            if same_attempt.update(
+                status=ExportItem.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"生成进程中断，已尝试 {item['attempts']} 次。",
+            ):
+                swept += 1
+                finish_job_if_complete(item["job_id"])
+        elif same_attempt.update(
+            status=ExportItem.Status.PENDING, error="上次生成时进程中断，已重新排队。"
+        ):
+            swept += 1
+            item_id = item["pk"]
+            transaction.on_commit(lambda item_id=item_id: render_export_item.enqueue(item_id))
+    return swept

@@ -1,0 +1,354 @@
+"""Bulk export: jobs, items, the real worker process, the sweeper, reuse, the pages."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+import openpyxl
+import pypdf
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from evaluations.bulk_export import (
+    finish_job_if_complete,
+    render_item,
+    retry_failed,
+    start_export,
+    sweep_stale_items,
+)
+from evaluations.demo import sample_data
+from evaluations.models import ExportItem, ExportJob
+from indicators.models import Indicator
+
+from .conftest import make_evaluation, make_unit, synthetic_data
+
+WORKER_TIMEOUT = 60
+# A worker process sees committed data only. With serialized_rollback the tables are
+# put back as the migrations left them (role groups, content types) for the next tests.
+through_a_worker = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def export_root(settings, tmp_path) -> Path:
+    settings.EXPORT_ROOT = tmp_path / "exports"
+    return settings.EXPORT_ROOT
+
+
+@pytest.fixture
+def worker_env(export_root) -> dict:
+    """The environment of a worker process: this test database, these export files."""
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{database['NAME']}"
+    else:
+        password = f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else ""
+        url = (
+            f"postgres://{quote(database['USER'])}{password}@{database['HOST'] or 'localhost'}"
+            f":{database['PORT'] or 5432}/{database['NAME']}"
+        )
+    return {**os.environ, "DATABASE_URL": url, "EXPORT_ROOT": str(export_root)}
+
+
+def start_worker(env: dict, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "db_worker",
+            "--no-reload",
+            "--no-startup-delay",
+            "--interval",
+            "0.1",
+            "--verbosity",
+            "0",
+            *extra,
+        ],
+        env=env,
+    )
+
+
+def run_worker_until_idle(env: dict) -> None:
+    process = start_worker(env, "--batch")
+    assert process.wait(timeout=WORKER_TIMEOUT) == 0
+
+
+def scored(data: dict, deduction: Decimal) -> dict:
+    """The sample with `deduction` points less on its first scored row."""
+    row = data["groups"][0]["categories"][0]["indicators"][0]
+    row["score"] = str(Decimal(row["score"]) - deduction)
+    row["deviation_reason"] = "扣分说明"
+    return data
+
+
+@pytest.fixture
+def small_year(district, street_office, unit):
+    """Three evaluations of 2023 under 浦锦街道, with 总得分 96, 95 and 94.50."""
+    second = make_unit("310112-PJ-SQ", "浦锦街道社区服务中心", district, street_office)
+    third = make_unit("310112-PJ-WH", "浦锦街道文化活动中心", district, street_office)
+    return [
+        make_evaluation(unit),
+        make_evaluation(second, data=scored(sample_data(), Decimal("1"))),
+        make_evaluation(third, data=scored(sample_data(), Decimal("1.5"))),
+    ]
+
+
+def pdf_text(content: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    return "".join(page.extract_text() for page in reader.pages)
+
+
+@through_a_worker
+def test_a_year_exported_through_a_real_worker(small_year, admin_user, worker_env, export_root):
+    job = start_export(year=2023, user=admin_user)
+    assert job.items.count() == 3
+    assert set(job.items.values_list("status", flat=True)) == {ExportItem.Status.PENDING}
+
+    run_worker_until_idle(worker_env)
+
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE, job.error
+    assert set(job.items.values_list("status", "attempts")) == {(ExportItem.Status.DONE, 1)}
+    with zipfile.ZipFile(export_root / job.archive_path) as archive:
+        names = archive.namelist()
+        assert sorted(names) == [
+            "2023年度绩效自评总览.xlsx",
+            "310112-PJ-CSYX_上海市闵行区浦锦街道城市运行管理中心.pdf",
+            "310112-PJ-SQ_浦锦街道社区服务中心.pdf",
+            "310112-PJ-WH_浦锦街道文化活动中心.pdf",
+        ]
+        totals = {"CSYX": "96", "SQ": "95", "WH": "94.50"}
+        for name in names:
+            if not name.endswith(".pdf"):
+                continue
+            content = archive.read(name)
+            assert content.startswith(b"%PDF-")
+            text = pdf_text(content)
+            unit_name = name.removesuffix(".pdf").split("_", 1)[1]
+            assert unit_name in text
+            assert "2023年度" in text
+            total = totals[name.split("_")[0].rsplit("-", 1)[1]]
+            assert f"合计 100 {total}" in text
+        sheet = openpyxl.load_workbook(io.BytesIO(archive.read("2023年度绩效自评总览.xlsx"))).active
+        scores = {row[0]: row[8] for row in sheet.iter_rows(min_row=2, values_only=True)}
+        assert scores["310112-PJ-SQ"] == 95
+        assert scores["310112-PJ-WH"] == 94.5
+
+
+@through_a_worker
+def test_a_killed_worker_is_swept_and_its_item_rendered_again(
+    district, street_office, admin_user, worker_env, export_root
+):
+    # A long table first, so that the worker is surely mid-render when it is killed.
+    long = make_evaluation(make_unit("310112-A", "长表单位", district), data=synthetic_data(200))
+    make_evaluation(make_unit("310112-B", "短表单位", district))
+    job = start_export(year=2023, user=admin_user)
+    item = job.items.get(evaluation=long)
+
+    worker = start_worker(worker_env)
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while time.monotonic() < deadline:
+        item.refresh_from_db()
+        if item.status == ExportItem.Status.RUNNING:
+            break
+        time.sleep(0.02)
+    assert item.status == ExportItem.Status.RUNNING
+    time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+
+    item.refresh_from_db()
+    assert item.status == ExportItem.Status.RUNNING  # nobody is left to finish it
+    assert sweep_stale_items() == 0  # not stale yet: it could be a slow render
+    assert sweep_stale_items(older_than=timedelta(0)) == 1
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (ExportItem.Status.PENDING, 1)
+
+    run_worker_until_idle(worker_env)
+
+    item.refresh_from_db()
+    job.refresh_from_db()
+    assert (item.status, item.attempts) == (ExportItem.Status.DONE, 2)
+    assert job.status == ExportJob.Status.DONE
+    with zipfile.ZipFile(export_root / job.archive_path) as archive:
+        pdfs = [name for name in archive.namelist() if name.endswith(".pdf")]
+        assert len(pdfs) == 2
+        assert "长表单位" in pdf_text(archive.read("310112-A_长表单位.pdf"))
+
+
+@through_a_worker
+def test_export_pdfs_command(small_year, worker_env, monkeypatch, tmp_path):
+    for name in ("DATABASE_URL", "EXPORT_ROOT"):
+        monkeypatch.setenv(name, worker_env[name])
+    output = tmp_path / "2023.zip"
+    stdout = io.StringIO()
+    call_command("export_pdfs", year=2023, output=str(output), workers=2, stdout=stdout)
+    assert "3/3 100%" in stdout.getvalue()
+    with zipfile.ZipFile(output) as archive:
+        assert len([name for name in archive.namelist() if name.endswith(".pdf")]) == 3
+        assert archive.testzip() is None
+
+
+def test_unchanged_evaluations_reuse_their_pdf(small_year, admin_user, export_root):
+    first = start_export(year=2023, user=admin_user)
+    for item in first.items.all():
+        render_item(item.pk)
+    first.refresh_from_db()
+    assert first.status == ExportJob.Status.DONE
+    assert not first.items.filter(reused=True).exists()
+
+    changed = small_year[1]
+    # Written around save(), as bulk writes are: the fingerprint still sees it.
+    indicator = Indicator.objects.filter(category__group__evaluation=changed).first()
+    Indicator.objects.filter(pk=indicator.pk).update(score=indicator.points - Decimal("0.5"))
+    second = start_export(year=2023, user=admin_user)
+    for item in second.items.all():
+        render_item(item.pk)
+    reused = dict(second.items.values_list("evaluation", "reused"))
+    assert reused == {small_year[0].pk: True, changed.pk: False, small_year[2].pk: True}
+    old, new = (job.items.get(evaluation=changed).file_path for job in (first, second))
+    assert old != new
+    assert (export_root / new).is_file()
+
+
+def test_a_render_over_its_time_limit_fails_and_can_be_retried(
+    sample, admin_user, export_root, settings, monkeypatch
+):
+    settings.EXPORT_RENDER_TIMEOUT = 0.2
+
+    def slow_render(evaluation):
+        time.sleep(5)
+
+    monkeypatch.setattr("evaluations.pdf.render_pdf", slow_render)
+    job = start_export(year=2023, user=admin_user)
+    item = job.items.get()
+    started = time.monotonic()
+    render_item(item.pk)
+    assert time.monotonic() - started < 2
+    item.refresh_from_db()
+    job.refresh_from_db()
+    assert item.status == ExportItem.Status.FAILED
+    assert "超过 0.2 秒" in item.error
+    assert job.status == ExportJob.Status.FAILED
+
+    monkeypatch.undo()
+    settings.EXPORT_RENDER_TIMEOUT = 60
+    assert retry_failed(job) == 1
+    render_item(item.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+
+
+def test_a_duplicate_task_does_nothing(sample, admin_user, export_root):
+    job = start_export(year=2023, user=admin_user)
+    item = job.items.get()
+    render_item(item.pk)
+    render_item(item.pk)
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (ExportItem.Status.DONE, 1)
+
+
+def test_the_sweeper_gives_up_after_the_last_attempt(sample, admin_user, settings):
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = start_export(year=2023, user=admin_user)
+    job.items.update(status=ExportItem.Status.RUNNING, attempts=2, started_at="2023-01-01T00:00Z")
+    assert sweep_stale_items() == 1
+    item = job.items.get()
+    job.refresh_from_db()
+    assert item.status == ExportItem.Status.FAILED
+    assert "已尝试 2 次" in item.error
+    assert job.status == ExportJob.Status.FAILED
+
+
+def test_an_export_selects_by_parent_and_refuses_an_empty_selection(
+    small_year, other_staff, admin_user, street_office
+):
+    job = start_export(year=2023, user=admin_user, parent=street_office)
+    assert job.items.count() == 3
+    with pytest.raises(Exception, match="没有符合条件的自评表"):
+        start_export(year=2022, user=admin_user)
+
+
+# ---------------------------------------------------------------------------
+# The pages
+
+
+@pytest.fixture
+def finished_job(sample, admin_user, export_root) -> ExportJob:
+    job = start_export(year=2023, user=admin_user)
+    for item in job.items.all():
+        render_item(item.pk)
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+    return job
+
+
+def test_admin_starts_an_export_and_watches_it(client, sample, admin_user, export_root):
+    client.force_login(admin_user)
+    assert client.get("/exports/").status_code == 200
+    response = client.post("/exports/", {"year": "2023", "stage": "", "parent": ""})
+    job = ExportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/exports/{job.pk}/"
+    page = client.get(f"/exports/{job.pk}/")
+    assert "<progress" in page.content.decode()
+    progress = client.get(f"/exports/{job.pk}/progress/").json()
+    assert progress | {"error": ""} == {
+        "status": "running",
+        "status_label": "进行中",
+        "total": 1,
+        "done": 0,
+        "failed": 0,
+        "running": 0,
+        "percent": 0,
+        "error": "",
+        "finished": False,
+    }
+
+
+def test_an_empty_selection_is_refused_on_the_page(client, sample, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/exports/", {"year": "2023", "stage": "not_started", "parent": ""})
+    assert response.status_code == 400
+    assert "没有符合条件的自评表" in response.content.decode()
+    assert not ExportJob.objects.exists()
+
+
+def test_admin_downloads_the_zip(client, finished_job, admin_user):
+    client.force_login(admin_user)
+    response = client.get(f"/exports/{finished_job.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    content = b"".join(response.streaming_content)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert len(archive.namelist()) == 2
+
+
+@pytest.mark.parametrize("who", ["staff", "reviewer"])
+def test_exports_are_for_admins_only(client, finished_job, who, request):
+    client.force_login(request.getfixturevalue(who))
+    assert client.get("/exports/").status_code == 403
+    assert client.post("/exports/", {"year": "2023"}).status_code == 403
+    for path in ("", "progress/", "download/"):
+        assert client.get(f"/exports/{finished_job.pk}/{path}").status_code == 404
+    assert client.post(f"/exports/{finished_job.pk}/retry/").status_code == 404
+
+
+def test_export_pages_need_login_and_the_right_method(client, finished_job, admin_user):
+    response = client.get(f"/exports/{finished_job.pk}/download/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    client.force_login(admin_user)
+    assert client.post(f"/exports/{finished_job.pk}/download/").status_code == 405
+    assert client.get(f"/exports/{finished_job.pk}/retry/").status_code == 405
+    assert client.delete("/exports/").status_code == 405
