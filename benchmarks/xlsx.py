@@ -87,7 +87,7 @@ def evaluation_figures(label: str, evaluation: Evaluation, user) -> None:
         assert not result.errors, result.errors
         current = Evaluation.objects.with_table().get(pk=evaluation.pk)
         changes = preview(current, result.data)
-        apply_upload(store_upload(current, user, "x.xlsx", result.data))
+        apply_upload(store_upload(current, user, "x.xlsx", result.data), by=user)
         return len(changes)
 
     import_ms, changes = timed(import_once)
