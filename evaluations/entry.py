@@ -101,6 +101,8 @@ class Part:
     obj: models.Model
     inputs: dict[str, Input]
     stored: dict = field(default_factory=dict)
+    # The reviewer's notes on this row at the last return.
+    comments: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -21,7 +21,7 @@ from .access import (
     units_to_start,
 )
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
-from .history import review_history
+from .history import last_return, review_history
 from .models import Evaluation, EvaluationError, ReviewEvent, StaleVersion
 from .table import build_table
 from .workbook import read_workbook, render_xlsx
@@ -198,7 +198,16 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 
 def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpResponse:
     evaluation = entry.evaluation
+    returned, comments = (
+        last_return(evaluation) if evaluation.status == Evaluation.Status.RETURNED else (None, [])
+    )
+    parts = {part.key: part for part in entry.parts() if part.key}
+    for comment in comments:
+        if comment.anchor in parts:
+            parts[comment.anchor].comments.append(comment.text)
     context = {
+        "last_return": returned,
+        "return_comments": comments,
         **admin.site.each_context(request),
         "title": f"填写：{evaluation.unit.name}（{evaluation.year}年度）",
         "opts": Evaluation._meta,
@@ -236,8 +245,14 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     notes = {}
     for comment in history.comments:
         notes.setdefault(comment.anchor, []).append(comment.text)
+    changed = {}
+    for change in history.changes:
+        changed.setdefault(change.anchor, []).append(
+            f"{change.field}（{change.old} → {change.new}）"
+        )
     for row in [*table.budget_rows, *table.rows]:
         row.comments = notes.get(row.anchor, [])
+        row.changes = changed.get(row.anchor, [])
     Status = Evaluation.Status
     reviewing = can_review(user, evaluation) and evaluation.status == Status.SUBMITTED
     context = {

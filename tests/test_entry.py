@@ -208,7 +208,9 @@ def test_rows_are_added_removed_and_moved(staff_client, sample, page_fields):
     response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
     assert response.status_code == 302, response.content.decode()[:2000]
     names = list(
-        Indicator.objects.filter(category=category).order_by("position").values_list("name", flat=True)
+        Indicator.objects.filter(category=category)
+        .order_by("position")
+        .values_list("name", flat=True)
     )
     assert names == [rows[-1].name, rows[0].name, *[row.name for row in rows[2:-1]], "网格巡查次数"]
     new = IndicatorCategory.objects.get(group=category.group, name="时效指标")
