@@ -120,6 +120,7 @@ class EntryRow(Part):
     last_year_actual: str = ""
     suggestion: Suggestion | None = None
     reason_required: bool = False
+    reason_missing: bool = False
     faults: list[str] = field(default_factory=list)
 
 
@@ -429,8 +430,11 @@ def compute(entry: Entry) -> None:
         group.score = sum((row.obj.score or ZERO for row in group.rows), ZERO)
         for row in group.rows:
             indicator = row.obj
-            row.suggestion = suggest_score(indicator.target, indicator.actual, indicator.points)
+            # A 二级 scored by itself (投入管理) is scored by the city's scheme: no suggestion.
+            if not group.obj.note:
+                row.suggestion = suggest_score(indicator.target, indicator.actual, indicator.points)
             row.reason_required = indicator.score is not None and indicator.score < indicator.points
+            row.reason_missing = row.reason_required and not indicator.deviation_reason.strip()
     entry.total_points = sum((group.points for group in entry.groups), ZERO)
     entry.total_score = sum((group.score for group in entry.groups), ZERO)
     entry.grade = grade(entry.total_score)
@@ -466,10 +470,11 @@ def preview_data(entry: Entry) -> dict:
         },
         "rows": {
             row.key: {
-                "suggested": two_places(row.suggestion.score),
-                "reason": row.suggestion.reason,
-                "far_above": row.suggestion.far_above_target,
+                "suggested": two_places(row.suggestion.score) if row.suggestion else "",
+                "reason": row.suggestion.reason if row.suggestion else "",
+                "far_above": bool(row.suggestion and row.suggestion.far_above_target),
                 "reason_required": row.reason_required,
+                "reason_missing": row.reason_missing,
                 "faults": row.faults,
             }
             for row in entry.rows

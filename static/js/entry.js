@@ -93,6 +93,7 @@
       if (!tr) continue;
       tr.classList.toggle("faulty", row.faults.length > 0);
       tr.classList.toggle("needs-reason", row.reason_required);
+      tr.classList.toggle("reason-missing", row.reason_missing);
       faultList(tr.querySelector("[data-row-faults]"), row.faults);
       const cell = tr.querySelector("[data-suggested]");
       if (cell && resultsPhase) showSuggestion(cell, row, tr);
@@ -120,6 +121,10 @@
   function showSuggestion(cell, row, tr) {
     const scoreInput = tr.querySelector("input[name$='-score']");
     const parts = [];
+    if (!row.reason) {
+      cell.replaceChildren();
+      return;
+    }
     if (row.suggested) {
       const span = document.createElement("span");
       span.className = "suggested-score";
