@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from pypdf import PdfReader
 
 from evaluations.demo import sample_data
@@ -131,6 +132,15 @@ def category_rows(page, name: str):
 
 
 def test_a_street_office_fills_the_sample_and_the_district_approves_it(browser, live_server):
+    try:
+        fill_the_sample_year(browser, live_server.url)
+    finally:
+        # This test's own ORM calls hold a connection of their own once Playwright has
+        # run; closed here, the test database can be dropped at the end of the run.
+        connections.close_all()
+
+
+def fill_the_sample_year(browser, base: str) -> None:
     from playwright.sync_api import expect
 
     data = sample_data()
@@ -142,7 +152,6 @@ def test_a_street_office_fills_the_sample_and_the_district_approves_it(browser, 
     unit.staff.add(make_user("pujin", ROLE_STAFF, first_name="浦锦填报人"))
     district.reviewers.add(make_user("minhang", ROLE_REVIEWER, first_name="闵行审核人"))
     make_template_2023()
-    base = live_server.url
     staff_counter, reviewer_counter = Counter(), Counter()
 
     # 1. The 填报人 starts 2023 from the 指标库 and fills the targets.
@@ -155,6 +164,10 @@ def test_a_street_office_fills_the_sample_and_the_district_approves_it(browser, 
 
     for kind, (budget, _) in data["budget"].items():
         counter.fill(staff.locator(f"input[name='budget-{kind}-budget_amount']"), budget)
+    # The tab order follows the table: from one budget line to the next.
+    staff.locator("input[name='budget-fiscal-budget_amount']").focus()
+    staff.keyboard.press("Tab")
+    expect(staff.locator("input[name='budget-other-budget_amount']")).to_be_focused()
     counter.fill(
         staff.locator("#editor-target_text"), "围绕“高效处置一件事”的工作要求，做实处置网格。"
     )
@@ -245,6 +258,10 @@ def test_a_street_office_fills_the_sample_and_the_district_approves_it(browser, 
     line = staff.locator(f"#indicator-{row.pk}")
     expect(line.locator(".review-comment")).to_contain_text("请注明区级督查结果的出处")
     shoot(staff, "05-returned-with-comment")
+    staff.set_viewport_size({"width": 768, "height": 1024})
+    line.scroll_into_view_if_needed()
+    shoot(staff, "05b-returned-tablet", full_page=False)
+    staff.set_viewport_size({"width": 1366, "height": 768})
     reason = line.locator("textarea")
     counter.fill(reason, reason.input_value() + "（依据：2023年区级督查通报）")
     counter.click(staff.get_by_role("button", name="保存并提交年末自评"))

@@ -50,7 +50,7 @@ def test_the_queue_filters_by_year_and_phase(client, reviewer, staff, sample):
     "user_name,status",
     [("staff", 403), ("parent_staff", 403), ("other_reviewer", 200), ("manager", 200)],
 )
-def test_who_sees_the_queue(client, request, user_name, status):
+def test_who_sees_the_queue(db, client, request, user_name, status):
     client.force_login(request.getfixturevalue(user_name))
     assert client.get(QUEUE).status_code == status
 
