@@ -1,6 +1,7 @@
 """The entry page: reading, live preview, saving a draft and submitting, through HTTP."""
 
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -21,47 +22,41 @@ def preview_url(evaluation) -> str:
     return reverse("admin:evaluations_evaluation_entry_preview", args=[evaluation.pk])
 
 
-def form_of(evaluation) -> dict:
-    """What the page posts untouched, read from the page itself."""
-    from html.parser import HTMLParser
+class Fields(HTMLParser):
+    """The fields a browser would post from the entry page (not those of <template>s)."""
 
-    from django.test import Client  # noqa: F401
+    def __init__(self):
+        super().__init__()
+        self.data, self.textarea, self.in_template = [], None, False
 
-    class Fields(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.data, self.textarea = [], None
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "template":
+            self.in_template = True
+        if self.in_template:
+            return
+        if tag == "input" and attrs.get("name"):
+            self.data.append((attrs["name"], attrs.get("value", "")))
+        if tag == "textarea":
+            self.textarea = attrs["name"]
+            self.data.append((self.textarea, ""))
 
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            if tag == "template":
-                self.in_template = True
-            if getattr(self, "in_template", False):
-                return
-            if tag == "input" and attrs.get("name") and attrs.get("type") != "submit":
-                self.data.append((attrs["name"], attrs.get("value", "")))
-            if tag == "textarea":
-                self.textarea = attrs["name"]
-                self.data.append((self.textarea, ""))
+    def handle_endtag(self, tag):
+        if tag == "template":
+            self.in_template = False
+        if tag == "textarea":
+            self.textarea = None
 
-        def handle_endtag(self, tag):
-            if tag == "template":
-                self.in_template = False
-            if tag == "textarea":
-                self.textarea = None
-
-        def handle_data(self, data):
-            if self.textarea:
-                name, value = self.data[-1]
-                self.data[-1] = (name, value + data)
-
-    return Fields
+    def handle_data(self, data):
+        if self.textarea:
+            name, value = self.data[-1]
+            self.data[-1] = (name, value + data)
 
 
 @pytest.fixture
 def page_fields():
     def read(client, evaluation) -> dict[str, list[str]]:
-        parser = form_of(evaluation)()
+        parser = Fields()
         parser.feed(client.get(entry_url(evaluation)).content.decode())
         fields: dict[str, list[str]] = {}
         for name, value in parser.data:

@@ -8,8 +8,6 @@ from django.urls import reverse
 from evaluations.models import Evaluation
 from indicators.models import Indicator, IndicatorTemplate
 
-from .conftest import make_evaluation
-
 START = reverse("start_evaluation")
 
 
@@ -142,7 +140,3 @@ def test_the_home_page_offers_the_start(staff_client, unit, other_unit):
     assert f'<option value="{unit.pk}">' in page
     assert f'<option value="{other_unit.pk}">' not in page
     assert 'name="year" value="2024"' in page
-
-
-def test_make_evaluation_helper_unchanged(unit):
-    assert make_evaluation(unit).year == 2023
