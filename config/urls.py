@@ -10,6 +10,8 @@ admin.site.index_title = "管理"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("review/", views.review_queue, name="review_queue"),
+    path("evaluations/start/", views.start_evaluation, name="start_evaluation"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
     path("evaluations/<int:evaluation_id>/pdf/", views.evaluation_pdf, name="evaluation_pdf"),
     path(

@@ -6,9 +6,18 @@ district, or 管理员); doing is decided by the role group on top of that. A vi
 answers 404 for what the user may not see and 403 for what they may see but not do.
 """
 
+from django.db.models import QuerySet
 from django.http import Http404
 
-from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, Evaluation, EvaluationQuerySet, roles_of
+from .models import (
+    ROLE_ADMIN,
+    ROLE_REVIEWER,
+    ROLE_STAFF,
+    Evaluation,
+    EvaluationQuerySet,
+    Unit,
+    roles_of,
+)
 
 
 def get_evaluation_for_user(
@@ -49,3 +58,23 @@ def can_review(user, evaluation: Evaluation) -> bool:
 
 def can_reopen(user, evaluation: Evaluation) -> bool:
     return is_admin(user)
+
+
+def is_reviewer(user) -> bool:
+    return ROLE_REVIEWER in roles_of(user)
+
+
+def units_to_start(user) -> QuerySet[Unit]:
+    """The units whose evaluation of a new year `user` may start: a 填报人 their own
+    units, 管理员 any unit."""
+    if is_admin(user):
+        return Unit.objects.all()
+    if ROLE_STAFF in roles_of(user):
+        return Unit.objects.filter(staff=user)
+    return Unit.objects.none()
+
+
+def can_enter(user, evaluation: Evaluation) -> bool:
+    """Use the entry page: the unit's 填报人, and 管理员 (who may change any
+    evaluation in the admin anyway). Submitting stays with the 填报人."""
+    return can_fill(user, evaluation) or is_admin(user)

@@ -31,11 +31,28 @@ def amount(value: Decimal) -> str:
 
 
 def find_faults(evaluation: Evaluation) -> list[Fault]:
-    return _budget_faults(evaluation) + _indicator_faults(evaluation)
+    groups = [
+        (
+            group,
+            [
+                indicator
+                for category in group.categories.all()
+                for indicator in category.indicators.all()
+            ],
+        )
+        for group in evaluation.indicator_groups.all()
+    ]
+    return faults_of(list(evaluation.budget_lines.all()), groups)
 
 
-def _budget_faults(evaluation: Evaluation) -> list[Fault]:
-    lines = {line.kind: line for line in evaluation.budget_lines.all()}
+def faults_of(budget_lines: list[BudgetLine], groups: list[tuple]) -> list[Fault]:
+    """The check itself, on rows in memory: `groups` pairs each 一级 with its scored
+    rows in order. The entry page's preview checks rows not saved yet."""
+    return _budget_faults(budget_lines) + _indicator_faults(groups)
+
+
+def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
+    lines = {line.kind: line for line in budget_lines}
     faults = []
     for field, label in (("budget_amount", "全年预算数"), ("executed_amount", "全年执行数")):
 
@@ -57,15 +74,9 @@ def _budget_faults(evaluation: Evaluation) -> list[Fault]:
     return faults
 
 
-def _indicator_faults(evaluation: Evaluation) -> list[Fault]:
+def _indicator_faults(groups: list[tuple]) -> list[Fault]:
     faults = []
-    groups = list(evaluation.indicator_groups.all())
-    for group in groups:
-        indicators = [
-            indicator
-            for category in group.categories.all()
-            for indicator in category.indicators.all()
-        ]
+    for group, indicators in groups:
         points = sum((indicator.points for indicator in indicators), Decimal("0"))
         if points != group.weight:
             faults.append(
@@ -77,7 +88,7 @@ def _indicator_faults(evaluation: Evaluation) -> list[Fault]:
             )
         for indicator in indicators:
             faults.extend(_row_faults(indicator))
-    total_weight = sum((group.weight for group in groups), Decimal("0"))
+    total_weight = sum((group.weight for group, _ in groups), Decimal("0"))
     if total_weight != TOTAL_WEIGHT:
         faults.append(
             Fault(

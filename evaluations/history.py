@@ -25,6 +25,8 @@ class Change:
     new: str
     actor: str
     changed_at: datetime
+    # The row's anchor on the table page ("indicator-12", "budget-fiscal"), or "".
+    anchor: str = ""
 
 
 @dataclass
@@ -38,22 +40,34 @@ class ReviewHistory:
 
 def review_history(evaluation: Evaluation) -> ReviewHistory:
     events = list(evaluation.review_events.select_related("actor"))
+    last_return, comments = _last_return(events)
+    if last_return is None:
+        return ReviewHistory(events, None, [], [])
+    return ReviewHistory(
+        events, last_return, comments, changes_since(evaluation, last_return.created_at)
+    )
+
+
+def last_return(evaluation: Evaluation) -> tuple[ReviewEvent | None, list[ReviewComment]]:
+    """The last return (or reopen) and its row comments: what the unit is asked to fix."""
+    return _last_return(list(evaluation.review_events.select_related("actor")))
+
+
+def _last_return(events: list[ReviewEvent]) -> tuple[ReviewEvent | None, list[ReviewComment]]:
     returns = [
         event
         for event in events
         if event.action in (ReviewEvent.Action.RETURN, ReviewEvent.Action.REOPEN)
     ]
-    last_return = returns[-1] if returns else None
-    if last_return is None:
-        return ReviewHistory(events, None, [], [])
+    if not returns:
+        return None, []
+    event = returns[-1]
     comments = list(
-        last_return.comments.select_related("budget_line").order_by("id")
-        if last_return.action == ReviewEvent.Action.RETURN
+        event.comments.select_related("budget_line").order_by("id")
+        if event.action == ReviewEvent.Action.RETURN
         else []
     )
-    return ReviewHistory(
-        events, last_return, comments, changes_since(evaluation, last_return.created_at)
-    )
+    return event, comments
 
 
 def person(user) -> str:
@@ -81,25 +95,42 @@ def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
             "evaluation",
             _records(Evaluation.history.filter(id=evaluation.pk)),
             lambda record: "自评表",
+            lambda record: "",
         ),
         (
             "budgetline",
             _records(BudgetLine.history.filter(evaluation_id=evaluation.pk)),
             lambda record: f"整体支出规模·{record.get_kind_display()}",
+            lambda record: f"budget-{record.kind}",
         ),
-        ("indicatorgroup", _records(groups), lambda record: f"一级指标“{record.name}”"),
-        ("indicatorcategory", category_records, lambda record: f"二级指标“{record.name}”"),
-        ("indicator", _records(indicators), indicator_label),
+        (
+            "indicatorgroup",
+            _records(groups),
+            lambda record: f"一级指标“{record.name}”",
+            lambda record: f"group-{record.id}",
+        ),
+        (
+            "indicatorcategory",
+            category_records,
+            lambda record: f"二级指标“{record.name}”",
+            lambda record: "",
+        ),
+        (
+            "indicator",
+            _records(indicators),
+            indicator_label,
+            lambda record: f"indicator-{record.id}",
+        ),
     ]
     changes = []
-    for model_name, records_by_object, label in sources:
+    for model_name, records_by_object, label, anchor in sources:
         fields = [
             *Evaluation.PHASE_FIELDS[Evaluation.Phase.TARGETS].get(model_name, ()),
             *Evaluation.PHASE_FIELDS[Evaluation.Phase.RESULTS].get(model_name, ()),
             *Evaluation.RECHECK_FIELDS.get(model_name, ()),
         ]
         for records in records_by_object.values():
-            changes.extend(_object_changes(records, moment, fields, label))
+            changes.extend(_object_changes(records, moment, fields, label, anchor(records[-1])))
     changes.sort(key=lambda change: change.changed_at)
     return changes
 
@@ -111,7 +142,9 @@ def _records(history) -> dict[int, list]:
     return by_object
 
 
-def _object_changes(records: list, moment: datetime, fields: list[str], label) -> list[Change]:
+def _object_changes(
+    records: list, moment: datetime, fields: list[str], label, anchor: str
+) -> list[Change]:
     before = [record for record in records if record.history_date <= moment]
     after = [record for record in records if record.history_date > moment]
     if not after:
@@ -124,13 +157,15 @@ def _object_changes(records: list, moment: datetime, fields: list[str], label) -
             return []
         return [Change(label(baseline), "整行", "", "已删除", actor, at)]
     if baseline is None:
-        return [Change(label(latest), "整行", "", "新增", actor, at)]
+        return [Change(label(latest), "整行", "", "新增", actor, at, anchor)]
     changes = []
     for name in fields:
         old, new = getattr(baseline, name), getattr(latest, name)
         if old != new:
             verbose = latest._meta.get_field(name).verbose_name
-            changes.append(Change(label(latest), verbose, _shown(old), _shown(new), actor, at))
+            changes.append(
+                Change(label(latest), verbose, _shown(old), _shown(new), actor, at, anchor)
+            )
     return changes
 
 

@@ -36,8 +36,10 @@ class BudgetRow:
     executed_amount: Decimal
     execution_rate: Decimal
     anchor: str
-    # The reviewer's notes of the last return; filled by the table page only.
+    # The reviewer's notes of the last return and the fields changed since; filled
+    # by the table page only.
     comments: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Row:
     review_opinion: str = ""
     indicator_id: int | None = None
     comments: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
 
 
 @dataclass

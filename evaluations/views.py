@@ -1,15 +1,25 @@
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import workflow
-from .access import can_fill, can_reopen, can_review, get_evaluation_for_user
+from . import workflow, years
+from .access import (
+    can_enter,
+    can_fill,
+    can_reopen,
+    can_review,
+    get_evaluation_for_user,
+    is_admin,
+    is_reviewer,
+    units_to_start,
+)
 from .bulk_export import (
     ExportRefused,
     archive_download_name,
@@ -21,9 +31,18 @@ from .bulk_export import (
     start_export,
     sweep_stale_items,
 )
+from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
-from .history import review_history
-from .models import Evaluation, EvaluationError, ExportItem, ExportJob, Unit
+from .history import last_return, review_history
+from .models import (
+    Evaluation,
+    EvaluationError,
+    ExportItem,
+    ExportJob,
+    ReviewEvent,
+    StaleVersion,
+    Unit,
+)
 from .overview import (
     DEFAULT_SORT,
     GRADES,
@@ -60,20 +79,197 @@ COMMENT_PREFIX = "comment-"
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    evaluations = (
-        Evaluation.objects.for_user(request.user)
+    user = request.user
+    evaluations = list(
+        Evaluation.objects.for_user(user)
+        .with_relations_to(user)
         .select_related("unit", "unit__parent")
         .order_by("-year", "unit__code")
     )
-    return render(
-        request,
-        "evaluations/home.html",
-        {
-            "evaluations": evaluations,
-            "can_see_overview": can_see_overview(request.user),
-            "can_export": can_export(request.user),
-        },
+    for evaluation in evaluations:
+        evaluation.fillable = can_fill(user, evaluation)
+    units = units_to_start(user).order_by("code")
+    template_years = years.template_years()
+    context = {
+        "evaluations": evaluations,
+        "start_units": units[:1000],
+        "start_year": template_years[0] if template_years else timezone.localdate().year,
+        "template_years": template_years,
+        "is_reviewer": is_reviewer(user) or is_admin(user),
+        "can_see_overview": can_see_overview(user),
+        "can_export": can_export(user),
+    }
+    return render(request, "evaluations/home.html", context)
+
+
+@require_POST
+@login_required
+def start_evaluation(request: HttpRequest) -> HttpResponse:
+    """Starts a unit's evaluation of a year, from the year's 指标库 or from last year's."""
+    units = units_to_start(request.user)
+    if not units.exists():
+        raise PermissionDenied("只有填报人（为本单位）和管理员可以新建自评表。")
+    unit = get_object_or_404(units, pk=_whole_number(request.POST.get("unit")))
+    year = _whole_number(request.POST.get("year"))
+    if not 2000 <= year <= 2100:
+        messages.error(request, "请填写年度，如 2024。")
+        return redirect("home")
+    start = {
+        "template": years.start_from_template,
+        "last_year": years.start_from_last_year,
+    }.get(request.POST.get("source", ""))
+    if start is None:
+        messages.error(request, "请选择按指标库新建，或复制上年度自评表。")
+        return redirect("home")
+    try:
+        evaluation = start(unit, year, by=request.user)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return redirect("home")
+    messages.success(request, f"已新建{unit.name}{year}年度自评表，请填写年初目标。")
+    return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+
+
+def _whole_number(value: str | None) -> int:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else 0
+
+
+@require_GET
+@login_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    """The submitted evaluations of the reviewer's districts, longest waiting first."""
+    user = request.user
+    if not (is_reviewer(user) or is_admin(user)):
+        raise PermissionDenied("只有审核人和管理员可以查看待审核的自评表。")
+    submitted_at = (
+        ReviewEvent.objects.filter(evaluation=OuterRef("pk"), action=ReviewEvent.Action.SUBMIT)
+        .order_by("-created_at")
+        .values("created_at")[:1]
     )
+    returns = (
+        ReviewEvent.objects.filter(evaluation=OuterRef("pk"), action=ReviewEvent.Action.RETURN)
+        .values("evaluation")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    evaluations = (
+        Evaluation.objects.for_user(user)
+        .filter(status=Evaluation.Status.SUBMITTED)
+        .select_related("unit", "unit__parent", "unit__district")
+        .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
+        .order_by("submitted_at", "unit__code")
+    )
+    year = _whole_number(request.GET.get("year"))
+    if year:
+        evaluations = evaluations.filter(year=year)
+    phase = request.GET.get("phase", "")
+    if phase in Evaluation.Phase.values:
+        evaluations = evaluations.filter(phase=phase)
+    counts = Evaluation.objects.for_user(user).aggregate(
+        targets=Count("pk", filter=Q(status="submitted", phase="targets")),
+        results=Count("pk", filter=Q(status="submitted", phase="results")),
+    )
+    context = {
+        "evaluations": evaluations,
+        "year": year or "",
+        "phase": phase,
+        "phases": Evaluation.Phase.choices,
+        "counts": counts,
+    }
+    return render(request, "evaluations/review_queue.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """The data-entry page (in the admin's look): the whole table as one form."""
+    user = request.user
+    evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
+    if not can_enter(user, evaluation):
+        raise PermissionDenied("只有本单位的填报人可以填写自评表。")
+    last_year = (
+        Evaluation.objects.for_user(user)
+        .with_table()
+        .filter(unit=evaluation.unit_id, year=evaluation.year - 1)
+        .first()
+    )
+    if request.method == "GET":
+        return render_entry(request, read_entry(evaluation, last_year=last_year))
+
+    try:
+        entry = read_entry(evaluation, request.POST, last_year)
+    except EntryExpired as error:
+        messages.error(request, error.message)
+        return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+    errors = entry.errors()
+    if errors:
+        messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")
+        return render_entry(request, entry, status=400)
+    try:
+        save_entry(entry, by=user, expected_version=parse_version(request.POST.get("version")))
+    except StaleVersion as error:
+        messages.error(
+            request,
+            f"{error.message}下方保留了您填写的内容；核对后再次保存，将以您填写的内容为准。",
+        )
+        return render_entry(request, entry, status=409)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return render_entry(request, entry, status=409)
+
+    if request.POST.get("action") != "submit":
+        messages.success(request, "草稿已保存。")
+        return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+    phase = evaluation.get_phase_display()
+    try:
+        workflow.submit(evaluation, by=user)
+    except EvaluationError as error:
+        messages.error(request, f"已保存，但{error.message}")
+        return redirect(
+            reverse("admin:evaluations_evaluation_entry", args=[evaluation.pk]) + "#faults"
+        )
+    messages.success(request, f"{phase}已提交，等待审核。")
+    return redirect("evaluation_table", evaluation.pk)
+
+
+def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpResponse:
+    evaluation = entry.evaluation
+    returned, comments = (
+        last_return(evaluation) if evaluation.status == Evaluation.Status.RETURNED else (None, [])
+    )
+    parts = {part.key: part for part in entry.parts() if part.key}
+    for comment in comments:
+        if comment.anchor in parts:
+            parts[comment.anchor].comments.append(comment.text)
+    context = {
+        "last_return": returned,
+        "return_comments": comments,
+        **admin.site.each_context(request),
+        "title": f"填写：{evaluation.unit.name}（{evaluation.year}年度）",
+        "opts": Evaluation._meta,
+        "evaluation": evaluation,
+        "entry": entry,
+        "can_submit": can_fill(request.user, evaluation) and entry.editable,
+    }
+    return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
+
+
+@require_POST
+@login_required
+def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonResponse:
+    """The live figures of the entry page, computed by the server from the form as typed.
+    Writes nothing."""
+    evaluation = get_evaluation_for_user(
+        request.user, evaluation_id, Evaluation.objects.with_table()
+    )
+    if not can_enter(request.user, evaluation):
+        raise PermissionDenied("只有本单位的填报人可以填写自评表。")
+    try:
+        entry = read_entry(evaluation, request.POST)
+    except EntryExpired as error:
+        return JsonResponse({"expired": error.message}, status=409)
+    return JsonResponse(preview_data(entry))
 
 
 @require_GET
@@ -86,8 +282,14 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     notes = {}
     for comment in history.comments:
         notes.setdefault(comment.anchor, []).append(comment.text)
+    changed = {}
+    for change in history.changes:
+        changed.setdefault(change.anchor, []).append(
+            f"{change.field}（{change.old} → {change.new}）"
+        )
     for row in [*table.budget_rows, *table.rows]:
         row.comments = notes.get(row.anchor, [])
+        row.changes = changed.get(row.anchor, [])
     Status = Evaluation.Status
     reviewing = can_review(user, evaluation) and evaluation.status == Status.SUBMITTED
     context = {
@@ -95,6 +297,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "table": table,
         "history": history,
         "show_review": True,
+        "can_enter": can_enter(user, evaluation),
         "can_submit": can_fill(user, evaluation)
         and evaluation.status in Evaluation.EDITABLE_STATUSES,
         "can_decide": reviewing,

@@ -58,9 +58,12 @@ class IndicatorGroup(EvaluationPart):
     def __str__(self) -> str:
         return self.name
 
+    # The entry page's key of a row not saved yet ("new3"): its anchor until it has a pk.
+    new_key = ""
+
     @property
     def anchor(self) -> str:
-        return f"group-{self.pk}"
+        return f"group-{self.pk if self.pk is not None else self.new_key}"
 
     def evaluation_lookup(self) -> dict:
         return {"pk": self.evaluation_id}
@@ -83,6 +86,12 @@ class IndicatorCategory(EvaluationPart):
 
     def __str__(self) -> str:
         return self.name
+
+    new_key = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"category-{self.pk if self.pk is not None else self.new_key}"
 
     def evaluation_lookup(self) -> dict:
         return {"indicator_groups": self.group_id}
@@ -167,9 +176,11 @@ class Indicator(EvaluationPart):
     def __str__(self) -> str:
         return self.name or self.category.name
 
+    new_key = ""
+
     @property
     def anchor(self) -> str:
-        return f"indicator-{self.pk}"
+        return f"indicator-{self.pk if self.pk is not None else self.new_key}"
 
     @property
     def label(self) -> str:

@@ -1,0 +1,299 @@
+"""The sample's 2023 table filled in a real browser, as a street office does it.
+
+Debian's Chromium driven by Playwright against the live server: a 填报人 starts the
+year from the 指标库, fills the targets, a reviewer approves them, the 填报人 fills
+the results and watches the total reach 96, submits; the reviewer returns it with
+a row comment; the 填报人 fixes and resubmits; the reviewer approves; the PDF holds
+96. Screenshots of the key screens go to artefacts/screenshots/ (not committed).
+"""
+
+import io
+import os
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from pypdf import PdfReader
+
+from evaluations.demo import sample_data
+from evaluations.models import ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
+from indicators.models import IndicatorTemplate
+
+from .conftest import PASSWORD, make_user
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artefacts" / "screenshots"
+# The 投入管理 二级 as base shares of the 一级 (domain.md §2): 7.50 of 30 is 25 %.
+BASE_SHARES = {
+    "预算编审管理": 25,
+    "预算执行管理": 34,
+    "预算绩效管理": 15,
+    "资产管理": 3,
+    "预算透明度": 10,
+    "内部控制管理": 8,
+    "预算信息化": 5,
+}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed"),
+]
+
+
+class Counter:
+    """Counts what a person does: fields filled and clicks made."""
+
+    def __init__(self):
+        self.fields = 0
+        self.clicks = 0
+
+    def fill(self, locator, value: str) -> None:
+        locator.fill(value)
+        self.fields += 1
+
+    def click(self, locator) -> None:
+        locator.click()
+        self.clicks += 1
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM
+    # calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def make_template_2023() -> None:
+    """The 2023 指标库 as 管理员 would keep it: the 一级 and their weights, the 投入管理
+    base shares, the standard 二级, and the one standard 三级 (群众满意度)."""
+    lines = []
+    for group in sample_data()["groups"]:
+        for category in group["categories"]:
+            line = {
+                "group_name": group["name"],
+                "group_weight": Decimal(group["weight"]),
+                "group_note": group.get("note", ""),
+                "category_name": category["name"],
+            }
+            if category["name"] in BASE_SHARES:
+                line["base_share"] = Decimal(BASE_SHARES[category["name"]])
+            elif category["name"] == "服务对象满意度指标":
+                line.update(name="群众满意度", points=Decimal("10"), default_target="≥90.00(%)")
+            else:
+                line["points"] = Decimal("0")
+            lines.append(IndicatorTemplate(year=2023, position=len(lines) + 1, **line))
+    IndicatorTemplate.objects.bulk_create(lines)
+
+
+def log_in(browser, username: str, counter: Counter, base_url: str):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(base_url + "/accounts/login/")
+    counter.fill(page.get_by_label("用户名"), username)
+    counter.fill(page.get_by_label("密码"), PASSWORD)
+    counter.click(page.get_by_role("button", name="登录"))
+    page.wait_for_url(base_url + "/")
+    return page
+
+
+def shoot(page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def wait_for_figures(page) -> None:
+    """The live figures have caught up with what was typed."""
+    page.wait_for_function(
+        "document.getElementById('live-state').dataset.state === 'idle'", timeout=10_000
+    )
+
+
+def category_rows(page, name: str):
+    head = page.locator(f"tr.category-head[data-name='{name}']")
+    key = head.get_attribute("data-category-head")
+    return head, page.locator(f"tr.indicator-row[data-category='{key}']")
+
+
+def test_a_street_office_fills_the_sample_and_the_district_approves_it(browser, live_server):
+    try:
+        fill_the_sample_year(browser, live_server.url)
+    finally:
+        # This test's own ORM calls hold a connection of their own once Playwright has
+        # run; closed here, the test database can be dropped at the end of the run.
+        connections.close_all()
+
+
+def fill_the_sample_year(browser, base: str) -> None:
+    from playwright.sync_api import expect
+
+    data = sample_data()
+    district = District.objects.create(code="310112", name="闵行区")
+    parent = Unit.objects.create(code="310112-PJ", name="浦锦街道", district=district)
+    unit = Unit.objects.create(
+        code="310112-PJ-CSYX", name=data["unit"]["name"], district=district, parent=parent
+    )
+    unit.staff.add(make_user("pujin", ROLE_STAFF, first_name="浦锦填报人"))
+    district.reviewers.add(make_user("minhang", ROLE_REVIEWER, first_name="闵行审核人"))
+    make_template_2023()
+    staff_counter, reviewer_counter = Counter(), Counter()
+
+    # 1. The 填报人 starts 2023 from the 指标库 and fills the targets.
+    staff = log_in(browser, "pujin", staff_counter, base)
+    counter = Counter()  # what filling the table itself takes
+    counter.click(staff.get_by_role("button", name="按指标库新建"))
+    expect(staff.locator("#live-total-points")).to_have_text("40")  # 投入管理 30 + 满意度 10
+    evaluation = Evaluation.objects.get(unit=unit, year=2023)
+    shoot(staff, "01-targets-from-template")
+
+    for kind, (budget, _) in data["budget"].items():
+        counter.fill(staff.locator(f"input[name='budget-{kind}-budget_amount']"), budget)
+    # The tab order follows the table: from one budget line to the next.
+    staff.locator("input[name='budget-fiscal-budget_amount']").focus()
+    staff.keyboard.press("Tab")
+    expect(staff.locator("input[name='budget-other-budget_amount']")).to_be_focused()
+    counter.fill(
+        staff.locator("#editor-target_text"), "围绕“高效处置一件事”的工作要求，做实处置网格。"
+    )
+    for group in data["groups"][1:3]:
+        for category in group["categories"]:
+            head, rows = category_rows(staff, category["name"])
+            for index, row in enumerate(category["indicators"]):
+                if index:
+                    counter.click(head.get_by_role("button", name="添加三级指标"))
+                line = rows.nth(index)
+                counter.fill(line.locator("input[name$='-name']"), row["name"])
+                counter.fill(line.locator("input[name$='-target']"), row["target"])
+                counter.fill(
+                    line.locator("input[name$='-points']"), row["points"].removesuffix(".00")
+                )
+    wait_for_figures(staff)
+    expect(staff.locator("#live-total-points")).to_have_text("100")
+    expect(staff.locator("#live-fault-count")).to_have_text("通过")
+    shoot(staff, "02-targets-filled")
+    counter.click(staff.get_by_role("button", name="保存并提交年初目标"))
+    expect(staff.locator(".messages")).to_contain_text("年初目标已提交")
+
+    # 2. The reviewer finds it in the queue and approves the targets.
+    reviewer = log_in(browser, "minhang", reviewer_counter, base)
+    reviewer_counter.click(reviewer.get_by_role("link", name="待审核的自评表"))
+    expect(reviewer.locator("table.queue")).to_contain_text(data["unit"]["name"])
+    shoot(reviewer, "03-review-queue", full_page=False)
+    reviewer_counter.click(reviewer.get_by_role("link", name=data["unit"]["name"]))
+    reviewer_counter.click(reviewer.get_by_role("button", name="审核通过年初目标"))
+    expect(reviewer.locator(".messages")).to_contain_text("年初目标已审核通过")
+
+    # 3. At year end the 填报人 fills the results and watches the total reach 96.
+    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    for kind, (_, executed) in data["budget"].items():
+        counter.fill(staff.locator(f"input[name='budget-{kind}-executed_amount']"), executed)
+    counter.fill(staff.locator("#editor-result_text"), "群众诉求案件较上年同比减少5884件。")
+    for group in data["groups"]:
+        for category in group["categories"]:
+            _, rows = category_rows(staff, category["name"])
+            for index, row in enumerate(category["indicators"]):
+                line = rows.nth(index)
+                if row["actual"]:
+                    counter.fill(line.locator("input[name$='-actual']"), row["actual"])
+                else:  # 投入管理: scored by the city's scheme, no suggestion
+                    counter.fill(line.locator("input[name$='-score']"), row["score"])
+    wait_for_figures(staff)
+    expect(staff.locator("[data-rate='budget-basic']")).to_have_text("99.92")
+    counter.click(staff.get_by_role("button", name="得分为空的行采用建议得分"))
+    wait_for_figures(staff)
+    expect(staff.locator("#live-total-score")).to_have_text("99.44")
+    # Where the unit deducts more than the suggestion, it says why.
+    for group in data["groups"]:
+        for category in group["categories"]:
+            _, rows = category_rows(staff, category["name"])
+            for index, row in enumerate(category["indicators"]):
+                line = rows.nth(index)
+                if row["deviation_reason"]:
+                    counter.fill(line.locator("input[name$='-score']"), row["score"])
+                    wait_for_figures(staff)
+                    expect(line.locator(".reason-prompt")).to_be_visible()
+                    counter.fill(line.locator("textarea"), row["deviation_reason"])
+    wait_for_figures(staff)
+    expect(staff.locator("#live-total-score")).to_have_text("96")
+    expect(staff.locator("#live-grade")).to_have_text("优")
+    expect(staff.locator("#live-fault-count")).to_have_text("通过")
+    shoot(staff, "04-results-filled")
+    counter.click(staff.get_by_role("button", name="保存并提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
+
+    # 4. The reviewer returns it with a comment on one row.
+    reviewer.goto(f"{base}/review/")
+    reviewer_counter.click(reviewer.get_by_role("link", name=data["unit"]["name"]))
+    row = (
+        evaluation.indicator_groups.get(name="效益指标")
+        .categories.get(name="社会效益指标")
+        .indicators.get(name="巡查责任网格覆盖率")
+    )
+    reviewer_counter.fill(reviewer.get_by_label("退回理由（必填）"), "请补充覆盖率的计算依据。")
+    reviewer_counter.click(reviewer.get_by_text("逐行意见（可选）"))
+    reviewer_counter.fill(
+        reviewer.locator(f"input[name='comment-indicator-{row.pk}']"), "请注明区级督查结果的出处。"
+    )
+    reviewer_counter.click(reviewer.get_by_role("button", name="退回修改"))
+    expect(reviewer.locator(".messages")).to_contain_text("已退回")
+
+    # 5. The 填报人 sees the comment on the row, fixes it and submits again.
+    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    line = staff.locator(f"#indicator-{row.pk}")
+    expect(line.locator(".review-comment")).to_contain_text("请注明区级督查结果的出处")
+    shoot(staff, "05-returned-with-comment")
+    staff.set_viewport_size({"width": 768, "height": 1024})
+    line.scroll_into_view_if_needed()
+    shoot(staff, "05b-returned-tablet", full_page=False)
+    staff.set_viewport_size({"width": 1366, "height": 768})
+    reason = line.locator("textarea")
+    counter.fill(reason, reason.input_value() + "（依据：2023年区级督查通报）")
+    counter.click(staff.get_by_role("button", name="保存并提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
+
+    # 6. The reviewer sees what changed since the return and approves.
+    reviewer.goto(f"{base}/review/")
+    reviewer_counter.click(reviewer.get_by_role("link", name=data["unit"]["name"]))
+    expect(reviewer.locator(f"tr#indicator-{row.pk}.changed")).to_be_visible()
+    shoot(reviewer, "06-resubmitted-changes")
+    reviewer_counter.click(reviewer.get_by_role("button", name="审核通过年末自评"))
+    expect(reviewer.locator(".messages")).to_contain_text("年末自评已审核通过")
+    shoot(reviewer, "07-approved")
+
+    # 7. The PDF holds 96.
+    with reviewer.expect_download() as download:
+        reviewer.get_by_role("link", name="下载 PDF（正式表格）").click()
+    text = "".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(Path(download.value.path()).read_bytes())).pages
+    )
+    assert "合计 100 96" in " ".join(text.split())
+    evaluation.refresh_from_db()
+    assert evaluation.is_final
+
+    # What filling takes, for the note: written beside the screenshots.
+    (SCREENSHOTS / "counts.txt").write_text(
+        f"fields={counter.fields} clicks={counter.clicks} "
+        f"reviewer_fields={reviewer_counter.fields} reviewer_clicks={reviewer_counter.clicks}\n",
+        encoding="utf-8",
+    )
+    print(
+        f"\nfilling the sample: {counter.fields} fields, {counter.clicks} clicks",
+        file=os.sys.stderr,
+    )
