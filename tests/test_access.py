@@ -3,11 +3,16 @@
 404 for what a user may not see, 403 for what they see but may not do, 302 to the
 login page for anonymous visitors (and to the admin's login for the admin)."""
 
+import zipfile
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.models import Evaluation, ReviewEvent
+from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
+from evaluations.workbook_import import snapshot
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation
@@ -25,12 +30,54 @@ USERS = [
 LOGIN, DONE, ADMIN_LOGIN = "login", "done", "admin-login"
 
 
+def job(evaluation):
+    """A finished export of the evaluation's year, its zip on disk (empty: rendering
+    is tested in test_bulk_export; here only who reaches it counts)."""
+    archive = Path(settings.EXPORT_ROOT) / "jobs" / "2023.zip"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    zipfile.ZipFile(archive, "w").close()
+    return ExportJob.objects.create(
+        year=evaluation.year, status=ExportJob.Status.DONE, archive_path="jobs/2023.zip"
+    )
+
+
+def upload(evaluation):
+    """A workbook the unit's own staff uploaded and has not yet confirmed."""
+    return WorkbookUpload.objects.create(
+        evaluation=evaluation,
+        uploaded_by=evaluation.unit.staff.get(username="staff"),
+        file_name="自评表.xlsx",
+        data=snapshot(Evaluation.objects.with_table().get(pk=evaluation.pk)),
+        base_fingerprint="",
+    )
+
+
 def row(evaluation):
     return Indicator.objects.filter(category__group__evaluation=evaluation).first()
 
 
 # name: (method, url builder, state the evaluation is put in, expected per user in USERS order)
 PAGES = {
+    "home": ("get", lambda e: reverse("home"), ("targets", "draft"), [LOGIN] + [200] * 7),
+    "start a year": ("post", lambda e: reverse("start_evaluation"), ("targets", "draft"),
+                     [LOGIN, 302, 404, 404, 403, 403, 302, 302]),
+    "overview": ("get", lambda e: reverse("overview"), ("targets", "draft"),
+                 [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+    "overview workbook": ("get", lambda e: reverse("overview_workbook"), ("targets", "draft"),
+                          [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+    "exports": ("get", lambda e: reverse("exports"), ("targets", "draft"),
+                [LOGIN, 403, 403, 403, 403, 403, 200, 200]),
+    "export job": ("get", lambda e: reverse("export_job", args=[job(e).pk]), ("targets", "draft"),
+                   [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+    "export progress": ("get", lambda e: reverse("export_progress", args=[job(e).pk]),
+                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+    "export retry": ("post", lambda e: reverse("export_retry", args=[job(e).pk]),
+                     ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 302, 302]),
+    "export download": ("get", lambda e: reverse("export_download", args=[job(e).pk]),
+                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+    "workbook import preview": ("get", lambda e: reverse("workbook_import_preview",
+                                                         args=[e.pk, upload(e).pk]),
+                                ("targets", "draft"), [LOGIN, 200, 404, 403, 403, 404, 403, 403]),
     "table": ("get", lambda e: reverse("evaluation_table", args=[e.pk]), ("targets", "draft"),
               [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
     "pdf": ("get", lambda e: reverse("evaluation_pdf", args=[e.pk]), ("targets", "draft"),
@@ -95,12 +142,15 @@ def client_for(cast, name: str) -> Client:
 
 @pytest.mark.parametrize("page", sorted(PAGES))
 @pytest.mark.parametrize("user_name", USERS)
-def test_permission_matrix(sample, cast, page, user_name):
+def test_permission_matrix(sample, cast, page, user_name, settings, tmp_path):
+    settings.EXPORT_ROOT = tmp_path
     method, url_of, (phase, status), expected = PAGES[page]
     Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
     url = url_of(sample)
     client = client_for(cast, user_name)
-    response = client.post(url, POST_DATA) if method == "post" else client.get(url)
+    # "start a year" names the unit and year; the other forms ignore these fields.
+    data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
+    response = client.post(url, data) if method == "post" else client.get(url)
     expectation = expected[USERS.index(user_name)]
     if expectation == LOGIN:
         assert response.status_code == 302
