@@ -148,6 +148,9 @@ if not DEBUG:
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The entry page posts the whole table as one form: about 7 fields a row, so
+# Django's default of 1,000 fields would stop at ~150 rows.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Mail goes to the console while DEBUG is on; a server sends through SMTP (EMAIL_HOST …).
 EMAIL_BACKEND = os.environ.get(

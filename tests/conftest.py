@@ -178,6 +178,20 @@ def manager(db):
 
 
 @pytest.fixture
+def cast(staff, other_staff, parent_staff, reviewer, other_reviewer, admin_user, manager):
+    """The whole cast by name, for tests that go through it user by user."""
+    return {
+        "staff": staff,
+        "other_staff": other_staff,
+        "parent_staff": parent_staff,
+        "reviewer": reviewer,
+        "other_reviewer": other_reviewer,
+        "admin": admin_user,
+        "manager": manager,
+    }
+
+
+@pytest.fixture
 def staff_client(client, staff):
     client.force_login(staff)
     return client

@@ -120,19 +120,6 @@ PAGES = {
 POST_DATA = {"reason": "理由", "review_score": "1", "review_opinion": "", "version": "1"}
 
 
-@pytest.fixture
-def cast(staff, other_staff, parent_staff, reviewer, other_reviewer, admin_user, manager):
-    return {
-        "staff": staff,
-        "other_staff": other_staff,
-        "parent_staff": parent_staff,
-        "reviewer": reviewer,
-        "other_reviewer": other_reviewer,
-        "admin": admin_user,
-        "manager": manager,
-    }
-
-
 def client_for(cast, name: str) -> Client:
     client = Client()
     if name != "anonymous":

@@ -28,19 +28,6 @@ def state(evaluation: Evaluation) -> tuple[str, str]:
     return evaluation.phase, evaluation.status
 
 
-@pytest.fixture
-def cast(staff, other_staff, parent_staff, reviewer, other_reviewer, admin_user, manager):
-    return {
-        "staff": staff,
-        "other_staff": other_staff,
-        "parent_staff": parent_staff,
-        "reviewer": reviewer,
-        "other_reviewer": other_reviewer,
-        "admin": admin_user,
-        "manager": manager,
-    }
-
-
 def test_a_new_evaluation_is_a_draft_of_its_targets(sample):
     assert (sample.phase, sample.status, sample.version) == ("targets", "draft", 1)
     assert sample.state_display == "年初目标 · 草稿"
