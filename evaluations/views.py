@@ -337,7 +337,11 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     }
     try:
         workflow.return_for_revision(
-            evaluation, by=request.user, reason=request.POST.get("reason", ""), comments=comments
+            evaluation,
+            by=request.user,
+            reason=request.POST.get("reason", ""),
+            comments=comments,
+            expected_version=parse_version(request.POST.get("version")),
         )
     except EvaluationError as error:
         show_error(request, error)
@@ -354,7 +358,11 @@ def approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse
         raise PermissionDenied("只有本区的审核人可以审核。")
     phase = evaluation.get_phase_display()
     try:
-        workflow.approve(evaluation, by=request.user)
+        workflow.approve(
+            evaluation,
+            by=request.user,
+            expected_version=parse_version(request.POST.get("version")),
+        )
     except EvaluationError as error:
         show_error(request, error)
     else:
@@ -369,7 +377,12 @@ def reopen_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     if not can_reopen(request.user, evaluation):
         raise PermissionDenied("只有管理员可以重新打开。")
     try:
-        workflow.reopen(evaluation, by=request.user, reason=request.POST.get("reason", ""))
+        workflow.reopen(
+            evaluation,
+            by=request.user,
+            reason=request.POST.get("reason", ""),
+            expected_version=parse_version(request.POST.get("version")),
+        )
     except EvaluationError as error:
         show_error(request, error)
     else:

@@ -73,13 +73,18 @@ def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
 
 
 def return_for_revision(
-    evaluation: Evaluation, *, by, reason: str, comments: Mapping[str, str] | None = None
+    evaluation: Evaluation,
+    *,
+    by,
+    reason: str,
+    comments: Mapping[str, str] | None = None,
+    expected_version: int | None = None,
 ) -> ReviewEvent:
     """`comments` pins a note on rows, keyed by their anchor: "indicator-12", "budget-fiscal"."""
     reason = (reason or "").strip()
     comments = {anchor: text.strip() for anchor, text in (comments or {}).items() if text.strip()}
     with transaction.atomic():
-        locked = _lock(evaluation)
+        locked = _lock(evaluation, expected_version)
         _check_review(by, locked)
         if not reason:
             raise WorkflowError("请填写退回理由。")
@@ -98,9 +103,9 @@ def return_for_revision(
         return event
 
 
-def approve(evaluation: Evaluation, *, by) -> ReviewEvent:
+def approve(evaluation: Evaluation, *, by, expected_version: int | None = None) -> ReviewEvent:
     with transaction.atomic():
-        locked = _lock(evaluation)
+        locked = _lock(evaluation, expected_version)
         _check_review(by, locked)
         if locked.phase == Phase.TARGETS:
             # The targets are approved and, from now on, read-only: the results phase opens.
@@ -116,11 +121,13 @@ def approve(evaluation: Evaluation, *, by) -> ReviewEvent:
         return _move(evaluation, locked, by, Action.APPROVE, Phase.RESULTS, Status.APPROVED)
 
 
-def reopen(evaluation: Evaluation, *, by, reason: str) -> ReviewEvent:
+def reopen(
+    evaluation: Evaluation, *, by, reason: str, expected_version: int | None = None
+) -> ReviewEvent:
     """Opens the last approved phase again: approved results, or else the approved targets."""
     reason = (reason or "").strip()
     with transaction.atomic():
-        locked = _lock(evaluation)
+        locked = _lock(evaluation, expected_version)
         if not access.can_reopen(by, locked):
             raise WorkflowError("只有管理员可以重新打开已审核的自评表。")
         if not reason:
@@ -239,12 +246,18 @@ def recorded_as(user) -> Iterator[None]:
             context.request = previous
 
 
-def _lock(evaluation: Evaluation) -> Evaluation:
-    return (
+def _lock(evaluation: Evaluation, expected_version: int | None = None) -> Evaluation:
+    """The evaluation, read afresh under a row lock. With `expected_version`, refused
+    if anyone changed it since that version was read: a reviewer's old tab must not
+    approve or return content they never saw."""
+    locked = (
         Evaluation.objects.select_for_update(of=("self",))
         .select_related("unit", "unit__district")
         .get(pk=evaluation.pk)
     )
+    if expected_version is not None and locked.version != expected_version:
+        raise StaleVersion()
+    return locked
 
 
 def _check_review(by, locked: Evaluation) -> None:

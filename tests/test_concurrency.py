@@ -210,3 +210,24 @@ def test_a_transition_waits_for_a_save_holding_the_row_lock():
     evaluation.refresh_from_db()
     assert evaluation.target_text == "<p>慢慢保存</p>"
     assert (evaluation.status, evaluation.version) == ("submitted", 3)
+
+
+@pytest.mark.parametrize("action", ["approve_evaluation", "return_evaluation"])
+def test_a_reviewers_old_tab_cannot_decide_on_content_it_never_saw(
+    sample, staff, reviewer, action
+):
+    workflow.submit(sample, by=staff)
+    seen_version = sample.version  # the reviewer opens the page here
+    workflow.return_for_revision(sample, by=reviewer, reason="请补充说明")  # in another tab
+    workflow.submit(sample, by=staff)  # the unit changes and resubmits
+    client = Client()
+    client.force_login(reviewer)
+    response = client.post(
+        reverse(action, args=[sample.pk]),
+        {"version": seen_version, "reason": "旧页面上的决定"},
+        follow=True,
+    )
+    assert messages_of(response) == [StaleVersion().message]
+    sample.refresh_from_db()
+    assert (sample.phase, sample.status) == ("targets", "submitted")
+    assert sample.review_events.count() == 3

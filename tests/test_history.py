@@ -23,7 +23,10 @@ def logged_in(user) -> Client:
 
 
 def post(client: Client, name: str, evaluation: Evaluation, data=None) -> list[str]:
-    response = client.post(reverse(name, args=[evaluation.pk]), data or {}, follow=True)
+    """Posts a review form as the page would: with the version the page was read at."""
+    evaluation.refresh_from_db()
+    data = {"version": evaluation.version, **(data or {})}
+    response = client.post(reverse(name, args=[evaluation.pk]), data, follow=True)
     assert response.status_code == 200
     return [str(message) for message in response.context["messages"]]
 
