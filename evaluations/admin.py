@@ -78,15 +78,27 @@ class VersionCheckedAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
-        evaluation = self.evaluation_of(obj) if change else None
-        if evaluation is None:
-            obj.save()
+        if not change:
+            obj.save()  # a new evaluation: nothing to be stale against yet
+        # A change is saved in save_related, together with its inlines.
+
+    def save_related(self, request, form, formsets, change):
+        """The object and its inline rows in one version-checked write: a change made
+        in an inline raises the version too, so an older tab's save is refused."""
+        if not change:
+            super().save_related(request, form, formsets, change)
             return
+        save_inlines = super().save_related
+
+        def apply(locked: Evaluation) -> None:
+            form.instance.save()
+            save_inlines(request, form, formsets, change)
+
         workflow.save_changes(
-            evaluation,
+            self.evaluation_of(form.instance),
             by=request.user,
             expected_version=form.cleaned_data["expected_version"],
-            apply=lambda locked: obj.save(),
+            apply=apply,
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -179,6 +191,28 @@ class UserAdmin(XlsxImportExportMixin, DjangoUserAdmin):
 
     def has_import_permission(self, request) -> bool:
         return request.user.is_superuser
+
+    # 管理员 keep users, but only a superuser makes or touches a superuser: otherwise
+    # a 管理员 could tick is_superuser on themselves or reset a superuser's password
+    # (Django's password page asks has_change_permission for that user).
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, "is_superuser", "user_permissions")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not self._guards_superuser(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not self._guards_superuser(
+            request, obj
+        )
+
+    def _guards_superuser(self, request, obj) -> bool:
+        return obj is not None and obj.is_superuser and not request.user.is_superuser
 
 
 class BudgetLineInline(PhaseInline, admin.TabularInline):

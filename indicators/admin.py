@@ -36,6 +36,11 @@ class IndicatorGroupAdmin(VersionCheckedAdmin):
     def evaluation_of(self, group: IndicatorGroup):
         return group.evaluation
 
+    def has_add_permission(self, request) -> bool:
+        # Rows are added on the entry page or in their evaluation's inline, under the
+        # evaluation's version and phase; a free-standing add page would bypass both.
+        return False
+
     def get_queryset(self, request):
         return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))
 
@@ -63,6 +68,9 @@ class IndicatorCategoryAdmin(VersionCheckedAdmin):
 
     def evaluation_of(self, category: IndicatorCategory):
         return category.group.evaluation
+
+    def has_add_permission(self, request) -> bool:
+        return False  # as for 一级: added on the entry page or in its 一级's inline
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(group__evaluation__in=evaluations_for(request))

@@ -213,9 +213,7 @@ def test_a_transition_waits_for_a_save_holding_the_row_lock():
 
 
 @pytest.mark.parametrize("action", ["approve_evaluation", "return_evaluation"])
-def test_a_reviewers_old_tab_cannot_decide_on_content_it_never_saw(
-    sample, staff, reviewer, action
-):
+def test_a_reviewers_old_tab_cannot_decide_on_content_it_never_saw(sample, staff, reviewer, action):
     workflow.submit(sample, by=staff)
     seen_version = sample.version  # the reviewer opens the page here
     workflow.return_for_revision(sample, by=reviewer, reason="请补充说明")  # in another tab
