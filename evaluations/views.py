@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import workflow, years
@@ -182,6 +183,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@never_cache  # shared office computers: a filled-in form must not come back from a cache
 def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     """The data-entry page (in the admin's look): the whole table as one form."""
     user = request.user
@@ -257,6 +259,7 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
 
 @require_POST
 @login_required
+@never_cache
 def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonResponse:
     """The live figures of the entry page, computed by the server from the form as typed.
     Writes nothing."""

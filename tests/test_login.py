@@ -44,3 +44,22 @@ def test_a_success_clears_the_count(client, staff):
 def test_passwords_are_validated(db):
     with pytest.raises(ValidationError):
         validate_password("12345678")
+
+
+def test_throttling_counts_by_the_real_client_address(settings):
+    from django.test import RequestFactory
+
+    from evaluations.access import client_address
+
+    forged = RequestFactory().post(
+        "/accounts/login/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.1.1.1"
+    )
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_address(forged) == "203.0.113.9"  # no proxy: the header is the client's word
+    behind_proxy = RequestFactory().post(
+        "/accounts/login/",
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="10.1.1.1, 198.51.100.7",  # forged hop, then what nginx saw
+    )
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_address(behind_proxy) == "198.51.100.7"
