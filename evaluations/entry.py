@@ -269,6 +269,9 @@ def _part(
         entry_input = Input(name, spec.label, _shown(obj, spec), editable)
         if editable and data is not None and name in data:
             entry_input.value = str(data.get(name, ""))
+            if spec.kind == "rich":
+                # Shown again, unsaved, after an error: as cleaned as if it had been saved.
+                entry_input.value = clean_rich_text(entry_input.value)
             try:
                 _apply(obj, spec, entry_input.value)
             except ValueError as error:

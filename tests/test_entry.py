@@ -253,3 +253,15 @@ def test_the_page_runs_a_fixed_number_of_queries(staff_client, unit, row_count):
         response = staff_client.get(entry_url(evaluation))
     assert response.status_code == 200
     assert len(queries) == 18, "\n".join(query["sql"] for query in queries.captured_queries)
+
+
+def test_rich_text_shown_again_after_an_error_is_cleaned(staff_client, sample, page_fields):
+    fields = page_fields(staff_client, sample)
+    row = row_named(sample, "设备使用准确率")
+    fields[f"indicator-{row.pk}-points"] = ["2.005"]  # an error: the page comes back
+    fields["target_text"] = ['<p>目标<img src=x onerror="alert(1)"><strong>加粗</strong></p>']
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "onerror" not in page
+    assert "<p>目标<strong>加粗</strong></p>" in page
