@@ -61,6 +61,12 @@ GOAL_TEXT_ROW = GOAL_HEAD_ROW + 1
 SECTION_ROW = GOAL_TEXT_ROW + 1
 COLUMN_HEAD_ROW = SECTION_ROW + 1
 FIRST_INDICATOR_ROW = COLUMN_HEAD_ROW + 1
+# Rows a sheet may run to: the fixed rows, the indicators, and room for blank
+# padding rows before 合计 and a line or two below it. A sheet with content
+# further down is not an official table, and reading it row by row would cost
+# seconds and gigabytes for a file of a few kilobytes.
+BLANK_PADDING_ROWS = 1000
+MAX_SHEET_ROWS = FIRST_INDICATOR_ROW + MAX_INDICATOR_ROWS + BLANK_PADDING_ROWS
 
 THIN = Side(style="thin", color="000000")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -314,6 +320,19 @@ class _Reader:
     def __init__(self, sheet: Worksheet) -> None:
         self.sheet = sheet
         self.errors: list[str] = []
+        # Every value of the table's nine columns, taken once from the cells the
+        # file holds. `sheet.cell()` would create each cell it is asked for, so a
+        # lone cell at row 1,048,576 would make millions of them.
+        self.values: dict[tuple[int, int], object] = {}
+        for (row, column), cell in sheet._cells.items():
+            value = cell.value
+            if isinstance(value, str):
+                value = value.strip() or None
+            if column <= len(INDICATOR_HEADS) and value is not None:
+                self.values[row, column] = value
+        # The real extent, whatever dimension the file declares: WPS sometimes
+        # writes "A1" over a full sheet.
+        self.last_row = max((row for row, _column in self.values), default=0)
         self.note_cells: set[tuple[int, int]] = set()
         for cells in sheet.merged_cells.ranges:
             if cells.max_row > cells.min_row:
@@ -333,11 +352,7 @@ class _Reader:
         self.errors.append(f"{self.where(row, column)}：{message}")
 
     def value(self, row: int, column: int):
-        value = self.sheet.cell(row, column).value
-        if isinstance(value, str):
-            value = value.strip()
-            return value or None
-        return value
+        return self.values.get((row, column))
 
     def text(self, row: int, column: int) -> str:
         value = self.value(row, column)
@@ -389,7 +404,7 @@ class _Reader:
         return rounded
 
     def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
-        for row in range(start, self.sheet.max_row + 1):
+        for row in range(start, self.last_row + 1):
             value = self.value(row, column)
             if isinstance(value, str) and value.replace(" ", "") == label:
                 return row
@@ -408,6 +423,14 @@ def read_workbook(content: bytes) -> ReadResult:
     except WorkbookError as error:
         return ReadResult(errors=[str(error)])
     reader = _Reader(_find_sheet(workbook))
+    if reader.last_row > MAX_SHEET_ROWS:
+        return ReadResult(
+            errors=[
+                f"工作表“{reader.sheet.title}”第 {reader.last_row:,} 行仍有内容，"
+                f"超出自评表的范围（最多 {MAX_SHEET_ROWS:,} 行，"
+                f"其中指标最多 {MAX_INDICATOR_ROWS:,} 行）。请删除表格下方多余的内容后再上传。"
+            ]
+        )
     data = {}
     _read_header(reader, data)
     _read_budget(reader, data)
@@ -417,9 +440,8 @@ def read_workbook(content: bytes) -> ReadResult:
 
 
 def _read_header(reader: _Reader, data: dict) -> None:
-    sheet = reader.sheet
     data["year"] = None
-    for row in range(1, min(sheet.max_row, HEADER_ROW + 5) + 1):
+    for row in range(1, min(reader.last_row, HEADER_ROW + 5) + 1):
         match = re.search(r"[（(]\s*(\d{4})\s*年度\s*[)）]", reader.text(row, 1))
         if match:
             data["year"] = int(match[1])
@@ -505,7 +527,7 @@ def _read_indicators(reader: _Reader, data: dict) -> None:
     reader.heads_row = heads_row
     group = category = None
     count = 0
-    for row in range(heads_row + 1, reader.sheet.max_row + 1):
+    for row in range(heads_row + 1, reader.last_row + 1):
         values = [reader.value(row, column) for column in range(1, len(INDICATOR_HEADS) + 1)]
         if all(value is None for value in values):
             continue  # blank padding, or the lower part of merged cells only

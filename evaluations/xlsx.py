@@ -137,6 +137,12 @@ class SafeXLSX(XLSX):
             dataset = tablib.Dataset(headers=headers[:width])
             pending_blank = []
             for row in rows:
+                # Blank rows count too, as they are read: a lone cell at row
+                # 1,048,576 would otherwise have a million of them held first.
+                if len(dataset) + len(pending_blank) >= MAX_IMPORT_ROWS:
+                    raise WorkbookError(
+                        f"工作表“{sheet.title}”超过 {MAX_IMPORT_ROWS:,} 行数据，请分成几个文件导入。"
+                    )
                 values = list(row[:width]) + [None] * (width - len(row[:width]))
                 if is_blank(values):
                     pending_blank.append(values)
@@ -144,10 +150,6 @@ class SafeXLSX(XLSX):
                 dataset.extend(pending_blank)
                 pending_blank = []
                 dataset.append(values)
-                if len(dataset) > MAX_IMPORT_ROWS:
-                    raise WorkbookError(
-                        f"工作表“{sheet.title}”超过 {MAX_IMPORT_ROWS:,} 行数据，请分成几个文件导入。"
-                    )
             return dataset
         finally:
             workbook.close()

@@ -1,6 +1,7 @@
 """Units, users and the indicator template through django-import-export: xlsx
 only, Chinese errors per row and column, all or nothing, scoped to districts."""
 
+import time
 from decimal import Decimal
 
 import openpyxl
@@ -160,6 +161,42 @@ def test_row_limit(monkeypatch):
     content = workbook(UNIT_HEADS, [[f"U{index}", "某单位", "310112", None] for index in range(11)])
     with pytest.raises(WorkbookError, match="超过 10 行数据"):
         SafeXLSX().create_dataset(content)
+
+
+def test_blank_rows_count_against_the_row_limit():
+    """One cell at Excel's last row: refused without holding a million blank rows
+    first (that took 6 s and 800 MB)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(UNIT_HEADS)
+    sheet.append(["U1", "某单位", "310112", None])
+    sheet["A1048576"] = "U2"
+    content = save(book)
+    assert len(content) < 20 * 1024
+    start = time.perf_counter()
+    with pytest.raises(WorkbookError, match="超过 20,000 行数据"):
+        SafeXLSX().create_dataset(content)
+    assert time.perf_counter() - start < 1.5
+
+
+def test_blank_rows_alone_reach_the_row_limit(monkeypatch):
+    import evaluations.xlsx
+
+    monkeypatch.setattr(evaluations.xlsx, "MAX_IMPORT_ROWS", 10)
+
+    def one_unit_then_blank_rows_to(last: str) -> bytes:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(UNIT_HEADS)
+        sheet.append(["U1", "某单位", "310112", None])
+        sheet[last] = " "
+        return save(book)
+
+    # Rows 2 to 12 are eleven rows, though ten of them are blank.
+    with pytest.raises(WorkbookError, match="超过 10 行数据"):
+        SafeXLSX().create_dataset(one_unit_then_blank_rows_to("A12"))
+    # Rows 2 to 11 are ten: read, and the trailing blank rows dropped.
+    assert len(SafeXLSX().create_dataset(one_unit_then_blank_rows_to("A11"))) == 1
 
 
 def test_export_keeps_formula_text_as_text_and_numbers_as_numbers(district):
