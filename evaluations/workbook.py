@@ -29,7 +29,7 @@ from indicators.values import ValueParseError, format_value, parse_value
 
 from .models import BudgetLine, Evaluation
 from .table import SOURCE_LABELS, TITLE, build_table
-from .xlsx import WorkbookError, load_workbook, set_value
+from .xlsx import WorkbookError, check_merged_ranges, check_xlsx, load_workbook, set_value
 
 SHEET_TITLE = "自评表"
 INDICATOR_HEADS = (
@@ -419,6 +419,8 @@ def _find_sheet(workbook) -> Worksheet:
 
 def read_workbook(content: bytes) -> ReadResult:
     try:
+        check_xlsx(content)
+        check_merged_ranges(content, max_row=MAX_SHEET_ROWS, max_column=len(COLUMN_WIDTHS))
         workbook = load_workbook(content, read_only=False)
     except WorkbookError as error:
         return ReadResult(errors=[str(error)])

@@ -11,6 +11,7 @@ size, so a member that lies about its size cannot inflate past it either.
 """
 
 import io
+import re
 import zipfile
 from decimal import Decimal
 
@@ -79,6 +80,35 @@ def check_xlsx(content: bytes) -> None:
             raise WorkbookError(
                 "文件不是有效的 Excel 工作簿（.xlsx），请用 Excel 或 WPS 另存为 .xlsx 后再上传。"
             )
+
+
+MERGE_REFERENCE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - ord("A") + 1
+    return number
+
+
+def check_merged_ranges(content: bytes, *, max_row: int, max_column: int) -> None:
+    """Refuse merged ranges beyond the table before openpyxl opens the file: opened
+    in full, it makes an object for every cell a merge covers, so a few kilobytes
+    declaring A1:XFD1048576 would take the worker down. (Call after check_xlsx.)"""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            for match in MERGE_REFERENCE.finditer(archive.read(name)):
+                last_column = match[3] or match[1]
+                last_row = int(match[4] or match[2])
+                if last_row > max_row or column_number(last_column) > max_column:
+                    reference = match[0].split(b'"')[1].decode()
+                    raise WorkbookError(
+                        f"工作表中的合并单元格 {reference} 超出自评表的范围"
+                        f"（最多 {max_row:,} 行、{max_column} 列），已拒绝。"
+                    )
 
 
 def load_workbook(content: bytes, *, read_only: bool) -> openpyxl.Workbook:

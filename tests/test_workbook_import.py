@@ -1,8 +1,10 @@
 """Importing the official-table workbook: upload, preview row by row, confirm.
 Every bad file gets its Chinese reason and leaves the database as it was."""
 
+import io
 import json
 import time
+import zipfile
 from decimal import Decimal
 
 import pytest
@@ -408,3 +410,31 @@ def test_fingerprint_changes_with_the_evaluation(sample):
     first = fingerprint(evaluation)
     Indicator.objects.filter(name="设备使用率").update(score=Decimal("1.00"))
     assert fingerprint(Evaluation.objects.with_table().get(pk=sample.pk)) != first
+
+
+def test_a_merge_far_beyond_the_table_is_refused_before_opening(staff_client, sample):
+    """openpyxl would make a cell object for each of the 9 × 1,000,000 cells it covers."""
+    content = with_extra_merge(exported(sample), "A40:I1000000")
+    before = database_state(sample)
+    started = time.perf_counter()
+    response = upload(staff_client, sample, content)
+    assert time.perf_counter() - started < 1.5
+    assert response.status_code == 400
+    assert "合并单元格 A40:I1000000 超出自评表的范围" in response.content.decode()
+    assert database_state(sample) == before
+    assert not WorkbookUpload.objects.exists()
+
+
+def with_extra_merge(content: bytes, reference: str) -> bytes:
+    """The workbook with one more merged range, written into the sheet's XML (merging
+    in openpyxl would itself make the million cells)."""
+    source, target = io.BytesIO(content), io.BytesIO()
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = data.replace(
+                    b"<mergeCell ", f'<mergeCell ref="{reference}"/><mergeCell '.encode(), 1
+                )
+            new.writestr(item, data)
+    return target.getvalue()
