@@ -14,7 +14,7 @@ figures. `save_entry` writes what changed through `workflow.save_changes`.
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import models
 
@@ -24,11 +24,10 @@ from indicators.values import format_value
 
 from . import workflow
 from .consistency import Fault, faults_of, number
-from .models import BudgetLine, Evaluation, clean_rich_text
+from .models import BudgetLine, Evaluation, clean_rich_text, parse_two_places
 from .table import SOURCE_LABELS
 
 ZERO = Decimal("0.00")
-TWO_PLACES = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 NEW_KEY = re.compile(r"^new\d{1,9}$")
 
@@ -337,19 +336,7 @@ def _decimal(text: str, label: str, maximum: Decimal, example: str) -> Decimal |
     text = text.replace(",", "").replace("，", "").replace(" ", "")
     if not text:
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{label}须为数字，如 {example}。") from None
-    if not value.is_finite():
-        raise ValueError(f"{label}须为数字，如 {example}。")
-    if value < 0:
-        raise ValueError(f"{label}不能为负数。")
-    if value != value.quantize(TWO_PLACES):
-        raise ValueError(f"{label}最多保留两位小数。")
-    if value > maximum:
-        raise ValueError(f"{label}不能超过 {number(maximum)}。")
-    return value.quantize(TWO_PLACES)
+    return parse_two_places(text, label, maximum=maximum, example=example)
 
 
 def _check_score_within_points(row: EntryRow) -> None:

@@ -126,6 +126,29 @@ def test_preview_reports_type_errors_beside_their_fields(staff_client, sample, p
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e30", "分值不能超过 100。"),
+        ("NaN", "分值须为数字，如 2.00。"),
+        ("Infinity", "分值须为数字，如 2.00。"),
+        ("-1", "分值不能为负数。"),
+        ("1.234", "分值最多保留两位小数。"),
+    ],
+)
+def test_preview_and_save_refuse_odd_numbers_in_chinese(
+    staff_client, sample, page_fields, text, message
+):
+    fields = page_fields(staff_client, sample)
+    row = row_named(sample, "设备使用准确率")
+    fields[f"indicator-{row.pk}-points"] = [text]
+    data = staff_client.post(preview_url(sample), fields).json()
+    assert data["errors"][f"indicator-{row.pk}-points"] == message
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
 def test_saving_a_draft_writes_what_changed(staff_client, sample, page_fields):
     fields = page_fields(staff_client, sample)
     row = row_named(sample, "设备使用准确率")

@@ -287,6 +287,26 @@ def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
     )
 
 
+def test_odd_numbers_in_number_cells(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet["G20"] = "1e30"
+    sheet["G21"] = "NaN"
+    sheet["G22"] = "Infinity"
+    sheet["G23"] = -1
+    sheet["G24"] = "1.234"
+    assert_refused(
+        staff_client,
+        sample,
+        save(workbook),
+        "工作表“自评表”第 20 行 G 列（分值）：分值不能超过 100。",
+        "工作表“自评表”第 21 行 G 列（分值）：“NaN”不是数字，分值应填写数字。",
+        "工作表“自评表”第 22 行 G 列（分值）：“Infinity”不是数字，分值应填写数字。",
+        "工作表“自评表”第 23 行 G 列（分值）：分值不能为负数。",
+        "工作表“自评表”第 24 行 G 列（分值）：分值最多保留两位小数。",
+    )
+
+
 def test_a_workbook_of_another_unit(staff_client, sample):
     xuhui = District.objects.create(code="310104", name="徐汇区")
     stranger = make_unit("310104-X", "徐汇区某单位", xuhui)

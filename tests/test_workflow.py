@@ -241,7 +241,12 @@ def test_recheck_keeps_the_reviewers_score_beside_the_units(sample, reviewer):
         "“设备使用准确率”：复核得分 1.50（单位自评 1.00）；意见：平台模块停用属实，扣分偏多"
     )
     assert state(sample) == ("results", "submitted")
-    for bad_score, message in [("2.01", "不能超过分值"), ("abc", "须为数字"), ("-1", "不小于 0")]:
+    for bad_score, message in [
+        ("2.01", "不能超过分值"),
+        ("abc", "须为数字"),
+        ("-1", "不能为负数"),
+        ("1e30", "不能超过"),
+    ]:
         with pytest.raises(WorkflowError, match=message):
             workflow.recheck(
                 sample,
