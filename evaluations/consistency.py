@@ -42,13 +42,14 @@ def find_faults(evaluation: Evaluation) -> list[Fault]:
         )
         for group in evaluation.indicator_groups.all()
     ]
-    return faults_of(list(evaluation.budget_lines.all()), groups)
+    return faults_of(list(evaluation.budget_lines.all()), groups, evaluation.phase)
 
 
-def faults_of(budget_lines: list[BudgetLine], groups: list[tuple]) -> list[Fault]:
+def faults_of(budget_lines: list[BudgetLine], groups: list[tuple], phase: str) -> list[Fault]:
     """The check itself, on rows in memory: `groups` pairs each 一级 with its scored
-    rows in order. The entry page's preview checks rows not saved yet."""
-    return _budget_faults(budget_lines) + _indicator_faults(groups)
+    rows in order. The entry page's preview checks rows not saved yet. 得分 and
+    全年完成值 are expected only in the results phase (年末自评)."""
+    return _budget_faults(budget_lines) + _indicator_faults(groups, phase)
 
 
 def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
@@ -74,7 +75,7 @@ def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
     return faults
 
 
-def _indicator_faults(groups: list[tuple]) -> list[Fault]:
+def _indicator_faults(groups: list[tuple], phase: str) -> list[Fault]:
     faults = []
     for group, indicators in groups:
         points = sum((indicator.points for indicator in indicators), Decimal("0"))
@@ -87,7 +88,7 @@ def _indicator_faults(groups: list[tuple]) -> list[Fault]:
                 )
             )
         for indicator in indicators:
-            faults.extend(_row_faults(indicator))
+            faults.extend(_row_faults(indicator, phase))
     total_weight = sum((group.weight for group, _ in groups), Decimal("0"))
     if total_weight != TOTAL_WEIGHT:
         faults.append(
@@ -99,23 +100,29 @@ def _indicator_faults(groups: list[tuple]) -> list[Fault]:
     return faults
 
 
-def _row_faults(indicator) -> list[Fault]:
+def _row_faults(indicator, phase: str) -> list[Fault]:
     name = indicator.name or indicator.category.name
+    faults = []
+    if phase == Evaluation.Phase.RESULTS:
+        if not indicator.target.is_empty and indicator.actual.is_empty:
+            faults.append(Fault(indicator.anchor, f"“{name}”：请填写全年完成值。"))
+        if indicator.score is None:
+            faults.append(Fault(indicator.anchor, f"“{name}”：请填写得分。"))
     if indicator.score is None:
-        return []
+        return faults
     if indicator.score > indicator.points:
-        return [
+        faults.append(
             Fault(
                 indicator.anchor,
                 f"“{name}”：得分 {number(indicator.score)} 超过分值 {number(indicator.points)}。",
             )
-        ]
-    if indicator.score < indicator.points and not indicator.deviation_reason.strip():
-        return [
+        )
+    elif indicator.score < indicator.points and not indicator.deviation_reason.strip():
+        faults.append(
             Fault(
                 indicator.anchor,
                 f"“{name}”：得分 {number(indicator.score)} 低于分值 {number(indicator.points)}，"
                 "请填写偏差及原因分析。",
             )
-        ]
-    return []
+        )
+    return faults

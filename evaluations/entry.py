@@ -428,6 +428,7 @@ def compute(entry: Entry) -> None:
     entry.faults = faults_of(
         [line.obj for line in entry.budget_lines],
         [(group.obj, [row.obj for row in group.rows]) for group in entry.groups],
+        entry.evaluation.phase,
     )
     messages_at: dict[str, list[str]] = {}
     for fault in entry.faults:
