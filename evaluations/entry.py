@@ -340,12 +340,20 @@ def _decimal(text: str, label: str, maximum: Decimal, example: str) -> Decimal |
 
 
 def _check_score_within_points(row: EntryRow) -> None:
+    """得分 ≤ 分值, as the database demands: the error goes on the input that changed.
+    A 得分 kept from the results phase (reopened to 年初目标) bounds the 分值."""
     indicator = row.obj
-    score_input = row.inputs["score"]
-    if indicator.score is not None and indicator.score > indicator.points and score_input.editable:
+    if indicator.score is None or indicator.score <= indicator.points:
+        return
+    score_input, points_input = row.inputs["score"], row.inputs["points"]
+    if score_input.editable:
         if not score_input.error:
             score_input.error = f"得分不能超过分值 {indicator.points:.2f}。"
         indicator.score = row.stored["score"]
+    else:
+        if not points_input.error:
+            points_input.error = f"分值不能低于已填的得分 {indicator.score:.2f}。"
+        indicator.points = row.stored["points"]
 
 
 def _posted_structure(groups: list, data) -> tuple[list, list]:

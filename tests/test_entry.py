@@ -149,6 +149,27 @@ def test_preview_and_save_refuse_odd_numbers_in_chinese(
     assert message in response.content.decode()
 
 
+def test_points_cannot_go_below_a_score_kept_from_the_results_phase(
+    staff_client, sample, page_fields
+):
+    # Reopened to 年初目标, the rows keep their 得分, which the unit cannot edit now.
+    assert (sample.phase, sample.status) == ("targets", "draft")
+    fields = page_fields(staff_client, sample)
+    row = row_named(sample, "设备使用率")
+    assert row.score == Decimal("2.00")
+    fields[f"indicator-{row.pk}-points"] = ["1.50"]
+    message = "分值不能低于已填的得分 2.00。"
+    data = staff_client.post(preview_url(sample), fields).json()
+    assert data["errors"] == {f"indicator-{row.pk}-points": message}
+    version = sample.version
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    row.refresh_from_db()
+    sample.refresh_from_db()
+    assert (row.points, sample.version) == (Decimal("2.00"), version)
+
+
 def test_saving_a_draft_writes_what_changed(staff_client, sample, page_fields):
     fields = page_fields(staff_client, sample)
     row = row_named(sample, "设备使用准确率")
