@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from indicators.values import ValueParseError
 
 from .models import BudgetLine, Evaluation, EvaluationError, Unit
 from .workflow import recorded_as
@@ -59,7 +60,13 @@ def start_from_template(unit: Unit, year: int, *, by) -> Evaluation:
                 name=line.name,
                 points=line.scaled_points,
             )
-            indicator.target = line.default_target
+            try:
+                indicator.target = line.default_target
+            except ValueParseError as error:
+                raise StartRefused(
+                    f"{year}年度指标库“{line}”的默认年度指标值无法识别（{error}），"
+                    "请联系管理员修改指标库。"
+                ) from None
             indicator.save()
     return evaluation
 
