@@ -177,7 +177,8 @@ class Entry:
 
     def has_changes(self) -> bool:
         return bool(self.removed) or any(
-            part.obj.pk is None or part.changed_fields() for part in self.parts()
+            part.changed_fields() if part.obj.pk else self.structure_editable
+            for part in self.parts()
         )
 
     @property
@@ -507,7 +508,10 @@ def save_entry(entry: Entry, *, by, expected_version: int) -> Evaluation:
             elif isinstance(obj, Indicator):
                 obj.category = obj.category  # a new 二级 has just been saved
             if obj.pk is None:
-                obj.save()
+                # Rows are added only with the targets (a missing budget line stays
+                # missing in 年末自评 rather than refusing every save).
+                if entry.structure_editable:
+                    obj.save()
             elif fields := part.changed_fields():
                 obj.save(update_fields=fields)
 

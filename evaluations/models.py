@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, Value
 from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
@@ -306,7 +307,13 @@ class Evaluation(models.Model):
         if self.subordinate_unit_count is None:
             self.subordinate_unit_count = self.unit.children.count()
         if self._state.adding:
-            super().save(*args, **kwargs)
+            # Every evaluation has its four lines of 整体支出规模 from the start: rows
+            # cannot be added once the targets are approved, so a missing one could
+            # never be filled.
+            with transaction.atomic():
+                super().save(*args, **kwargs)
+                lines = [BudgetLine(evaluation=self, kind=kind) for kind in BudgetLine.ORDER]
+                bulk_create_with_history(lines, BudgetLine)
             return
         with transaction.atomic():
             stored = _lock_evaluation(pk=self.pk)

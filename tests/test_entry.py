@@ -170,6 +170,28 @@ def test_points_cannot_go_below_a_score_kept_from_the_results_phase(
     assert (row.points, sample.version) == (Decimal("2.00"), version)
 
 
+def test_results_save_while_a_budget_line_is_missing(staff_client, sample, page_fields):
+    # An evaluation from before every evaluation had its four lines.
+    BudgetLine.objects.filter(evaluation=sample, kind="other").delete()
+    open_results(sample)
+    fields = page_fields(staff_client, sample)
+    fields["budget-basic-executed_amount"] = ["3,441,760.00"]
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 302
+    assert BudgetLine.objects.get(evaluation=sample, kind="basic").executed_amount == Decimal(
+        "3441760.00"
+    )
+    assert not BudgetLine.objects.filter(evaluation=sample, kind="other").exists()
+
+
+def test_every_new_evaluation_has_its_four_budget_lines(unit):
+    evaluation = Evaluation.objects.create(unit=unit, year=2030)
+    assert sorted(evaluation.budget_lines.values_list("kind", flat=True)) == sorted(
+        BudgetLine.ORDER
+    )
+    assert all(line.history.count() == 1 for line in evaluation.budget_lines.all())
+
+
 def test_saving_a_draft_writes_what_changed(staff_client, sample, page_fields):
     fields = page_fields(staff_client, sample)
     row = row_named(sample, "设备使用准确率")
