@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .models import BudgetLine, Evaluation
+from .templatetags.official import amount, two_places, whole_or_two_places
 
 TOTAL_WEIGHT = Decimal("100")
 BUDGET_ANCHOR = "budget"
@@ -18,16 +19,6 @@ TOTAL_ANCHOR = "indicator-total"
 class Fault:
     anchor: str
     message: str
-
-
-def number(value: Decimal) -> str:
-    """A weight or score as people say it: 30, 7.5, 96."""
-    text = f"{value.normalize():f}"
-    return text
-
-
-def amount(value: Decimal) -> str:
-    return f"{value:,.2f}"
 
 
 def find_faults(evaluation: Evaluation) -> list[Fault]:
@@ -83,8 +74,8 @@ def _indicator_faults(groups: list[tuple], phase: str) -> list[Fault]:
             faults.append(
                 Fault(
                     group.anchor,
-                    f"一级指标“{group.name}”：各指标分值合计 {number(points)}，"
-                    f"与权重 {number(group.weight)} 不一致。",
+                    f"一级指标“{group.name}”：各指标分值合计 {whole_or_two_places(points)}，"
+                    f"与权重 {whole_or_two_places(group.weight)} 不一致。",
                 )
             )
         for indicator in indicators:
@@ -94,7 +85,7 @@ def _indicator_faults(groups: list[tuple], phase: str) -> list[Fault]:
         faults.append(
             Fault(
                 TOTAL_ANCHOR,
-                f"各一级指标权重合计 {number(total_weight)}，应为 100。",
+                f"各一级指标权重合计 {whole_or_two_places(total_weight)}，应为 100。",
             )
         )
     return faults
@@ -114,14 +105,14 @@ def _row_faults(indicator, phase: str) -> list[Fault]:
         faults.append(
             Fault(
                 indicator.anchor,
-                f"“{name}”：得分 {number(indicator.score)} 超过分值 {number(indicator.points)}。",
+                f"“{name}”：得分 {two_places(indicator.score)} 超过分值 {two_places(indicator.points)}。",
             )
         )
     elif indicator.score < indicator.points and not indicator.deviation_reason.strip():
         faults.append(
             Fault(
                 indicator.anchor,
-                f"“{name}”：得分 {number(indicator.score)} 低于分值 {number(indicator.points)}，"
+                f"“{name}”：得分 {two_places(indicator.score)} 低于分值 {two_places(indicator.points)}，"
                 "请填写偏差及原因分析。",
             )
         )

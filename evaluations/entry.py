@@ -23,9 +23,10 @@ from indicators.scoring import Suggestion, grade, suggest_score
 from indicators.values import format_value
 
 from . import workflow
-from .consistency import Fault, faults_of, number
+from .consistency import Fault, faults_of
 from .models import BudgetLine, Evaluation, clean_rich_text, parse_two_places
 from .table import SOURCE_LABELS
+from .templatetags.official import two_places, whole_or_two_places
 
 ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("999999999999.99")
@@ -287,9 +288,9 @@ def _shown(obj: models.Model, spec: Spec) -> str:
     if value is None:
         return ""
     if spec.kind == "weight":
-        return number(value)
+        return whole_or_two_places(value)
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return two_places(value)
     return str(value)
 
 
@@ -448,10 +449,6 @@ def compute(entry: Entry) -> None:
             row.faults = messages_at.get(row.key, [])
 
 
-def two_places(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
 def preview_data(entry: Entry) -> dict:
     """What the page's live figures show, as JSON: decimals as the form prints them."""
     return {
@@ -459,8 +456,8 @@ def preview_data(entry: Entry) -> dict:
         "budget": {line.key: two_places(line.rate) for line in entry.budget_lines},
         "groups": {
             group.key: {
-                "points": number(group.points),
-                "score": number(group.score),
+                "points": whole_or_two_places(group.points),
+                "score": whole_or_two_places(group.score),
                 "faults": group.faults,
             }
             for group in entry.groups
@@ -477,8 +474,8 @@ def preview_data(entry: Entry) -> dict:
             for row in entry.rows
         },
         "total": {
-            "points": number(entry.total_points),
-            "score": number(entry.total_score),
+            "points": whole_or_two_places(entry.total_points),
+            "score": whole_or_two_places(entry.total_score),
             "grade": entry.grade,
         },
         "faults": [{"anchor": fault.anchor, "message": fault.message} for fault in entry.faults],

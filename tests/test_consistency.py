@@ -50,7 +50,7 @@ def test_a_lowered_score_without_explanation(sample):
     assert [(fault.anchor, fault.message) for fault in faults] == [
         (
             f"indicator-{indicator.pk}",
-            "“群众满意度”：得分 9 低于分值 10，请填写偏差及原因分析。",
+            "“群众满意度”：得分 9.00 低于分值 10.00，请填写偏差及原因分析。",
         )
     ]
     indicator.deviation_reason = "满意度调查样本不足。"
@@ -71,7 +71,7 @@ def test_a_score_above_its_points_is_a_fault_where_the_database_cannot_stop_it()
         points=Decimal("2.00"),
         score=Decimal("2.50"),
     )
-    assert _row_faults(indicator, "targets")[0].message == "“设备使用率”：得分 2.5 超过分值 2。"
+    assert _row_faults(indicator, "targets")[0].message == "“设备使用率”：得分 2.50 超过分值 2.00。"
 
 
 def test_the_results_phase_needs_every_score_and_actual(sample):

@@ -101,7 +101,7 @@ def test_preview_computes_with_the_server(staff_client, sample, page_fields):
     fields[f"indicator-{row.pk}-deviation_reason"] = [""]
     fields["budget-basic-executed_amount"] = ["3,441,760.72"]
     data = staff_client.post(preview_url(sample), fields).json()
-    assert data["total"] == {"points": "100", "score": "96.5", "grade": "优"}
+    assert data["total"] == {"points": "100", "score": "96.50", "grade": "优"}
     assert data["budget"]["budget-basic"] == "99.92"
     assert data["rows"][f"indicator-{row.pk}"]["suggested"] == "1.94"
     assert data["rows"][f"indicator-{row.pk}"]["reason_required"] is True
