@@ -105,7 +105,7 @@ def snapshot(evaluation: Evaluation) -> dict:
 
 def fingerprint(evaluation: Evaluation) -> str:
     state = snapshot(evaluation)
-    state["status"] = evaluation.status
+    state["phase"], state["status"] = evaluation.phase, evaluation.status
     state["html"] = [evaluation.target_text, evaluation.result_text]
     encoded = json.dumps(state, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from evaluations import workflow
 from evaluations.models import ROLE_STAFF, District, Evaluation, WorkbookUpload
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import fingerprint, snapshot
@@ -233,6 +234,22 @@ def test_a_preview_goes_stale_when_the_evaluation_changes(staff_client, sample):
     workbook.active["I3"] = 3
     response = upload(staff_client, sample, save(workbook))
     Indicator.objects.filter(name="设备使用率").update(deviation_reason="同时修改")
+    before = database_state(sample)
+    page = staff_client.post(response["Location"], follow=True).content.decode()
+    assert "预览之后该自评表已被修改，请重新上传" in page
+    assert database_state(sample) == before
+
+
+def test_a_preview_of_the_targets_goes_stale_when_they_are_approved(
+    staff_client, sample, staff, reviewer
+):
+    workbook = load(exported(sample))
+    workbook.active["I3"] = 3
+    response = upload(staff_client, sample, save(workbook))
+    # Draft before and after: only the phase tells the two apart.
+    workflow.submit(sample, by=staff)
+    workflow.approve(sample, by=reviewer)
+    assert (sample.phase, sample.status) == ("results", "draft")
     before = database_state(sample)
     page = staff_client.post(response["Location"], follow=True).content.decode()
     assert "预览之后该自评表已被修改，请重新上传" in page
