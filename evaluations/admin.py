@@ -223,6 +223,13 @@ class BudgetLineInline(PhaseInline, admin.TabularInline):
     def evaluation_of(self, parent: Evaluation) -> Evaluation:
         return parent
 
+    # An evaluation has its four lines from its creation: none to add or remove.
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class IndicatorGroupInline(PhaseInline, admin.TabularInline):
     model = IndicatorGroup

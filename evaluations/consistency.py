@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .models import BudgetLine, Evaluation
+from .templatetags.official import amount, two_places, whole_or_two_places
 
 TOTAL_WEIGHT = Decimal("100")
 BUDGET_ANCHOR = "budget"
@@ -18,16 +19,6 @@ TOTAL_ANCHOR = "indicator-total"
 class Fault:
     anchor: str
     message: str
-
-
-def number(value: Decimal) -> str:
-    """A weight or score as people say it: 30, 7.5, 96."""
-    text = f"{value.normalize():f}"
-    return text
-
-
-def amount(value: Decimal) -> str:
-    return f"{value:,.2f}"
 
 
 def find_faults(evaluation: Evaluation) -> list[Fault]:
@@ -42,13 +33,14 @@ def find_faults(evaluation: Evaluation) -> list[Fault]:
         )
         for group in evaluation.indicator_groups.all()
     ]
-    return faults_of(list(evaluation.budget_lines.all()), groups)
+    return faults_of(list(evaluation.budget_lines.all()), groups, evaluation.phase)
 
 
-def faults_of(budget_lines: list[BudgetLine], groups: list[tuple]) -> list[Fault]:
+def faults_of(budget_lines: list[BudgetLine], groups: list[tuple], phase: str) -> list[Fault]:
     """The check itself, on rows in memory: `groups` pairs each 一级 with its scored
-    rows in order. The entry page's preview checks rows not saved yet."""
-    return _budget_faults(budget_lines) + _indicator_faults(groups)
+    rows in order. The entry page's preview checks rows not saved yet. 得分 and
+    全年完成值 are expected only in the results phase (年末自评)."""
+    return _budget_faults(budget_lines) + _indicator_faults(groups, phase)
 
 
 def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
@@ -74,7 +66,7 @@ def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
     return faults
 
 
-def _indicator_faults(groups: list[tuple]) -> list[Fault]:
+def _indicator_faults(groups: list[tuple], phase: str) -> list[Fault]:
     faults = []
     for group, indicators in groups:
         points = sum((indicator.points for indicator in indicators), Decimal("0"))
@@ -82,40 +74,46 @@ def _indicator_faults(groups: list[tuple]) -> list[Fault]:
             faults.append(
                 Fault(
                     group.anchor,
-                    f"一级指标“{group.name}”：各指标分值合计 {number(points)}，"
-                    f"与权重 {number(group.weight)} 不一致。",
+                    f"一级指标“{group.name}”：各指标分值合计 {whole_or_two_places(points)}，"
+                    f"与权重 {whole_or_two_places(group.weight)} 不一致。",
                 )
             )
         for indicator in indicators:
-            faults.extend(_row_faults(indicator))
+            faults.extend(_row_faults(indicator, phase))
     total_weight = sum((group.weight for group, _ in groups), Decimal("0"))
     if total_weight != TOTAL_WEIGHT:
         faults.append(
             Fault(
                 TOTAL_ANCHOR,
-                f"各一级指标权重合计 {number(total_weight)}，应为 100。",
+                f"各一级指标权重合计 {whole_or_two_places(total_weight)}，应为 100。",
             )
         )
     return faults
 
 
-def _row_faults(indicator) -> list[Fault]:
+def _row_faults(indicator, phase: str) -> list[Fault]:
     name = indicator.name or indicator.category.name
+    faults = []
+    if phase == Evaluation.Phase.RESULTS:
+        if not indicator.target.is_empty and indicator.actual.is_empty:
+            faults.append(Fault(indicator.anchor, f"“{name}”：请填写全年完成值。"))
+        if indicator.score is None:
+            faults.append(Fault(indicator.anchor, f"“{name}”：请填写得分。"))
     if indicator.score is None:
-        return []
+        return faults
     if indicator.score > indicator.points:
-        return [
+        faults.append(
             Fault(
                 indicator.anchor,
-                f"“{name}”：得分 {number(indicator.score)} 超过分值 {number(indicator.points)}。",
+                f"“{name}”：得分 {two_places(indicator.score)} 超过分值 {two_places(indicator.points)}。",
             )
-        ]
-    if indicator.score < indicator.points and not indicator.deviation_reason.strip():
-        return [
+        )
+    elif indicator.score < indicator.points and not indicator.deviation_reason.strip():
+        faults.append(
             Fault(
                 indicator.anchor,
-                f"“{name}”：得分 {number(indicator.score)} 低于分值 {number(indicator.points)}，"
+                f"“{name}”：得分 {two_places(indicator.score)} 低于分值 {two_places(indicator.points)}，"
                 "请填写偏差及原因分析。",
             )
-        ]
-    return []
+        )
+    return faults

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
@@ -42,19 +42,13 @@ def sample_data() -> dict:
 def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
     """Write budget lines and the indicator hierarchy of `data` into an empty evaluation."""
     # Rows are new and the evaluation a draft of its targets: bulk writes are safe
-    # here, and the field history still gets its first record.
-    bulk_create_with_history(
-        [
-            BudgetLine(
-                evaluation=evaluation,
-                kind=kind,
-                budget_amount=Decimal(budget),
-                executed_amount=Decimal(executed),
-            )
-            for kind, (budget, executed) in data["budget"].items()
-        ],
-        BudgetLine,
-    )
+    # here, and the field history still gets its first record. The budget lines
+    # exist from the evaluation's creation: they get their amounts.
+    lines = {line.kind: line for line in evaluation.budget_lines.all()}
+    for kind, (budget, executed) in data["budget"].items():
+        lines[kind].budget_amount = Decimal(budget)
+        lines[kind].executed_amount = Decimal(executed)
+    bulk_update_with_history(list(lines.values()), BudgetLine, ["budget_amount", "executed_amount"])
     for group_position, group_data in enumerate(data["groups"], start=1):
         group = IndicatorGroup.objects.create(
             evaluation=evaluation,

@@ -14,7 +14,7 @@ figures. `save_entry` writes what changed through `workflow.save_changes`.
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import models
 
@@ -23,12 +23,12 @@ from indicators.scoring import Suggestion, grade, suggest_score
 from indicators.values import format_value
 
 from . import workflow
-from .consistency import Fault, faults_of, number
-from .models import BudgetLine, Evaluation, clean_rich_text
+from .consistency import Fault, faults_of
+from .models import BudgetLine, Evaluation, clean_rich_text, parse_two_places
 from .table import SOURCE_LABELS
+from .templatetags.official import two_places, whole_or_two_places
 
 ZERO = Decimal("0.00")
-TWO_PLACES = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 NEW_KEY = re.compile(r"^new\d{1,9}$")
 
@@ -178,7 +178,8 @@ class Entry:
 
     def has_changes(self) -> bool:
         return bool(self.removed) or any(
-            part.obj.pk is None or part.changed_fields() for part in self.parts()
+            part.changed_fields() if part.obj.pk else self.structure_editable
+            for part in self.parts()
         )
 
     @property
@@ -290,9 +291,9 @@ def _shown(obj: models.Model, spec: Spec) -> str:
     if value is None:
         return ""
     if spec.kind == "weight":
-        return number(value)
+        return whole_or_two_places(value)
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return two_places(value)
     return str(value)
 
 
@@ -340,28 +341,24 @@ def _decimal(text: str, label: str, maximum: Decimal, example: str) -> Decimal |
     text = text.replace(",", "").replace("，", "").replace(" ", "")
     if not text:
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{label}须为数字，如 {example}。") from None
-    if not value.is_finite():
-        raise ValueError(f"{label}须为数字，如 {example}。")
-    if value < 0:
-        raise ValueError(f"{label}不能为负数。")
-    if value != value.quantize(TWO_PLACES):
-        raise ValueError(f"{label}最多保留两位小数。")
-    if value > maximum:
-        raise ValueError(f"{label}不能超过 {number(maximum)}。")
-    return value.quantize(TWO_PLACES)
+    return parse_two_places(text, label, maximum=maximum, example=example)
 
 
 def _check_score_within_points(row: EntryRow) -> None:
+    """得分 ≤ 分值, as the database demands: the error goes on the input that changed.
+    A 得分 kept from the results phase (reopened to 年初目标) bounds the 分值."""
     indicator = row.obj
-    score_input = row.inputs["score"]
-    if indicator.score is not None and indicator.score > indicator.points and score_input.editable:
+    if indicator.score is None or indicator.score <= indicator.points:
+        return
+    score_input, points_input = row.inputs["score"], row.inputs["points"]
+    if score_input.editable:
         if not score_input.error:
             score_input.error = f"得分不能超过分值 {indicator.points:.2f}。"
         indicator.score = row.stored["score"]
+    else:
+        if not points_input.error:
+            points_input.error = f"分值不能低于已填的得分 {indicator.score:.2f}。"
+        indicator.points = row.stored["points"]
 
 
 def _posted_structure(groups: list, data) -> tuple[list, list]:
@@ -444,6 +441,7 @@ def compute(entry: Entry) -> None:
     entry.faults = faults_of(
         [line.obj for line in entry.budget_lines],
         [(group.obj, [row.obj for row in group.rows]) for group in entry.groups],
+        entry.evaluation.phase,
     )
     messages_at: dict[str, list[str]] = {}
     for fault in entry.faults:
@@ -454,10 +452,6 @@ def compute(entry: Entry) -> None:
             row.faults = messages_at.get(row.key, [])
 
 
-def two_places(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
 def preview_data(entry: Entry) -> dict:
     """What the page's live figures show, as JSON: decimals as the form prints them."""
     return {
@@ -465,8 +459,8 @@ def preview_data(entry: Entry) -> dict:
         "budget": {line.key: two_places(line.rate) for line in entry.budget_lines},
         "groups": {
             group.key: {
-                "points": number(group.points),
-                "score": number(group.score),
+                "points": whole_or_two_places(group.points),
+                "score": whole_or_two_places(group.score),
                 "faults": group.faults,
             }
             for group in entry.groups
@@ -483,8 +477,8 @@ def preview_data(entry: Entry) -> dict:
             for row in entry.rows
         },
         "total": {
-            "points": number(entry.total_points),
-            "score": number(entry.total_score),
+            "points": whole_or_two_places(entry.total_points),
+            "score": whole_or_two_places(entry.total_score),
             "grade": entry.grade,
         },
         "faults": [{"anchor": fault.anchor, "message": fault.message} for fault in entry.faults],
@@ -514,7 +508,10 @@ def save_entry(entry: Entry, *, by, expected_version: int) -> Evaluation:
             elif isinstance(obj, Indicator):
                 obj.category = obj.category  # a new 二级 has just been saved
             if obj.pk is None:
-                obj.save()
+                # Rows are added only with the targets (a missing budget line stays
+                # missing in 年末自评 rather than refusing every save).
+                if entry.structure_editable:
+                    obj.save()
             elif fields := part.changed_fields():
                 obj.save(update_fields=fields)
 

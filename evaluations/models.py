@@ -1,4 +1,4 @@
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 import nh3
 from django.conf import settings
@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, Value
 from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
@@ -64,6 +65,41 @@ def truncate_percent(part: Decimal, whole: Decimal) -> Decimal:
     if not whole:
         return Decimal("0.00")
     return (part * HUNDRED / whole).quantize(TWO_PLACES, rounding=ROUND_DOWN)
+
+
+def parse_two_places(
+    value: str | int | float | Decimal,
+    label: str,
+    *,
+    maximum: Decimal,
+    minimum: Decimal = Decimal("0"),
+    tolerance: Decimal = Decimal("0"),
+    example: str = "",
+) -> Decimal:
+    """A typed or read number with at most two decimals (within `tolerance`, for
+    the float noise of a spreadsheet), between `minimum` and `maximum`, to the cent;
+    ValueError in Chinese otherwise. The range is checked before rounding: rounding
+    1e30 to the cent fails with InvalidOperation, which is no ValueError."""
+    if isinstance(value, float):
+        value = repr(value)  # the shortest repr is the number typed
+    text = str(value).replace(",", "").replace("，", "").replace(" ", "")
+    not_a_number = f"{label}须为数字，如 {example}。" if example else f"{label}须为数字。"
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(not_a_number) from None
+    if not number.is_finite():
+        raise ValueError(not_a_number)
+    if number < minimum:
+        if minimum == 0:
+            raise ValueError(f"{label}不能为负数。")
+        raise ValueError(f"{label}不能小于 {minimum:f}。")
+    if number > maximum:
+        raise ValueError(f"{label}不能超过 {maximum:f}。")
+    rounded = number.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+    if abs(number - rounded) > tolerance:
+        raise ValueError(f"{label}最多保留两位小数。")
+    return rounded
 
 
 class District(models.Model):
@@ -271,7 +307,13 @@ class Evaluation(models.Model):
         if self.subordinate_unit_count is None:
             self.subordinate_unit_count = self.unit.children.count()
         if self._state.adding:
-            super().save(*args, **kwargs)
+            # Every evaluation has its four lines of 整体支出规模 from the start: rows
+            # cannot be added once the targets are approved, so a missing one could
+            # never be filled.
+            with transaction.atomic():
+                super().save(*args, **kwargs)
+                lines = [BudgetLine(evaluation=self, kind=kind) for kind in BudgetLine.ORDER]
+                bulk_create_with_history(lines, BudgetLine)
             return
         with transaction.atomic():
             stored = _lock_evaluation(pk=self.pk)

@@ -7,7 +7,7 @@ writes only inside the districts it was given — the admin passes
 `districts_open_to_import(request.user)`.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -17,7 +17,7 @@ from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
 from .access import is_admin
-from .models import District, Unit
+from .models import District, Unit, parse_two_places
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")
@@ -86,19 +86,12 @@ class NumberWidget(widgets.DecimalWidget):
             if self.required:
                 raise ValueError(f"{self.label}：不能为空，请填写数字。")
             return None
-        try:
-            number = Decimal(text.replace(",", ""))
-        except InvalidOperation:
-            raise ValueError(f"{self.label}：“{text}”不是数字。") from None
-        if not number.is_finite():
-            raise ValueError(f"{self.label}：“{text}”不是数字。")
+        number = parse_two_places(
+            text, f"{self.label}：", minimum=self.minimum, maximum=self.maximum
+        )
         if self.whole and number != number.to_integral_value():
             raise ValueError(f"{self.label}：应为整数，而不是 {text}。")
-        if number != number.quantize(Decimal("0.01")):
-            raise ValueError(f"{self.label}：{text} 最多保留两位小数。")
-        if not self.minimum <= number <= self.maximum:
-            raise ValueError(f"{self.label}：{text} 应在 {self.minimum} 到 {self.maximum} 之间。")
-        return int(number) if self.whole else number.quantize(Decimal("0.01"))
+        return int(number) if self.whole else number
 
     def render(self, value, obj=None, **kwargs):
         return value

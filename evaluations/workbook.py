@@ -16,7 +16,7 @@ with its sheet, row and column.
 import io
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from html import escape
 from html.parser import HTMLParser
 
@@ -27,7 +27,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from indicators.values import ValueParseError, format_value, parse_value
 
-from .models import BudgetLine, Evaluation
+from .models import BudgetLine, Evaluation, parse_two_places
 from .table import SOURCE_LABELS, TITLE, build_table
 from .xlsx import WorkbookError, check_merged_ranges, check_xlsx, load_workbook, set_value
 
@@ -52,7 +52,6 @@ TWO_PLACES_FORMAT = "0.00"
 WHOLE_FORMAT = "0"
 MAX_INDICATOR_ROWS = 1000
 MAX_AMOUNT = Decimal("999999999999.99")
-TWO_PLACES = Decimal("0.01")
 
 # Fixed rows of the layout (1-based).
 TITLE_ROW, YEAR_ROW, HEADER_ROW, BUDGET_HEAD_ROW = 1, 2, 3, 4
@@ -391,17 +390,11 @@ class _Reader:
             if not number.is_finite():
                 self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
                 return None
-        rounded = number.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
-        if abs(number - rounded) > Decimal("0.000001"):
-            self.fail(row, column, f"{label} {value} 最多保留两位小数。")
+        try:
+            return parse_two_places(number, label, maximum=maximum, tolerance=Decimal("0.000001"))
+        except ValueError as error:
+            self.fail(row, column, str(error))
             return None
-        if rounded < 0:
-            self.fail(row, column, f"{label}不能为负数（{value}）。")
-            return None
-        if rounded > maximum:
-            self.fail(row, column, f"{label} {value} 超过上限 {maximum}。")
-            return None
-        return rounded
 
     def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
         for row in range(start, self.last_row + 1):

@@ -28,6 +28,7 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from . import workflow
 from .models import BudgetLine, Evaluation, EvaluationError, WorkbookUpload
 from .table import SOURCE_LABELS
+from .templatetags.official import amount
 from .workbook import plain_text_to_rich, rich_text_to_plain
 
 UPLOAD_LIFETIME = timedelta(days=1)
@@ -104,7 +105,7 @@ def snapshot(evaluation: Evaluation) -> dict:
 
 def fingerprint(evaluation: Evaluation) -> str:
     state = snapshot(evaluation)
-    state["status"] = evaluation.status
+    state["phase"], state["status"] = evaluation.phase, evaluation.status
     state["html"] = [evaluation.target_text, evaluation.result_text]
     encoded = json.dumps(state, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
@@ -152,10 +153,6 @@ def _by_name(items: list) -> dict:
     return _keyed(items, lambda item: item["name"])
 
 
-def _amount(value: str) -> str:
-    return f"{Decimal(value):,.2f}"
-
-
 def _flat_rows(groups: list) -> dict:
     rows = {}
     for group_key, group in _by_name(groups).items():
@@ -192,7 +189,7 @@ def preview(evaluation: Evaluation, data: dict) -> list[Change]:
     for kind in BudgetLine.ORDER:
         before, after = old["budget"][kind], data["budget"][kind]
         fields = [
-            (label, _amount(before[index]), _amount(after[index]))
+            (label, amount(before[index]), amount(after[index]))
             for index, label in enumerate(("全年预算数", "全年执行数"))
             if Decimal(before[index]) != Decimal(after[index])
         ]

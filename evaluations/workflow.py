@@ -23,7 +23,7 @@ people and changes nothing.
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -45,6 +45,7 @@ from .models import (
     ReviewComment,
     ReviewEvent,
     StaleVersion,
+    parse_two_places,
 )
 
 logger = logging.getLogger(__name__)
@@ -329,12 +330,9 @@ def _parse_score(value: str | Decimal | None) -> Decimal | None:
     if value is None or str(value).strip() == "":
         return None
     try:
-        score = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise WorkflowError("复核得分须为数字，如 1.50。") from None
-    if not score.is_finite() or score < 0 or score != score.quantize(Decimal("0.01")):
-        raise WorkflowError("复核得分须为不小于 0、最多两位小数的数字。")
-    return score.quantize(Decimal("0.01"))
+        return parse_two_places(value, "复核得分", maximum=Decimal("100"), example="1.50")
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
 
 
 NOTICE_SUBJECTS = {

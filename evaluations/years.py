@@ -4,13 +4,13 @@ carried, its results left empty."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from indicators.values import ValueParseError
 
-from .models import BudgetLine, Evaluation, EvaluationError, Unit
+from .models import Evaluation, EvaluationError, Unit
 from .workflow import recorded_as
 
 
@@ -59,7 +59,13 @@ def start_from_template(unit: Unit, year: int, *, by) -> Evaluation:
                 name=line.name,
                 points=line.scaled_points,
             )
-            indicator.target = line.default_target
+            try:
+                indicator.target = line.default_target
+            except ValueParseError as error:
+                raise StartRefused(
+                    f"{year}年度指标库“{line}”的默认年度指标值无法识别（{error}），"
+                    "请联系管理员修改指标库。"
+                ) from None
             indicator.save()
     return evaluation
 
@@ -102,7 +108,7 @@ def start_from_last_year(unit: Unit, year: int, *, by) -> Evaluation:
 
 @contextmanager
 def _new_evaluation(unit: Unit, year: int, by, **fields) -> Iterator[Evaluation]:
-    """An empty targets draft with its four budget lines, created as `by` in one
+    """An empty targets draft (with its four budget lines), created as `by` in one
     transaction with what the caller adds; refused if the unit has that year's."""
     exists = StartRefused(f"{unit.name}的{year}年度自评表已经存在。")
     with transaction.atomic(), recorded_as(by):
@@ -113,6 +119,4 @@ def _new_evaluation(unit: Unit, year: int, by, **fields) -> Iterator[Evaluation]
                 evaluation = Evaluation.objects.create(unit=unit, year=year, **fields)
         except IntegrityError:  # started at the same moment elsewhere
             raise exists from None
-        for kind in BudgetLine.ORDER:
-            BudgetLine.objects.create(evaluation=evaluation, kind=kind, budget_amount=Decimal(0))
         yield evaluation

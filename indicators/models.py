@@ -7,6 +7,7 @@ one `Indicator` with an empty name.
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -15,7 +16,16 @@ from simple_history.models import HistoricalRecords
 from evaluations.models import EvaluationPart
 
 from .scoring import round_score
-from .values import COMPARATORS, IndicatorValue, format_value, parse_value
+from .values import COMPARATORS, IndicatorValue, ValueParseError, format_value, parse_value
+
+
+def validate_target(text: str) -> None:
+    """A 年度指标值 as people write it (=100.00(%), ≥90.00(%), 提升) or nothing."""
+    try:
+        parse_value(text)
+    except ValueParseError as error:
+        raise ValidationError(str(error)) from None
+
 
 SCORE_DIGITS = {"max_digits": 5, "decimal_places": 2}
 
@@ -260,7 +270,9 @@ class IndicatorTemplate(models.Model):
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
-    default_target = models.CharField("默认年度指标值", max_length=70, blank=True)
+    default_target = models.CharField(
+        "默认年度指标值", max_length=70, blank=True, validators=[validate_target]
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "指标库"

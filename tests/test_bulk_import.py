@@ -12,7 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from evaluations.models import District, Unit
-from evaluations.resources import UnitResource, UserResource, districts_open_to_import
+from evaluations.resources import (
+    NumberWidget,
+    UnitResource,
+    UserResource,
+    districts_open_to_import,
+)
 from evaluations.xlsx import SafeXLSX, WorkbookError
 from indicators.models import IndicatorTemplate
 from indicators.resources import IndicatorTemplateResource
@@ -304,7 +309,7 @@ def test_template_errors_per_row_and_nothing_written(db):
     found = messages(result)
     assert "行号 9：权重：20.00 与行号 8 同一一级指标“产出指标”的权重 25.00 不一致。" in found
     assert "行号 10：分值：40.00 超过所属一级指标的权重 35.00。" in found
-    assert "行号 11：权重：“十”不是数字。" in found
+    assert "行号 11：权重：须为数字。" in found
     assert any(m.startswith("行号 11：默认年度指标值：无法识别的指标值“≥九十”") for m in found)
     assert "行号 12：三级指标：与行号 8 重复（同一年度、一级、二级下名称相同）。" in found
     assert not IndicatorTemplate.objects.exists()
@@ -376,3 +381,20 @@ def test_only_superusers_import_users(client, district):
     staff_admin = make_user("district_admin", is_staff=True)
     client.force_login(staff_admin)
     assert client.get(reverse("admin:auth_user_import")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1e30", "权重：不能超过 100。"),
+        ("NaN", "权重：须为数字。"),
+        ("Infinity", "权重：须为数字。"),
+        (float("inf"), "权重：须为数字。"),
+        ("-1", "权重：不能为负数。"),
+        ("1.234", "权重：最多保留两位小数。"),
+    ],
+)
+def test_number_cells_refuse_odd_numbers_in_chinese(value, message):
+    with pytest.raises(ValueError) as refusal:
+        NumberWidget("权重").clean(value)
+    assert str(refusal.value) == message

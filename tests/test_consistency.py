@@ -50,7 +50,7 @@ def test_a_lowered_score_without_explanation(sample):
     assert [(fault.anchor, fault.message) for fault in faults] == [
         (
             f"indicator-{indicator.pk}",
-            "“群众满意度”：得分 9 低于分值 10，请填写偏差及原因分析。",
+            "“群众满意度”：得分 9.00 低于分值 10.00，请填写偏差及原因分析。",
         )
     ]
     indicator.deviation_reason = "满意度调查样本不足。"
@@ -71,4 +71,27 @@ def test_a_score_above_its_points_is_a_fault_where_the_database_cannot_stop_it()
         points=Decimal("2.00"),
         score=Decimal("2.50"),
     )
-    assert _row_faults(indicator)[0].message == "“设备使用率”：得分 2.5 超过分值 2。"
+    assert _row_faults(indicator, "targets")[0].message == "“设备使用率”：得分 2.50 超过分值 2.00。"
+
+
+def test_the_results_phase_needs_every_score_and_actual(sample):
+    open_results(sample)
+    assert faults_of(sample) == []
+    rows = Indicator.objects.filter(category__group__evaluation=sample)
+    satisfaction = rows.get(name="群众满意度")
+    budgeting = rows.get(category__name="预算编审管理")
+    Indicator.objects.filter(pk__in=[satisfaction.pk, budgeting.pk]).update(
+        score=None, actual_number=None, actual_unit="", actual_label=""
+    )
+    assert [(fault.anchor, fault.message) for fault in faults_of(sample)] == [
+        (f"indicator-{budgeting.pk}", "“预算编审管理”：请填写得分。"),
+        (f"indicator-{satisfaction.pk}", "“群众满意度”：请填写全年完成值。"),
+        (f"indicator-{satisfaction.pk}", "“群众满意度”：请填写得分。"),
+    ]
+
+
+def test_the_targets_phase_expects_no_scores_yet(sample):
+    Indicator.objects.filter(category__group__evaluation=sample).update(
+        score=None, actual_number=None, actual_unit="", actual_label=""
+    )
+    assert faults_of(sample) == []

@@ -101,7 +101,7 @@ def test_preview_computes_with_the_server(staff_client, sample, page_fields):
     fields[f"indicator-{row.pk}-deviation_reason"] = [""]
     fields["budget-basic-executed_amount"] = ["3,441,760.72"]
     data = staff_client.post(preview_url(sample), fields).json()
-    assert data["total"] == {"points": "100", "score": "96.5", "grade": "优"}
+    assert data["total"] == {"points": "100", "score": "96.50", "grade": "优"}
     assert data["budget"]["budget-basic"] == "99.92"
     assert data["rows"][f"indicator-{row.pk}"]["suggested"] == "1.94"
     assert data["rows"][f"indicator-{row.pk}"]["reason_required"] is True
@@ -124,6 +124,72 @@ def test_preview_reports_type_errors_beside_their_fields(staff_client, sample, p
         "无法识别的指标值“=百分之百”：定量指标请写成“=100.00(%)”“≥90.00(%)”的形式，"
         "定性指标请写文字，如“提升”“达成指标”"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e30", "分值不能超过 100。"),
+        ("NaN", "分值须为数字，如 2.00。"),
+        ("Infinity", "分值须为数字，如 2.00。"),
+        ("-1", "分值不能为负数。"),
+        ("1.234", "分值最多保留两位小数。"),
+    ],
+)
+def test_preview_and_save_refuse_odd_numbers_in_chinese(
+    staff_client, sample, page_fields, text, message
+):
+    fields = page_fields(staff_client, sample)
+    row = row_named(sample, "设备使用准确率")
+    fields[f"indicator-{row.pk}-points"] = [text]
+    data = staff_client.post(preview_url(sample), fields).json()
+    assert data["errors"][f"indicator-{row.pk}-points"] == message
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_points_cannot_go_below_a_score_kept_from_the_results_phase(
+    staff_client, sample, page_fields
+):
+    # Reopened to 年初目标, the rows keep their 得分, which the unit cannot edit now.
+    assert (sample.phase, sample.status) == ("targets", "draft")
+    fields = page_fields(staff_client, sample)
+    row = row_named(sample, "设备使用率")
+    assert row.score == Decimal("2.00")
+    fields[f"indicator-{row.pk}-points"] = ["1.50"]
+    message = "分值不能低于已填的得分 2.00。"
+    data = staff_client.post(preview_url(sample), fields).json()
+    assert data["errors"] == {f"indicator-{row.pk}-points": message}
+    version = sample.version
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    row.refresh_from_db()
+    sample.refresh_from_db()
+    assert (row.points, sample.version) == (Decimal("2.00"), version)
+
+
+def test_results_save_while_a_budget_line_is_missing(staff_client, sample, page_fields):
+    # An evaluation from before every evaluation had its four lines.
+    BudgetLine.objects.filter(evaluation=sample, kind="other").delete()
+    open_results(sample)
+    fields = page_fields(staff_client, sample)
+    fields["budget-basic-executed_amount"] = ["3,441,760.00"]
+    response = staff_client.post(entry_url(sample), fields)
+    assert response.status_code == 302
+    assert BudgetLine.objects.get(evaluation=sample, kind="basic").executed_amount == Decimal(
+        "3441760.00"
+    )
+    assert not BudgetLine.objects.filter(evaluation=sample, kind="other").exists()
+
+
+def test_every_new_evaluation_has_its_four_budget_lines(unit):
+    evaluation = Evaluation.objects.create(unit=unit, year=2030)
+    assert sorted(evaluation.budget_lines.values_list("kind", flat=True)) == sorted(
+        BudgetLine.ORDER
+    )
+    assert all(line.history.count() == 1 for line in evaluation.budget_lines.all())
 
 
 def test_saving_a_draft_writes_what_changed(staff_client, sample, page_fields):

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from evaluations.models import BudgetLine, Evaluation
+from evaluations.models import BudgetLine, Evaluation, parse_two_places
 from indicators.models import Indicator, IndicatorGroup
 
 
@@ -62,3 +62,32 @@ def test_subordinate_unit_count_defaults_to_the_units_children(street_office, un
     assert evaluation.subordinate_unit_count == 1
     explicit = Evaluation.objects.create(unit=unit, year=2023, subordinate_unit_count=3)
     assert explicit.subordinate_unit_count == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e30", "分值不能超过 100。"),
+        ("-1e30", "分值不能为负数。"),
+        ("NaN", "分值须为数字，如 2.00。"),
+        ("Infinity", "分值须为数字，如 2.00。"),
+        ("-1", "分值不能为负数。"),
+        ("1.234", "分值最多保留两位小数。"),
+        ("两分", "分值须为数字，如 2.00。"),
+    ],
+)
+def test_parse_two_places_refuses_in_chinese(text, message):
+    with pytest.raises(ValueError) as refusal:
+        parse_two_places(text, "分值", maximum=Decimal("100"), example="2.00")
+    assert str(refusal.value) == message
+
+
+def test_parse_two_places_reads_numbers_as_typed_or_read():
+    assert parse_two_places("8,278,261.03", "预算数", maximum=Decimal("1e12")) == Decimal(
+        "8278261.03"
+    )
+    assert parse_two_places(7.5, "分值", maximum=Decimal("100")) == Decimal("7.50")
+    # A spreadsheet's float noise, within the tolerance, rounds to the cent.
+    assert parse_two_places(
+        0.1 + 0.2, "分值", maximum=Decimal("100"), tolerance=Decimal("0.000001")
+    ) == Decimal("0.30")

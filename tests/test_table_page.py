@@ -86,7 +86,7 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
     assert f'href="#group-{output.pk}">{weight_fault}' in page
     group_cell = page[page.index(f'id="group-{output.pk}"') :]
     assert weight_fault in group_cell[: group_cell.index("</th>")]
-    row_fault = "“设备使用率”：得分 1.5 低于分值 2，请填写偏差及原因分析。"
+    row_fault = "“设备使用率”：得分 1.50 低于分值 2.00，请填写偏差及原因分析。"
     row = page[page.index(f'<tr id="indicator-{lowered.pk}" class="faulty">') :]
     assert row_fault in row[: row.index("</tr>")]
     budget_block = page[page.index('id="budget"') : page.index('class="goal-block"')]

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl.worksheet.worksheet import Worksheet
 
+from evaluations import workflow
 from evaluations.models import ROLE_STAFF, District, Evaluation, WorkbookUpload
 from evaluations.workbook import MAX_SHEET_ROWS, read_workbook, render_xlsx
 from evaluations.workbook_import import fingerprint, snapshot
@@ -243,6 +244,22 @@ def test_a_preview_goes_stale_when_the_evaluation_changes(staff_client, sample):
     assert database_state(sample) == before
 
 
+def test_a_preview_of_the_targets_goes_stale_when_they_are_approved(
+    staff_client, sample, staff, reviewer
+):
+    workbook = load(exported(sample))
+    workbook.active["I3"] = 3
+    response = upload(staff_client, sample, save(workbook))
+    # Draft before and after: only the phase tells the two apart.
+    workflow.submit(sample, by=staff)
+    workflow.approve(sample, by=reviewer)
+    assert (sample.phase, sample.status) == ("results", "draft")
+    before = database_state(sample)
+    page = staff_client.post(response["Location"], follow=True).content.decode()
+    assert "预览之后该自评表已被修改，请重新上传" in page
+    assert database_state(sample) == before
+
+
 # ---------------------------------------------------------------- bad files
 
 
@@ -288,6 +305,26 @@ def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
         "工作表“自评表”第 22 行 E 列（年度指标值）：无法识别的指标值“≥约12(人”",
         "工作表“自评表”第 23 行 F 列（全年完成值）：“≥100.00(%)”：全年完成值只写数值和单位",
         "工作表“自评表”第 5 行 E 列：“八百万”不是数字，资金来源：（1）财政拨款·全年预算数应填写数字。",
+    )
+
+
+def test_odd_numbers_in_number_cells(staff_client, sample):
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet["G20"] = "1e30"
+    sheet["G21"] = "NaN"
+    sheet["G22"] = "Infinity"
+    sheet["G23"] = -1
+    sheet["G24"] = "1.234"
+    assert_refused(
+        staff_client,
+        sample,
+        save(workbook),
+        "工作表“自评表”第 20 行 G 列（分值）：分值不能超过 100。",
+        "工作表“自评表”第 21 行 G 列（分值）：“NaN”不是数字，分值应填写数字。",
+        "工作表“自评表”第 22 行 G 列（分值）：“Infinity”不是数字，分值应填写数字。",
+        "工作表“自评表”第 23 行 G 列（分值）：分值不能为负数。",
+        "工作表“自评表”第 24 行 G 列（分值）：分值最多保留两位小数。",
     )
 
 

@@ -10,6 +10,8 @@ from evaluations.models import BudgetLine, Evaluation, EvaluationLocked, ReviewE
 from evaluations.workflow import WorkflowError
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
+from .conftest import open_results
+
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
 
 
@@ -74,6 +76,20 @@ def test_submit_refuses_with_the_list_of_faults(sample, staff):
     ]
     assert state(sample) == ("targets", "draft")
     assert not ReviewEvent.objects.exists()
+
+
+def test_results_cannot_be_submitted_without_scores_and_actuals(sample, staff):
+    open_results(sample)
+    Indicator.objects.filter(category__group__evaluation=sample).update(
+        score=None, actual_number=None, actual_unit="", actual_label=""
+    )
+    with pytest.raises(WorkflowError) as refused:
+        workflow.submit(sample, by=staff)
+    messages = [fault.message for fault in refused.value.faults]
+    assert "“预算编审管理”：请填写得分。" in messages
+    assert "“群众满意度”：请填写全年完成值。" in messages
+    assert len(messages) == 7 + 2 * 17  # 投入管理 rows have no 年度指标值
+    assert state(sample) == ("results", "draft")
 
 
 def test_approving_the_targets_opens_the_results_and_closes_the_targets(
@@ -241,7 +257,12 @@ def test_recheck_keeps_the_reviewers_score_beside_the_units(sample, reviewer):
         "“设备使用准确率”：复核得分 1.50（单位自评 1.00）；意见：平台模块停用属实，扣分偏多"
     )
     assert state(sample) == ("results", "submitted")
-    for bad_score, message in [("2.01", "不能超过分值"), ("abc", "须为数字"), ("-1", "不小于 0")]:
+    for bad_score, message in [
+        ("2.01", "不能超过分值"),
+        ("abc", "须为数字"),
+        ("-1", "不能为负数"),
+        ("1e30", "不能超过"),
+    ]:
         with pytest.raises(WorkflowError, match=message):
             workflow.recheck(
                 sample,

@@ -74,6 +74,42 @@ def test_a_year_without_template_is_refused(staff_client, unit):
     assert not Evaluation.objects.exists()
 
 
+def test_a_template_value_that_cannot_be_read_refuses_the_start_by_name(staff_client, unit):
+    # Written around the form's validation (an older row, a script): the start names the row.
+    make_template()
+    IndicatorTemplate.objects.filter(name="群众满意度").update(default_target="≥九十")
+    response = staff_client.post(
+        START, {"unit": unit.pk, "year": "2024", "source": "template"}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "2024年度指标库“2024 / 满意度指标 / 服务对象满意度指标 / 群众满意度”" in page
+    assert "的默认年度指标值无法识别（无法识别的指标值“≥九十”" in page
+    assert not Evaluation.objects.exists()
+
+
+def test_the_admin_form_refuses_a_template_value_that_cannot_be_read(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:indicators_indicatortemplate_add"),
+        {
+            "year": "2024",
+            "position": "1",
+            "group_name": "满意度指标",
+            "group_weight": "10",
+            "group_note": "",
+            "category_name": "服务对象满意度指标",
+            "name": "群众满意度",
+            "base_share": "",
+            "points": "10",
+            "default_target": "≥九十",
+        },
+    )
+    assert response.status_code == 200
+    assert "无法识别的指标值“≥九十”" in response.content.decode()
+    assert not IndicatorTemplate.objects.exists()
+
+
 def test_a_second_start_is_refused(staff_client, sample, unit):
     make_template(2023)
     response = staff_client.post(
