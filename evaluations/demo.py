@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
 from . import workflow
 from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, BudgetLine, District, Evaluation, Unit
@@ -33,6 +33,19 @@ DEMO_REVIEWER = DemoUser(
 )
 DEMO_ADMIN = DemoUser("admin", "Admin-Demo-2023", "系统管理员", ROLE_ADMIN)
 DEMO_USERS = (DEMO_STAFF, DEMO_REVIEWER, DEMO_ADMIN)
+
+
+# 投入管理指标: each 二级's base share of the 一级, in percent. The sample's points
+# (7.50 of 30 …) are these shares of a city-wide scheme scaled into its 30 points.
+BASE_SHARES = {
+    "预算编审管理": Decimal("25"),
+    "预算执行管理": Decimal("34"),
+    "预算绩效管理": Decimal("15"),
+    "资产管理": Decimal("3"),
+    "预算透明度": Decimal("10"),
+    "内部控制管理": Decimal("8"),
+    "预算信息化": Decimal("5"),
+}
 
 
 def sample_data() -> dict:
@@ -75,6 +88,29 @@ def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
                 indicator.actual = row.get("actual", "")
                 indicators.append(indicator)
             bulk_create_with_history(indicators, Indicator)
+
+
+def sample_template(year: int) -> list[IndicatorTemplate]:
+    """A year's 指标库 as 管理员 would keep it, from the sample's structure: the 一级
+    and their weights, the 投入管理 base shares, the standard 二级, and the one
+    standard 三级 (群众满意度); units add their own 三级 when they start the year."""
+    lines = []
+    for group in sample_data()["groups"]:
+        for category in group["categories"]:
+            line = {
+                "group_name": group["name"],
+                "group_weight": Decimal(group["weight"]),
+                "group_note": group.get("note", ""),
+                "category_name": category["name"],
+            }
+            if category["name"] in BASE_SHARES:
+                line["base_share"] = BASE_SHARES[category["name"]]
+            elif category["name"] == "服务对象满意度指标":
+                line.update(name="群众满意度", points=Decimal("10"), default_target="≥90.00(%)")
+            else:
+                line["points"] = Decimal("0")
+            lines.append(IndicatorTemplate(year=year, position=len(lines) + 1, **line))
+    return lines
 
 
 @transaction.atomic
@@ -121,4 +157,7 @@ def load_demo() -> tuple[Evaluation, bool]:
         workflow.submit(evaluation, by=users[DEMO_STAFF])
         workflow.approve(evaluation, by=users[DEMO_REVIEWER])
         workflow.submit(evaluation, by=users[DEMO_STAFF])
+    # Next year's 指标库, so "按指标库新建" works in the demo at once.
+    if not IndicatorTemplate.objects.filter(year=data["year"] + 1).exists():
+        IndicatorTemplate.objects.bulk_create(sample_template(data["year"] + 1))
     return evaluation, created

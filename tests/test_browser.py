@@ -10,14 +10,13 @@ a row comment; the 填报人 fixes and resubmits; the reviewer approves; the PDF
 import io
 import os
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.db import connections
 from pypdf import PdfReader
 
-from evaluations.demo import sample_data
+from evaluations.demo import sample_data, sample_template
 from evaluations.models import ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
 from indicators.models import IndicatorTemplate
 
@@ -27,15 +26,6 @@ playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artefacts" / "screenshots"
 # The 投入管理 二级 as base shares of the 一级 (domain.md §2): 7.50 of 30 is 25 %.
-BASE_SHARES = {
-    "预算编审管理": 25,
-    "预算执行管理": 34,
-    "预算绩效管理": 15,
-    "资产管理": 3,
-    "预算透明度": 10,
-    "内部控制管理": 8,
-    "预算信息化": 5,
-}
 
 pytestmark = [
     pytest.mark.browser,
@@ -80,25 +70,8 @@ def browser(monkeypatch):
 
 
 def make_template_2023() -> None:
-    """The 2023 指标库 as 管理员 would keep it: the 一级 and their weights, the 投入管理
-    base shares, the standard 二级, and the one standard 三级 (群众满意度)."""
-    lines = []
-    for group in sample_data()["groups"]:
-        for category in group["categories"]:
-            line = {
-                "group_name": group["name"],
-                "group_weight": Decimal(group["weight"]),
-                "group_note": group.get("note", ""),
-                "category_name": category["name"],
-            }
-            if category["name"] in BASE_SHARES:
-                line["base_share"] = Decimal(BASE_SHARES[category["name"]])
-            elif category["name"] == "服务对象满意度指标":
-                line.update(name="群众满意度", points=Decimal("10"), default_target="≥90.00(%)")
-            else:
-                line["points"] = Decimal("0")
-            lines.append(IndicatorTemplate(year=2023, position=len(lines) + 1, **line))
-    IndicatorTemplate.objects.bulk_create(lines)
+    """The 2023 指标库 as 管理员 would keep it (the demo's, for the sample's year)."""
+    IndicatorTemplate.objects.bulk_create(sample_template(2023))
 
 
 def log_in(browser, username: str, counter: Counter, base_url: str):

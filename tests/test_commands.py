@@ -79,3 +79,29 @@ def test_export_of_a_missing_year_says_so(sample, tmp_path):
             output=str(tmp_path / "x.html"),
         )
     assert not (tmp_path / "x.html").exists()
+
+
+def test_the_demo_keeps_next_years_indicator_library(db):
+    from decimal import Decimal
+
+    from evaluations import years
+    from evaluations.demo import DEMO_STAFF
+    from indicators.models import IndicatorTemplate
+
+    call_command("load_demo")
+    call_command("load_demo")
+    assert IndicatorTemplate.objects.filter(year=2024).count() == 12  # 7 + 2 + 2 + 1 二级
+    staff = get_user_model().objects.get(username=DEMO_STAFF.username)
+    unit = Unit.objects.get(code="310112-PJ-CSYX")
+    started = years.start_from_template(unit, 2024, by=staff)
+    groups = list(started.indicator_groups.order_by("position"))
+    assert [(group.name, group.weight) for group in groups] == [
+        ("投入管理指标", Decimal("30.00")),
+        ("产出指标", Decimal("25.00")),
+        ("效益指标", Decimal("35.00")),
+        ("满意度指标", Decimal("10.00")),
+    ]
+    points = Indicator.objects.filter(category__group=groups[0]).order_by("category__position")
+    assert [row.points for row in points] == [
+        Decimal(value) for value in ["7.50", "10.20", "4.50", "0.90", "3.00", "2.40", "1.50"]
+    ]
