@@ -88,7 +88,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .order_by("-year", "unit__code")
     )
     for evaluation in evaluations:
-        evaluation.fillable = can_fill(user, evaluation)
+        evaluation.fillable = can_enter(user, evaluation)
     units = units_to_start(user).order_by("code")
     template_years = years.template_years()
     context = {
