@@ -16,6 +16,7 @@ from .models import (
     ROLE_STAFF,
     Evaluation,
     EvaluationQuerySet,
+    ExportJob,
     Unit,
     roles_of,
 )
@@ -94,3 +95,35 @@ def client_address(request: HttpRequest) -> str | None:
         if len(hops) >= proxies:
             return hops[-proxies]
     return request.META.get("REMOTE_ADDR")
+
+
+def can_see_overview(user) -> bool:
+    """The year overview: 审核人 (their districts) and 管理员."""
+    return bool(roles_of(user) & {ROLE_REVIEWER, ROLE_ADMIN})
+
+
+def units_for_user(user) -> QuerySet[Unit]:
+    """The units whose year the user may look at in the overview, as `for_user` draws
+    evaluations for its roles: a 审核人's districts, everything for a 管理员; None
+    (the command line) means everything too. Units, not evaluations, so that units
+    that have not started show as well."""
+    if user is None or is_admin(user):
+        return Unit.objects.all()
+    if ROLE_REVIEWER in roles_of(user):
+        return Unit.objects.filter(district__reviewers=user)
+    return Unit.objects.none()
+
+
+def can_export(user) -> bool:
+    """Bulk exports (every unit's table at once) are for 管理员."""
+    return is_admin(user)
+
+
+def get_export_job_for_user(user, job_id: int) -> ExportJob:
+    """Export jobs and their files are for 管理员 only; others get a 404."""
+    if not can_export(user):
+        raise Http404("没有这个导出任务，或您无权查看。")
+    try:
+        return ExportJob.objects.select_related("parent", "requested_by").get(pk=job_id)
+    except ExportJob.DoesNotExist:
+        raise Http404("没有这个导出任务，或您无权查看。") from None

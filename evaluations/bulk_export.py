@@ -38,7 +38,6 @@ from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
 
-from .access import is_admin
 from .models import Evaluation, ExportItem, ExportJob, Unit
 from .table import build_table
 
@@ -56,11 +55,6 @@ class RenderTimeout(Exception):
 
 # ---------------------------------------------------------------------------
 # Starting, retrying, progress
-
-
-def can_export(user) -> bool:
-    """Bulk exports (every unit's table at once) are for 管理员."""
-    return is_admin(user)
 
 
 def start_export(*, year: int, user=None, stage: str = "", parent: Unit | None = None) -> ExportJob:

@@ -34,14 +34,11 @@ from openpyxl.styles import Alignment, Font
 
 from indicators.models import Indicator
 
-from .access import is_admin
+from .access import units_for_user
 from .models import (
-    ROLE_ADMIN,
-    ROLE_REVIEWER,
     BudgetLine,
     Evaluation,
     Unit,
-    roles_of,
     truncate_percent,
 )
 from .xlsx import set_text, set_value
@@ -88,22 +85,6 @@ RATE_BINS = [
     ("100%", Decimal("100"), None),
 ]
 MONEY = DecimalField(max_digits=16, decimal_places=2)
-
-
-def can_see_overview(user) -> bool:
-    return bool(roles_of(user) & {ROLE_REVIEWER, ROLE_ADMIN})
-
-
-def overview_units(user) -> QuerySet[Unit]:
-    """The units whose year the user may look at, as `Evaluation.objects.for_user`
-    draws it for the overview's roles: a 审核人's districts, everything for a 管理员;
-    None (the command line) means everything too. Units, not evaluations, so that
-    units that have not started show as well."""
-    if user is None or is_admin(user):
-        return Unit.objects.all()
-    if ROLE_REVIEWER in roles_of(user):
-        return Unit.objects.filter(district__reviewers=user)
-    return Unit.objects.none()
 
 
 def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
@@ -175,7 +156,7 @@ def overview_rows(
     sort: str = "",
 ) -> QuerySet[Unit]:
     """The overview's rows, filtered and sorted. `parent` selects a 主管部门 and its units."""
-    rows = with_year(overview_units(user), year)
+    rows = with_year(units_for_user(user), year)
     if parent is not None:
         rows = rows.filter(Q(parent=parent) | Q(pk=parent.pk))
     if grade:
@@ -210,7 +191,7 @@ def year_choices() -> list[int]:
 def parent_choices(user) -> QuerySet[Unit]:
     """The 主管部门 with units in the user's scope."""
     return Unit.objects.filter(
-        pk__in=overview_units(user).filter(parent__isnull=False).values("parent")
+        pk__in=units_for_user(user).filter(parent__isnull=False).values("parent")
     ).order_by("code")
 
 

@@ -13,10 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import workflow, years
 from .access import (
     can_enter,
+    can_export,
     can_fill,
     can_reopen,
     can_review,
+    can_see_overview,
     get_evaluation_for_user,
+    get_export_job_for_user,
     is_admin,
     is_reviewer,
     units_to_start,
@@ -25,7 +28,6 @@ from .bulk_export import (
     ExportRefused,
     archive_download_name,
     archive_file,
-    can_export,
     job_progress,
     overview_file_name,
     retry_failed,
@@ -50,7 +52,6 @@ from .overview import (
     SORTS,
     STAGE_LABELS,
     STAGES,
-    can_see_overview,
     charts,
     describe,
     overview_rows,
@@ -611,13 +612,6 @@ def overview_workbook(request: HttpRequest) -> HttpResponse:
         as_attachment=True, filename=overview_file_name(filters["year"])
     )
     return response
-
-
-def get_export_job_for_user(user, job_id: int) -> ExportJob:
-    """Export jobs and their files are for admins only; others get a 404."""
-    if not can_export(user):
-        raise Http404
-    return get_object_or_404(ExportJob.objects.select_related("parent", "requested_by"), pk=job_id)
 
 
 @require_http_methods(["GET", "POST"])
