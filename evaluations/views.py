@@ -203,8 +203,16 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     try:
         entry = read_entry(evaluation, request.POST, last_year)
     except EntryExpired as error:
-        messages.error(request, error.message)
-        return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+        # Someone changed the rows meanwhile: show the table as it now stands, with what
+        # was typed into the rows still there, and save nothing.
+        still_there = request.POST.copy()
+        for structure_key in ("rows", "categories"):
+            still_there.pop(structure_key, None)
+        messages.error(
+            request,
+            f"{error.message}未保存；您在仍存在的行中填写的内容已保留在下方，新增的行需重新添加。",
+        )
+        return render_entry(request, read_entry(evaluation, still_there, last_year), status=409)
     errors = entry.errors()
     if errors:
         messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")

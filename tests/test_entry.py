@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from evaluations import workflow
 from evaluations.models import BudgetLine, Evaluation
 from indicators.models import Indicator, IndicatorCategory
 
@@ -331,3 +332,25 @@ def test_rich_text_shown_again_after_an_error_is_cleaned(staff_client, sample, p
     page = response.content.decode()
     assert "onerror" not in page
     assert "<p>目标<strong>加粗</strong></p>" in page
+
+
+def test_rows_changed_meanwhile_keep_what_was_typed_in_the_others(
+    staff_client, sample, page_fields, staff
+):
+    fields = page_fields(staff_client, sample)
+    gone = row_named(sample, "设备使用率")
+    kept = row_named(sample, "设备使用准确率")
+
+    def remove_row(locked):
+        gone.delete()
+
+    workflow.save_changes(sample, by=staff, expected_version=sample.version, apply=remove_row)
+    fields[f"indicator-{kept.pk}-name"] = ["设备使用准确率（修订）"]
+    fields["target_text"] = ["<p>新的年初设定目标</p>"]
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "未保存；您在仍存在的行中填写的内容已保留" in page
+    assert 'value="设备使用准确率（修订）"' in page and "新的年初设定目标" in page
+    kept.refresh_from_db()
+    assert kept.name == "设备使用准确率"
