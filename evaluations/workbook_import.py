@@ -232,21 +232,21 @@ def preview(evaluation: Evaluation, data: dict) -> list[Change]:
         label = _row_label(group, category, row)
         before = old_rows.get(key)
         if before is None:
-            fields = [(title, "", _shown(row[name])) for name, title in INDICATOR_FIELDS]
+            fields = [(title, "", _shown(row[name], name)) for name, title in INDICATOR_FIELDS]
             changes.append(
                 Change("新增", "分解目标自评", label, row["row"], [f for f in fields if f[2]])
             )
             continue
         fields = [
-            (title, _shown(before[2][name]), _shown(row[name]))
+            (title, _shown(before[2][name], name), _shown(row[name], name))
             for name, title in INDICATOR_FIELDS
-            if _shown(before[2][name]) != _shown(row[name])
+            if _shown(before[2][name], name) != _shown(row[name], name)
         ]
         if fields:
             changes.append(Change("修改", "分解目标自评", label, row["row"], fields))
     for key, (group, category, row) in old_rows.items():
         if key not in new_rows:
-            fields = [(title, _shown(row[name]), "") for name, title in INDICATOR_FIELDS]
+            fields = [(title, _shown(row[name], name), "") for name, title in INDICATOR_FIELDS]
             changes.append(
                 Change(
                     "删除",
@@ -278,12 +278,13 @@ def _paragraph_changes(label: str, old: str, new: str) -> list[tuple[str, str, s
     return fields
 
 
-def _shown(value) -> str:
-    """Scores compare and show as the form prints them: 2 and 2.00 are the same."""
+def _shown(value, field: str) -> str:
+    """分值 and 得分 compare and show as the form prints them (2 and 2.00 are the
+    same); every other field as written, so a reason reading "2023" stays "2023"."""
     if value is None:
         return ""
-    if isinstance(value, str) and value and value.replace(".", "", 1).isdigit():
-        return f"{Decimal(value):.2f}"
+    if field in ("points", "score") and str(value).replace(".", "", 1).isdigit():
+        return f"{Decimal(str(value)):.2f}"
     return str(value)
 
 

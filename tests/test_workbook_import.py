@@ -475,3 +475,14 @@ def with_extra_merge(content: bytes, reference: str) -> bytes:
                 )
             new.writestr(item, data)
     return target.getvalue()
+
+
+def test_a_reason_made_of_digits_is_previewed_as_written(staff_client, sample):
+    open_results(sample)
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet.cell(find_row(sheet, 4, "设备使用率"), 9).value = "2023"
+    response = upload(staff_client, sample, save(workbook))
+    page = staff_client.get(response["Location"]).content.decode()
+    assert '<span class="new">2023</span>' in page
+    assert "2023.00" not in page
