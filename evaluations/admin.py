@@ -72,7 +72,7 @@ class VersionCheckedForm(forms.ModelForm):
 
 
 class VersionCheckedAdmin(admin.ModelAdmin):
-    """Saves through `workflow.save_changes`, which checks and raises the version."""
+    """Saves inside `workflow.changing`, which checks and raises the version."""
 
     def evaluation_of(self, obj) -> Evaluation | None:
         raise NotImplementedError
@@ -88,18 +88,14 @@ class VersionCheckedAdmin(admin.ModelAdmin):
         if not change:
             super().save_related(request, form, formsets, change)
             return
-        save_inlines = super().save_related
-
-        def apply(locked: Evaluation) -> None:
-            form.instance.save()
-            save_inlines(request, form, formsets, change)
-
-        workflow.save_changes(
+        # Who may write here is the admin's model permissions (the 管理员 group).
+        with workflow.changing(
             self.evaluation_of(form.instance),
             by=request.user,
             expected_version=form.cleaned_data["expected_version"],
-            apply=apply,
-        )
+        ):
+            form.instance.save()
+            super().save_related(request, form, formsets, change)
 
     def get_readonly_fields(self, request, obj=None):
         return fields_closed_by_phase(self.evaluation_of(obj), self.model) if obj else []

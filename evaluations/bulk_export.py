@@ -217,10 +217,8 @@ def store_pdf(evaluation_id: int) -> tuple[str, str, bool]:
 def table_fingerprint(evaluation: Evaluation) -> str:
     """A hash of everything the PDF draws (the table built from the evaluation and its
     rows), of the PDF's templates and of its fonts."""
-    table = dataclasses.asdict(build_table(evaluation))
-    payload = json.dumps(
-        [drawing_version(), table], ensure_ascii=False, sort_keys=True, default=str
-    )
+    state = build_table(evaluation).state()
+    payload = json.dumps([drawing_version(), state], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -1,7 +1,8 @@
 """The consistency check of one evaluation: every fault in Chinese, pointing at its row.
 
-Used by the table page and by submission. It reads only what `Evaluation.objects
-.with_table()` prefetches, so it adds no query to a page that loaded the table.
+It reads the form's tree, which `build_table` computes once for the page, the PDF,
+the workbook, the entry page's preview, the import preview and submission; it runs
+no query.
 """
 
 from dataclasses import dataclass
@@ -21,26 +22,12 @@ class Fault:
     message: str
 
 
-def find_faults(evaluation: Evaluation) -> list[Fault]:
-    groups = [
-        (
-            group,
-            [
-                indicator
-                for category in group.categories.all()
-                for indicator in category.indicators.all()
-            ],
-        )
-        for group in evaluation.indicator_groups.all()
-    ]
-    return faults_of(list(evaluation.budget_lines.all()), groups, evaluation.phase)
-
-
-def faults_of(budget_lines: list[BudgetLine], groups: list[tuple], phase: str) -> list[Fault]:
-    """The check itself, on rows in memory: `groups` pairs each 一级 with its scored
-    rows in order. The entry page's preview checks rows not saved yet. 得分 and
-    全年完成值 are expected only in the results phase (年末自评)."""
-    return _budget_faults(budget_lines) + _indicator_faults(groups, phase)
+def find_faults(table) -> list[Fault]:
+    """The faults of a form's tree (`evaluations.table.build_table`), saved or not.
+    得分 and 全年完成值 are expected only in the results phase (年末自评)."""
+    groups = [(group.group, [row.indicator for row in group.rows]) for group in table.groups]
+    budget_lines = [row.line for row in table.budget_rows]
+    return _budget_faults(budget_lines) + _indicator_faults(groups, table.evaluation.phase)
 
 
 def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:

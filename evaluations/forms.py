@@ -1,7 +1,24 @@
+import re
+from decimal import Decimal
+
 from django import forms
 
-from .models import Unit
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+from indicators.values import IndicatorValue, ValueParseError, format_value, parse_value
+
+from .models import (
+    HUNDRED,
+    MAX_AMOUNT,
+    BudgetLine,
+    Evaluation,
+    Unit,
+    clean_rich_text,
+    parse_two_places,
+)
 from .overview import STAGES
+from .templatetags.official import two_places, whole_or_two_places
+
+ZERO = Decimal("0.00")
 
 
 class ExportForm(forms.Form):
@@ -20,3 +37,214 @@ class ExportForm(forms.Form):
             (str(unit.pk), unit.name) for unit in parents
         ]
         self.fields["parent"].coerce = self.parents.get
+
+
+# ---------------------------------------------------------------- the entry page
+#
+# One model form per row of the form (the evaluation itself, a budget line, a 一级, a
+# 二级, a 三级), its prefix the row's anchor ("indicator-12", "budget-fiscal"), so the
+# page posts "indicator-12-score". Max lengths and validators come from the models;
+# a field the phase keeps closed (`Evaluation.editable_fields`) is disabled, so a
+# posted value for it is ignored.
+
+
+class TwoPlacesField(forms.Field):
+    """A number with at most two decimals, read by the one grammar of the project
+    (`parse_two_places`); blank gives `empty_value`."""
+
+    def __init__(
+        self, *, maximum: Decimal, example: str, empty_value=None, shown=two_places, **kwargs
+    ):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.maximum, self.example, self.empty_value, self.shown = (
+            maximum,
+            example,
+            empty_value,
+            shown,
+        )
+
+    def to_python(self, value):
+        text = str(value if value is not None else "").strip()
+        if not text:
+            return self.empty_value
+        try:
+            return parse_two_places(text, self.label, maximum=self.maximum, example=self.example)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def prepare_value(self, value):
+        if isinstance(value, Decimal):
+            return self.shown(value)
+        return "" if value is None else value
+
+
+class RichTextField(forms.CharField):
+    """年初设定目标 / 全年完成情况: cleaned like saved text, also when shown again."""
+
+    def to_python(self, value):
+        return clean_rich_text(super().to_python(value))
+
+    def prepare_value(self, value):
+        # Shown again, unsaved, after an error: as cleaned as if it had been saved.
+        return clean_rich_text(value if isinstance(value, str) else "")
+
+
+def _squeezed(html: str) -> str:
+    return re.sub(r">\s+<", "><", html or "").strip()
+
+
+class EntryForm(forms.ModelForm):
+    """A row's form; `evaluation` decides which of its fields the phase opens."""
+
+    # The model fields each input writes, where they differ from its name.
+    opened_by: dict[str, str] = {}
+
+    def __init__(
+        self,
+        *args,
+        evaluation: Evaluation,
+        locked: bool = False,
+        keep_typed: bool = False,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        model_name = self._meta.model._meta.model_name
+        if keep_typed:
+            # A form posted after the evaluation closed: what was typed into the phase's
+            # fields is shown again (and saved nowhere), so it can be copied.
+            open_fields = Evaluation.PHASE_FIELDS[evaluation.phase].get(model_name, ())
+        else:
+            open_fields = evaluation.editable_fields(model_name)
+        for name, form_field in self.fields.items():
+            form_field.disabled = locked or self.opened_by.get(name, name) not in open_fields
+
+    def validate_unique(self):
+        # The database's constraints hold every write; checking them here would cost a
+        # query per row on every keystroke's preview.
+        pass
+
+    def first_errors(self) -> dict[str, str]:
+        """The first error of each field, by the posted name."""
+        return {self[name].html_name: errors[0] for name, errors in self.errors.items()}
+
+
+class EvaluationEntryForm(EntryForm):
+    subordinate_unit_count = forms.IntegerField(
+        label="下属单位个数",
+        required=False,
+        min_value=0,
+        max_value=100000,
+        error_messages={
+            "invalid": "下属单位个数须为不小于 0 的整数。",
+            "min_value": "下属单位个数须为不小于 0 的整数。",
+            "max_value": "下属单位个数不能超过 100000。",
+        },
+    )
+    target_text = RichTextField(label="年初设定目标", required=False, strip=True)
+    result_text = RichTextField(label="全年完成情况", required=False, strip=True)
+
+    class Meta:
+        model = Evaluation
+        fields = ("subordinate_unit_count", "target_text", "result_text")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for name in ("target_text", "result_text"):
+            # The editor may respell untouched text (spaces between paragraphs): no change then.
+            stored = clean_rich_text(getattr(self.instance, name))
+            if name in cleaned_data and _squeezed(cleaned_data[name]) == _squeezed(stored):
+                cleaned_data[name] = getattr(self.instance, name)
+        return cleaned_data
+
+
+class BudgetLineEntryForm(EntryForm):
+    budget_amount = TwoPlacesField(
+        label="全年预算数", maximum=MAX_AMOUNT, example="8278261.03", empty_value=ZERO
+    )
+    executed_amount = TwoPlacesField(
+        label="全年执行数", maximum=MAX_AMOUNT, example="8278261.03", empty_value=ZERO
+    )
+
+    class Meta:
+        model = BudgetLine
+        fields = ("budget_amount", "executed_amount")
+
+
+class GroupEntryForm(EntryForm):
+    weight = TwoPlacesField(label="权重", maximum=HUNDRED, example="30", shown=whole_or_two_places)
+
+    class Meta:
+        model = IndicatorGroup
+        fields = ("name", "weight", "note")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.note:
+            # Only a 一级 without 三级 (投入管理) has a note, drawn over the 三级 column.
+            del self.fields["note"]
+
+    def clean_weight(self):
+        weight = self.cleaned_data["weight"]
+        if weight is None or weight <= 0:
+            raise forms.ValidationError("请填写权重（大于 0、不超过 100）。")
+        return weight
+
+
+class CategoryEntryForm(EntryForm):
+    class Meta:
+        model = IndicatorCategory
+        fields = ("name",)
+
+
+class IndicatorEntryForm(EntryForm):
+    opened_by = {"target": "target_number", "actual": "actual_number"}
+
+    target = forms.CharField(label="年度指标值", required=False, max_length=70)
+    points = TwoPlacesField(label="分值", maximum=HUNDRED, example="2.00", empty_value=ZERO)
+    actual = forms.CharField(label="全年完成值", required=False, max_length=70)
+    score = TwoPlacesField(label="得分", maximum=HUNDRED, example="2.00")
+
+    class Meta:
+        model = Indicator
+        fields = ("name", "target", "points", "actual", "score", "deviation_reason")
+
+    def __init__(self, *args, **kwargs):
+        instance = kwargs["instance"]
+        kwargs["initial"] = {
+            "target": format_value(instance.target),
+            "actual": format_value(instance.actual),
+        }
+        super().__init__(*args, **kwargs)
+        self.stored_points, self.stored_score = instance.points, instance.score
+
+    def clean_target(self):
+        return self._value("target", allow_comparator=True)
+
+    def clean_actual(self):
+        return self._value("actual", allow_comparator=False)
+
+    def _value(self, name: str, *, allow_comparator: bool) -> IndicatorValue:
+        try:
+            return parse_value(self.cleaned_data[name], allow_comparator=allow_comparator)
+        except ValueParseError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean(self):
+        cleaned_data = super().clean()
+        # 得分 ≤ 分值, as the database demands: the error goes on the input that is open.
+        # A 得分 kept from the results phase (reopened to 年初目标) bounds the 分值.
+        points = cleaned_data.get("points", self.stored_points)
+        score = cleaned_data.get("score", self.stored_score)
+        if score is not None and points is not None and score > points:
+            if not self.fields["score"].disabled:
+                self.add_error("score", f"得分不能超过分值 {two_places(points)}。")
+            else:
+                self.add_error("points", f"分值不能低于已填的得分 {two_places(score)}。")
+        return cleaned_data
+
+    def _post_clean(self):
+        for name in ("target", "actual"):
+            if name in self.cleaned_data:
+                setattr(self.instance, name, self.cleaned_data[name])
+        super()._post_clean()

@@ -13,6 +13,10 @@ RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
 AMOUNT_DIGITS = {"max_digits": 14, "decimal_places": 2}  # up to 12 integer digits, to the cent
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+# The largest amount the columns hold: 999,999,999,999.99.
+MAX_AMOUNT = (
+    Decimal(10) ** (AMOUNT_DIGITS["max_digits"] - AMOUNT_DIGITS["decimal_places"]) - TWO_PLACES
+)
 
 
 # The three roles, as auth groups (created by a migration). Which units a user

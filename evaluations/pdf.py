@@ -255,7 +255,7 @@ def cut_to_pages(
             row_height = placements[row.anchor].height
             if used + row_height > page_body and (rows or parts[-1].categories):
                 if rows:
-                    parts[-1].categories.append(CategoryBlock(category.name, rows))
+                    parts[-1].categories.append(CategoryBlock(category.category, rows))
                 parts.append(
                     Segment(
                         segment.group,
@@ -268,7 +268,7 @@ def cut_to_pages(
                 rows, used = [], 0.0
             rows.append(row)
             used += row_height
-        parts[-1].categories.append(CategoryBlock(category.name, rows))
+        parts[-1].categories.append(CategoryBlock(category.category, rows))
     return [part for part in parts if part.categories], used
 
 

@@ -1,19 +1,28 @@
-"""The official table as a structure: built once from an evaluation, drawn by the
-HTML page, the PDF and the Excel workbook alike.
+"""The form as one tree, in memory: built once from an evaluation's saved rows or
+from rows not saved yet (a posted entry form, a parsed workbook), and read by
+everything that needs the form's figures.
 
 Rows come grouped the way the form merges its cells: a `GroupBlock` per 一级 (its
 name and 权重 span all its rows), inside it a `CategoryBlock` per 二级 (its name spans
 its rows), inside that the scored `Row`s. Every block knows its rowspan, so a
-drawing never counts rows itself.
+drawing never counts rows itself. Group sums, totals, the grade, the suggested
+scores and the consistency faults are computed here and nowhere else; the page,
+the PDF and the workbook draw the tree, the entry page and the import preview read
+its figures, and `Table.state()` is what both fingerprints hash.
+
+Each node keeps the model object it was built from (`line`, `group`, `category`,
+`indicator`), saved or not, so `save_tree` can write what changed.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import models
 from django.utils.safestring import SafeString, mark_safe
 
-from indicators.scoring import grade
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+from indicators.scoring import Suggestion, grade, suggest_score
+from indicators.values import IndicatorValue
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR, Fault, find_faults
 from .models import BudgetLine, Evaluation, clean_rich_text
@@ -27,43 +36,127 @@ SOURCE_LABELS = {
 }
 ZERO = Decimal("0.00")
 
+# The hierarchy as plain pairs: each 一级 with its 二级, each 二级 with its scored rows.
+Structure = list[tuple[IndicatorGroup, list[tuple[IndicatorCategory, list[Indicator]]]]]
+
 
 @dataclass
 class BudgetRow:
-    kind: str
+    line: BudgetLine
     label: str
-    budget_amount: Decimal
-    executed_amount: Decimal
-    execution_rate: Decimal
-    anchor: str
     # The reviewer's notes of the last return and the fields changed since; filled
     # by the table page only.
     comments: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
 
+    @property
+    def kind(self) -> str:
+        return self.line.kind
+
+    @property
+    def anchor(self) -> str:
+        return self.line.anchor
+
+    @property
+    def budget_amount(self) -> Decimal:
+        return self.line.budget_amount
+
+    @property
+    def executed_amount(self) -> Decimal:
+        return self.line.executed_amount
+
+    @property
+    def execution_rate(self) -> Decimal:
+        return self.line.execution_rate
+
 
 @dataclass
 class Row:
-    anchor: str
-    name: str
-    target: str
-    actual: str
-    points: Decimal
-    score: Decimal | None
-    deviation_reason: str
+    indicator: Indicator
+    # None for a 二级 scored by the city's scheme (投入管理): no suggestion there.
+    suggestion: Suggestion | None = None
     faults: list[str] = field(default_factory=list)
-    # 再复核, drawn on the table page only (not part of the official form).
-    review_score: Decimal | None = None
-    review_opinion: str = ""
-    indicator_id: int | None = None
     comments: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return self.indicator.anchor
+
+    @property
+    def indicator_id(self) -> int | None:
+        return self.indicator.pk
+
+    @property
+    def name(self) -> str:
+        return self.indicator.name
+
+    @property
+    def label(self) -> str:
+        return self.indicator.label
+
+    @property
+    def target_value(self) -> IndicatorValue:
+        return self.indicator.target
+
+    @property
+    def actual_value(self) -> IndicatorValue:
+        return self.indicator.actual
+
+    @property
+    def target(self) -> str:
+        return self.indicator.target_display
+
+    @property
+    def actual(self) -> str:
+        return self.indicator.actual_display
+
+    @property
+    def points(self) -> Decimal:
+        return self.indicator.points
+
+    @property
+    def score(self) -> Decimal | None:
+        return self.indicator.score
+
+    @property
+    def deviation_reason(self) -> str:
+        return self.indicator.deviation_reason
+
+    @property
+    def review_score(self) -> Decimal | None:
+        return self.indicator.review_score
+
+    @property
+    def review_opinion(self) -> str:
+        return self.indicator.review_opinion
+
+    @property
+    def reason_required(self) -> bool:
+        """得分 below 分值 must be explained in 偏差及原因分析."""
+        return self.score is not None and self.score < self.points
+
+    @property
+    def reason_missing(self) -> bool:
+        return self.reason_required and not self.deviation_reason.strip()
+
+    @property
+    def far_above_target(self) -> bool:
+        return bool(self.suggestion and self.suggestion.far_above_target)
 
 
 @dataclass
 class CategoryBlock:
-    name: str
+    category: IndicatorCategory
     rows: list[Row]
+
+    @property
+    def name(self) -> str:
+        return self.category.name
+
+    @property
+    def anchor(self) -> str:
+        return self.category.anchor
 
     @property
     def rowspan(self) -> int:
@@ -72,13 +165,29 @@ class CategoryBlock:
 
 @dataclass
 class GroupBlock:
-    anchor: str
-    name: str
-    weight: Decimal
-    # Drawn as one merged cell over the 三级 column (the 投入管理 case), or "".
-    note: str
+    group: IndicatorGroup
+    # The 二级 that have rows, as drawn; `every_category` also holds the empty ones
+    # (a 二级 just added on the entry page).
     categories: list[CategoryBlock]
+    every_category: list[CategoryBlock]
     faults: list[str] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return self.group.anchor
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    @property
+    def weight(self) -> Decimal:
+        return self.group.weight
+
+    @property
+    def note(self) -> str:
+        """Drawn as one merged cell over the 三级 column (the 投入管理 case), or ""."""
+        return self.group.note
 
     @property
     def rowspan(self) -> int:
@@ -99,18 +208,45 @@ class GroupBlock:
 
 @dataclass
 class Table:
+    evaluation: Evaluation
     title: str
-    year: int
-    unit_name: str
-    unit_code: str
-    subordinate_unit_count: int
-    status: str
-    phase: str
     budget_rows: list[BudgetRow]
-    target_text: SafeString
-    result_text: SafeString
     groups: list[GroupBlock]
     faults: list[Fault] = field(default_factory=list)
+
+    @property
+    def year(self) -> int:
+        return self.evaluation.year
+
+    @property
+    def unit_name(self) -> str:
+        return self.evaluation.unit.name
+
+    @property
+    def unit_code(self) -> str:
+        return self.evaluation.unit.code
+
+    @property
+    def subordinate_unit_count(self) -> int | None:
+        return self.evaluation.subordinate_unit_count
+
+    @property
+    def status(self) -> str:
+        return self.evaluation.get_status_display()
+
+    @property
+    def phase(self) -> str:
+        return self.evaluation.get_phase_display()
+
+    @property
+    def target_text(self) -> SafeString:
+        # Cleaned when saved; cleaning again costs microseconds and also covers rows
+        # written around `save()` (bulk updates, raw imports) and unsaved text.
+        return mark_safe(clean_rich_text(self.evaluation.target_text))
+
+    @property
+    def result_text(self) -> SafeString:
+        return mark_safe(clean_rich_text(self.evaluation.result_text))
 
     @property
     def total_points(self) -> Decimal:
@@ -140,72 +276,179 @@ class Table:
     def total_faults(self) -> list[str]:
         return [fault.message for fault in self.faults if fault.anchor == TOTAL_ANCHOR]
 
+    def objects(self) -> list[models.Model]:
+        """Every model object of the tree, in the form's order: what `save_tree` writes."""
+        objects: list[models.Model] = [self.evaluation]
+        objects += [row.line for row in self.budget_rows]
+        for group in self.groups:
+            objects.append(group.group)
+            for category in group.every_category:
+                objects.append(category.category)
+                objects += [row.indicator for row in category.rows]
+        return objects
 
-def build_table(evaluation: Evaluation) -> Table:
-    """Expects an evaluation from `Evaluation.objects.with_table()`: no query of its own."""
-    faults = find_faults(evaluation)
-    messages_at = defaultdict(list)
-    for fault in faults:
-        messages_at[fault.anchor].append(fault.message)
-    lines = {line.kind: line for line in evaluation.budget_lines.all()}
-    budget_rows = []
-    for kind in BudgetLine.ORDER:
-        line = lines.get(kind) or BudgetLine(kind=kind)
-        budget_rows.append(
-            BudgetRow(
-                kind=kind,
-                label=SOURCE_LABELS[kind],
-                budget_amount=line.budget_amount,
-                executed_amount=line.executed_amount,
-                execution_rate=line.execution_rate,
-                anchor=line.anchor,
-            )
+    def state(self) -> dict:
+        """Everything the form shows, as plain data: what a fingerprint hashes."""
+        evaluation = self.evaluation
+        return {
+            "unit": [evaluation.unit.code, evaluation.unit.name],
+            "year": evaluation.year,
+            "phase": evaluation.phase,
+            "status": evaluation.status,
+            "subordinate_unit_count": evaluation.subordinate_unit_count,
+            "texts": [evaluation.target_text, evaluation.result_text],
+            "budget": [
+                [row.anchor, str(row.budget_amount), str(row.executed_amount)]
+                for row in self.budget_rows
+            ],
+            "groups": [
+                [
+                    group.anchor,
+                    group.name,
+                    str(group.weight),
+                    group.note,
+                    [
+                        [category.anchor, category.name, [_row_state(row) for row in category.rows]]
+                        for category in group.every_category
+                    ],
+                ]
+                for group in self.groups
+            ],
+        }
+
+
+def _row_state(row: Row) -> list:
+    return [
+        row.anchor,
+        row.name,
+        row.target,
+        row.actual,
+        str(row.points),
+        None if row.score is None else str(row.score),
+        row.deviation_reason,
+        None if row.review_score is None else str(row.review_score),
+        row.review_opinion,
+    ]
+
+
+def saved_structure(evaluation: Evaluation) -> Structure:
+    """The stored hierarchy, from what `Evaluation.objects.with_table()` prefetched."""
+    return [
+        (
+            group,
+            [(category, list(category.indicators.all())) for category in group.categories.all()],
         )
+        for group in evaluation.indicator_groups.all()
+    ]
+
+
+def saved_budget_lines(evaluation: Evaluation) -> list[BudgetLine]:
+    """The four lines of 整体支出规模 in the form's order (a missing one as zeros)."""
+    lines = {line.kind: line for line in evaluation.budget_lines.all()}
+    return [
+        lines.get(kind) or BudgetLine(evaluation=evaluation, kind=kind) for kind in BudgetLine.ORDER
+    ]
+
+
+def build_table(
+    evaluation: Evaluation,
+    *,
+    budget_lines: list[BudgetLine] | None = None,
+    structure: Structure | None = None,
+) -> Table:
+    """The tree of `evaluation`: from its saved rows (expects an evaluation from
+    `Evaluation.objects.with_table()`, and then runs no query) or from the given rows,
+    saved or not."""
+    if budget_lines is None:
+        budget_lines = saved_budget_lines(evaluation)
+    if structure is None:
+        structure = saved_structure(evaluation)
     groups = []
-    for group in evaluation.indicator_groups.all():
-        categories = []
-        for category in group.categories.all():
+    for group, categories in structure:
+        blocks = []
+        for category, indicators in categories:
             rows = [
                 Row(
-                    anchor=indicator.anchor,
-                    name=indicator.name,
-                    target=indicator.target_display,
-                    actual=indicator.actual_display,
-                    points=indicator.points,
-                    score=indicator.score,
-                    deviation_reason=indicator.deviation_reason,
-                    faults=messages_at[indicator.anchor],
-                    review_score=indicator.review_score,
-                    review_opinion=indicator.review_opinion,
-                    indicator_id=indicator.pk,
+                    indicator=indicator,
+                    suggestion=None
+                    if group.note
+                    else suggest_score(indicator.target, indicator.actual, indicator.points),
                 )
-                for indicator in category.indicators.all()
+                for indicator in indicators
             ]
-            if rows:
-                categories.append(CategoryBlock(name=category.name, rows=rows))
+            blocks.append(CategoryBlock(category=category, rows=rows))
         groups.append(
             GroupBlock(
-                anchor=group.anchor,
-                name=group.name,
-                weight=group.weight,
-                note=group.note,
-                categories=categories,
-                faults=messages_at[group.anchor],
+                group=group,
+                categories=[block for block in blocks if block.rows],
+                every_category=blocks,
             )
         )
-    # The texts were cleaned when saved; cleaning again costs microseconds and also
-    # covers rows written around `save()` (bulk updates, raw imports).
-    return Table(
+    table = Table(
+        evaluation=evaluation,
         title=TITLE,
-        year=evaluation.year,
-        unit_name=evaluation.unit.name,
-        unit_code=evaluation.unit.code,
-        subordinate_unit_count=evaluation.subordinate_unit_count,
-        status=evaluation.get_status_display(),
-        phase=evaluation.get_phase_display(),
-        budget_rows=budget_rows,
-        target_text=mark_safe(clean_rich_text(evaluation.target_text)),
-        result_text=mark_safe(clean_rich_text(evaluation.result_text)),
+        budget_rows=[BudgetRow(line=line, label=SOURCE_LABELS[line.kind]) for line in budget_lines],
         groups=groups,
-        faults=faults,
     )
+    table.faults = find_faults(table)
+    messages_at: dict[str, list[str]] = {}
+    for fault in table.faults:
+        messages_at.setdefault(fault.anchor, []).append(fault.message)
+    for group in table.groups:
+        group.faults = messages_at.get(group.anchor, [])
+        for row in group.rows:
+            row.faults = messages_at.get(row.anchor, [])
+    return table
+
+
+# ---------------------------------------------------------------- writing a tree back
+
+
+def remember(obj: models.Model) -> models.Model:
+    """Notes `obj`'s stored values before anything changes it in memory, so that a
+    save writes only the fields that changed."""
+    obj._stored_values = {
+        field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields
+    }
+    return obj
+
+
+def changed_fields(obj: models.Model) -> list[str]:
+    stored = getattr(obj, "_stored_values", None)
+    if stored is None:
+        return [field.name for field in obj._meta.concrete_fields if not field.primary_key]
+    return [
+        field.name
+        for field in obj._meta.concrete_fields
+        if field.attname in stored and getattr(obj, field.attname) != stored[field.attname]
+    ]
+
+
+def has_changes(table: Table, removed: list[models.Model]) -> bool:
+    return bool(removed) or any(obj.pk is None or changed_fields(obj) for obj in table.objects())
+
+
+def save_tree(table: Table, removed: list[models.Model], *, add_rows: bool) -> None:
+    """Writes the tree's new and changed objects and deletes `removed`, each through
+    `save()`/`delete()` so the phase rules and the field history see every row. Call it
+    inside `workflow.changing`. Only changed fields are written, so the history
+    records real changes only. New rows are written only when `add_rows` (the
+    targets phase): a missing budget line stays missing in 年末自评 rather than
+    refusing every save."""
+    # Rows first, then their 二级 (which would take its rows with it).
+    for obj in removed:
+        obj.delete()
+    for obj in table.objects():
+        if isinstance(obj, IndicatorCategory):
+            obj.group = obj.group  # sets group_id from the (just saved) group
+        elif isinstance(obj, Indicator):
+            obj.category = obj.category
+        if obj.pk is None:
+            if add_rows:
+                obj.save()
+                remember(obj)
+        elif fields := changed_fields(obj):
+            if isinstance(obj, Evaluation):
+                fields.append("updated_at")
+            obj.save(update_fields=fields)
+            remember(obj)

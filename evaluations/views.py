@@ -213,6 +213,13 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             f"{error.message}未保存；您在仍存在的行中填写的内容已保留在下方，新增的行需重新添加。",
         )
         return render_entry(request, read_entry(evaluation, still_there, last_year), status=409)
+    if not entry.editable:
+        messages.error(
+            request,
+            f"该自评表当前为“{evaluation.state_display}”，不能修改，您的修改未保存。"
+            "下方保留了您填写的内容，可复制留存；如需修改，请联系审核人退回。",
+        )
+        return render_entry(request, entry, status=409)
     errors = entry.errors()
     if errors:
         messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")

@@ -1,5 +1,5 @@
 """The review of an evaluation, as verbs: submit, return_for_revision, approve,
-reopen, and recheck (再复核); and save_changes, the one way to write an
+reopen, and recheck (再复核); and `changing`, the one way to write an
 evaluation's content with a version check.
 
 Each verb locks the evaluation's row, checks role and state, saves only the
@@ -21,7 +21,7 @@ people and changes nothing.
 """
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from types import SimpleNamespace
@@ -37,7 +37,7 @@ from simple_history.models import HistoricalRecords
 from indicators.models import Indicator
 
 from . import access
-from .consistency import Fault, find_faults
+from .consistency import Fault
 from .models import (
     BudgetLine,
     Evaluation,
@@ -47,6 +47,7 @@ from .models import (
     StaleVersion,
     parse_two_places,
 )
+from .table import build_table
 
 logger = logging.getLogger(__name__)
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
@@ -65,7 +66,7 @@ def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
             raise WorkflowError("只有本单位的填报人可以提交自评表。")
         if locked.status not in Evaluation.EDITABLE_STATUSES:
             raise WorkflowError(f"该自评表处于“{locked.state_display}”，不能提交。")
-        faults = find_faults(Evaluation.objects.with_table().get(pk=locked.pk))
+        faults = build_table(Evaluation.objects.with_table().get(pk=locked.pk)).faults
         if faults:
             raise WorkflowError(
                 f"一致性检查发现 {len(faults)} 处问题，未提交。请修改后再提交。", faults
@@ -184,12 +185,10 @@ def recheck(
         if score is None and not opinion:
             raise WorkflowError("请填写复核得分或复核意见。")
 
-        def apply(_: Evaluation) -> None:
+        with changing(evaluation, by=by, expected_version=expected_version):
             indicator.review_score = score
             indicator.review_opinion = opinion
             indicator.save(update_fields=["review_score", "review_opinion"])
-
-        save_changes(evaluation, by=by, expected_version=expected_version, apply=apply)
         unit_score = "未填" if indicator.score is None else f"{indicator.score}"
         reviewed = "未给分" if score is None else f"{score}"
         return ReviewEvent.objects.create(
@@ -204,31 +203,28 @@ def recheck(
         )
 
 
-def save_changes(
-    evaluation: Evaluation, *, by, expected_version: int, apply: Callable[[Evaluation], None]
-) -> Evaluation:
-    """Writes content of `evaluation` if nobody saved it since `expected_version` was read.
+@contextmanager
+def changing(evaluation: Evaluation, *, by, expected_version: int) -> Iterator[Evaluation]:
+    """The one way to write content of `evaluation`: a block that runs only if nobody
+    saved it since `expected_version` was read.
 
-    `apply(locked)` receives the evaluation, freshly read and locked, and saves what
-    it changes (the evaluation and its rows, through `save()`); the phase rules of
-    the models refuse what the current phase does not open. All or nothing: on any
-    refusal nothing of `apply` stays. The version goes up by one; the caller's
-    `evaluation.version` is updated for the next save.
-    """
+        with workflow.changing(evaluation, by=user, expected_version=version) as locked:
+            indicator.save(update_fields=["score"])
+
+    Inside, the evaluation's row is locked (`locked` is its fresh copy) and the field
+    history names `by`; the phase rules of the models refuse what the current phase
+    does not open. All or nothing: on any exception nothing of the block stays. On
+    leaving the block the version goes up by one, also on the caller's `evaluation`
+    for its next save. Which role may write is the caller's to check."""
     with transaction.atomic():
         locked = _lock(evaluation)
-        if not (
-            access.can_fill(by, locked) or access.can_review(by, locked) or access.is_admin(by)
-        ):
-            raise WorkflowError("您无权修改该自评表。")
         if locked.version != int(expected_version):
             raise StaleVersion()
         with recorded_as(by):
-            apply(locked)
+            yield locked
         Evaluation.objects.filter(pk=locked.pk).update(version=F("version") + 1)
         locked.version += 1
         evaluation.version = locked.version
-        return locked
 
 
 @contextmanager

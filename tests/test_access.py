@@ -101,7 +101,7 @@ PAGES = {
     "entry preview": ("post", lambda e: reverse("admin:evaluations_evaluation_entry_preview", args=[e.pk]),
                       ("results", "draft"), [LOGIN, 200, 404, 403, 403, 404, 200, 200]),
     "entry save": ("post", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]),
-                   ("results", "approved"), [LOGIN, 302, 404, 403, 403, 404, 302, 302]),
+                   ("results", "approved"), [LOGIN, 409, 404, 403, 403, 404, 409, 409]),
     "review queue": ("get", lambda e: reverse("review_queue"), ("results", "submitted"),
                      [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
     "admin evaluation": ("get", lambda e: reverse("admin:evaluations_evaluation_change", args=[e.pk]),

@@ -64,7 +64,7 @@ def test_two_reviewers_recheck_the_same_row(sample, reviewer, district):
     assert messages_of(again) == ["复核得分和意见已保存。"]
 
 
-def test_two_tabs_of_the_unit_save_through_save_changes(sample, staff):
+def test_two_tabs_of_the_unit_save_through_changing(sample, staff):
     first_tab = Evaluation.objects.get(pk=sample.pk)
     second_tab = Evaluation.objects.get(pk=sample.pk)
 
@@ -79,20 +79,18 @@ def test_two_tabs_of_the_unit_save_through_save_changes(sample, staff):
         locked.target_text = "<p>第二个标签页的目标</p>"
         locked.save()
 
-    workflow.save_changes(
-        first_tab, by=staff, expected_version=first_tab.version, apply=write_target
-    )
+    with workflow.changing(first_tab, by=staff, expected_version=first_tab.version) as locked:
+        write_target(locked)
     assert first_tab.version == 2
     with pytest.raises(StaleVersion):
-        workflow.save_changes(
-            second_tab, by=staff, expected_version=second_tab.version, apply=write_points
-        )
+        with workflow.changing(second_tab, by=staff, expected_version=second_tab.version) as locked:
+            write_points(locked)
     sample.refresh_from_db()
     assert sample.target_text == "<p>第一个标签页的目标</p>" and sample.version == 2
     assert row(sample, "设备使用率").points == Decimal("2.00")
 
 
-def test_a_refusal_inside_save_changes_keeps_nothing(sample, staff):
+def test_a_refusal_inside_changing_keeps_nothing(sample, staff):
     Evaluation.objects.filter(pk=sample.pk).update(phase="results")
 
     def half_allowed(locked):
@@ -103,7 +101,8 @@ def test_a_refusal_inside_save_changes_keeps_nothing(sample, staff):
         indicator.save()
 
     with pytest.raises(Exception, match="年初目标已审核，“分值”不能再修改。"):
-        workflow.save_changes(sample, by=staff, expected_version=1, apply=half_allowed)
+        with workflow.changing(sample, by=staff, expected_version=1) as locked:
+            half_allowed(locked)
     assert row(sample, "设备使用率").actual_number == Decimal("100.00")
     assert Evaluation.objects.get(pk=sample.pk).version == 1
 
@@ -180,12 +179,8 @@ def test_a_transition_waits_for_a_save_holding_the_row_lock():
                 release.wait(5)
                 order.append("saved")
 
-            workflow.save_changes(
-                Evaluation.objects.get(pk=evaluation.pk),
-                by=staff,
-                expected_version=1,
-                apply=apply,
-            )
+            with workflow.changing(Evaluation.objects.get(pk=evaluation.pk), by=staff, expected_version=1) as locked:
+                apply(locked)
         finally:
             connections.close_all()
 

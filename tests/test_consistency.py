@@ -2,15 +2,15 @@
 
 from decimal import Decimal
 
-from evaluations.consistency import find_faults
 from evaluations.models import BudgetLine, Evaluation
+from evaluations.table import build_table
 from indicators.models import Indicator, IndicatorGroup
 
 from .conftest import open_results
 
 
 def faults_of(evaluation):
-    return find_faults(Evaluation.objects.with_table().get(pk=evaluation.pk))
+    return build_table(Evaluation.objects.with_table().get(pk=evaluation.pk)).faults
 
 
 def test_the_sample_is_consistent(sample):

@@ -344,7 +344,8 @@ def test_rows_changed_meanwhile_keep_what_was_typed_in_the_others(
     def remove_row(locked):
         gone.delete()
 
-    workflow.save_changes(sample, by=staff, expected_version=sample.version, apply=remove_row)
+    with workflow.changing(sample, by=staff, expected_version=sample.version) as locked:
+        remove_row(locked)
     fields[f"indicator-{kept.pk}-name"] = ["设备使用准确率（修订）"]
     fields["target_text"] = ["<p>新的年初设定目标</p>"]
     response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
@@ -354,3 +355,23 @@ def test_rows_changed_meanwhile_keep_what_was_typed_in_the_others(
     assert 'value="设备使用准确率（修订）"' in page and "新的年初设定目标" in page
     kept.refresh_from_db()
     assert kept.name == "设备使用准确率"
+
+
+def test_a_tab_left_open_after_submission_saves_nothing_and_says_so(
+    staff_client, sample, page_fields, staff
+):
+    fields = page_fields(staff_client, sample)
+    workflow.submit(sample, by=staff)
+    row = row_named(sample, "设备使用准确率")
+    fields[f"indicator-{row.pk}-name"] = ["设备使用准确率（修订）"]
+    fields["target_text"] = ["<p>提交后才写的目标</p>"]
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "草稿已保存" not in page
+    assert "不能修改，您的修改未保存" in page
+    # What was typed is on the page again, to be copied.
+    assert 'value="设备使用准确率（修订）"' in page and "提交后才写的目标" in page
+    row.refresh_from_db()
+    assert row.name == "设备使用准确率"
+    assert Evaluation.objects.get(pk=sample.pk).version == sample.version

@@ -49,7 +49,8 @@ def test_a_whole_year_reads_correctly_on_the_page(sample, staff, reviewer):
         coverage.save()
 
     sample.refresh_from_db()
-    workflow.save_changes(sample, by=staff, expected_version=sample.version, apply=fill)
+    with workflow.changing(sample, by=staff, expected_version=sample.version) as locked:
+        fill(locked)
     assert post(unit, "submit_evaluation", sample) == ["年末自评已提交，等待审核。"]
     assert post(
         district,
@@ -73,7 +74,8 @@ def test_a_whole_year_reads_correctly_on_the_page(sample, staff, reviewer):
 
     # The fix is made in the browser, so the history knows who made it.
     sample.refresh_from_db()
-    workflow.save_changes(sample, by=staff, expected_version=sample.version, apply=fix)
+    with workflow.changing(sample, by=staff, expected_version=sample.version) as locked:
+        fix(locked)
     assert post(unit, "submit_evaluation", sample) == ["年末自评已提交，等待审核。"]
     assert post(district, "approve_evaluation", sample) == ["年末自评已审核通过。"]
 

@@ -151,7 +151,8 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
             first.name = "改过名的指标"
             first.save()
 
-        workflow.save_changes(evaluation, by=staff, expected_version=3, apply=change)
+        with workflow.changing(evaluation, by=staff, expected_version=3) as locked:
+            change(locked)
         client = Client()
         client.force_login(staff)
         with CaptureQueriesContext(connection) as queries:

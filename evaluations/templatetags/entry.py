@@ -2,14 +2,22 @@
 
 from django import template
 
+from evaluations.entry import input_of
+
 register = template.Library()
 
 
 @register.inclusion_tag("admin/evaluations/evaluation/_input.html")
 def entry_input(part, field: str, row_label: str = "", kind: str = "text", size: int = 0):
     return {
-        "input": part.inputs.get(field),
+        "input": input_of(part, field),
         "row_label": row_label,
         "kind": kind,
         "size": size,
     }
+
+
+@register.simple_tag
+def entry_field(part, field: str):
+    """The input of `field` for a template that draws it itself (the rich-text editors)."""
+    return input_of(part, field)
