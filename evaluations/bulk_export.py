@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import faulthandler
 import hashlib
-import json
 import os
 import re
 import signal
@@ -217,9 +216,7 @@ def store_pdf(evaluation_id: int) -> tuple[str, str, bool]:
 def table_fingerprint(evaluation: Evaluation) -> str:
     """A hash of everything the PDF draws (the table built from the evaluation and its
     rows), of the PDF's templates and of its fonts."""
-    state = build_table(evaluation).state()
-    payload = json.dumps([drawing_version(), state], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return build_table(evaluation).fingerprint(drawing_version())
 
 
 @cache

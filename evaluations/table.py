@@ -14,6 +14,8 @@ Each node keeps the model object it was built from (`line`, `group`, `category`,
 `indicator`), saved or not, so `save_tree` can write what changed.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -286,6 +288,11 @@ class Table:
                 objects.append(category.category)
                 objects += [row.indicator for row in category.rows]
         return objects
+
+    def fingerprint(self, *salt: str) -> str:
+        """A hash of `state()` (and of `salt`, e.g. the drawing's version)."""
+        payload = json.dumps([*salt, self.state()], ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def state(self) -> dict:
         """Everything the form shows, as plain data: what a fingerprint hashes."""

@@ -13,8 +13,6 @@ evaluation changed is refused, so what is applied is what was shown.
 """
 
 import difflib
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,9 +24,20 @@ from django.utils import timezone
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from . import workflow
-from .models import BudgetLine, Evaluation, EvaluationError, WorkbookUpload
-from .table import SOURCE_LABELS
-from .templatetags.official import amount
+from .models import Evaluation, EvaluationError, WorkbookUpload
+from .table import (
+    CategoryBlock,
+    GroupBlock,
+    Row,
+    Structure,
+    Table,
+    build_table,
+    remember,
+    save_tree,
+    saved_budget_lines,
+    saved_structure,
+)
+from .templatetags.official import amount, two_places, whole_or_two_places
 from .workbook import plain_text_to_rich, rich_text_to_plain
 
 UPLOAD_LIFETIME = timedelta(days=1)
@@ -52,63 +61,87 @@ def check_open_to_import(evaluation: Evaluation) -> None:
         )
 
 
-# ---------------------------------------------------------------- the evaluation as data
-
-
-def _text(value: str) -> str:
-    return (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def snapshot(evaluation: Evaluation) -> dict:
-    """The evaluation in the shape `read_workbook` returns. Expects `with_table()`."""
-    lines = {line.kind: line for line in evaluation.budget_lines.all()}
-    budget = {}
-    for kind in BudgetLine.ORDER:
-        line = lines.get(kind) or BudgetLine(kind=kind)
-        budget[kind] = [str(line.budget_amount), str(line.executed_amount)]
-    groups = []
-    for group in evaluation.indicator_groups.all():
-        categories = []
-        for category in group.categories.all():
-            indicators = [
-                {
-                    "name": "" if group.note else indicator.name,
-                    "target": indicator.target_display,
-                    "actual": indicator.actual_display,
-                    "points": str(indicator.points),
-                    "score": str(indicator.score) if indicator.score is not None else None,
-                    "deviation_reason": _text(indicator.deviation_reason),
-                    "id": indicator.pk,
-                }
-                for indicator in category.indicators.all()
-            ]
-            categories.append({"name": category.name, "indicators": indicators, "id": category.pk})
-        groups.append(
-            {
-                "name": group.name,
-                "weight": str(group.weight),
-                "note": group.note,
-                "categories": categories,
-                "id": group.pk,
-            }
-        )
-    return {
-        "year": evaluation.year,
-        "unit_name": evaluation.unit.name,
-        "subordinate_unit_count": evaluation.subordinate_unit_count,
-        "budget": budget,
-        "target_text": rich_text_to_plain(evaluation.target_text),
-        "result_text": rich_text_to_plain(evaluation.result_text),
-        "groups": groups,
-    }
+# ---------------------------------------------------------------- the workbook as a tree
 
 
 def fingerprint(evaluation: Evaluation) -> str:
-    state = snapshot(evaluation)
-    state["phase"], state["status"] = evaluation.phase, evaluation.status
-    state["html"] = [evaluation.target_text, evaluation.result_text]
-    encoded = json.dumps(state, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()
+    """The evaluation as previewed (expects `with_table()`)."""
+    return build_table(evaluation).fingerprint()
+
+
+def imported_tree(evaluation: Evaluation, data: dict) -> tuple[Table, list]:
+    """The tree of `evaluation` (from `with_table()`) as it would be with the workbook's
+    `data`: its own rows carry the workbook's values, in memory; rows the workbook adds
+    are new; the rows it no longer has are returned to be removed. Each object keeps
+    the workbook row it came from in `workbook_row`, for the preview."""
+    budget_lines = saved_budget_lines(evaluation)
+    structure = saved_structure(evaluation)
+    for obj in [evaluation, *budget_lines]:
+        remember(obj)
+    evaluation.subordinate_unit_count = data["subordinate_unit_count"]
+    for key in ("target_text", "result_text"):
+        # Unchanged goal texts keep their stored rich text.
+        if data[key] != rich_text_to_plain(getattr(evaluation, key)):
+            setattr(evaluation, key, plain_text_to_rich(data[key]))
+    for line in budget_lines:
+        line.budget_amount, line.executed_amount = (
+            Decimal(value) for value in data["budget"][line.kind]
+        )
+
+    removed = []
+    stored_groups = _keyed(structure, lambda pair: pair[0].name)
+    imported: Structure = []
+    for position, (key, group_data) in enumerate(_by_name(data["groups"]).items(), start=1):
+        group, stored_categories = stored_groups.pop(key, (None, []))
+        group = remember(group) if group else IndicatorGroup(evaluation=evaluation)
+        group.position, group.name, group.note = position, group_data["name"], group_data["note"]
+        group.weight = Decimal(group_data["weight"])
+        group.workbook_row = group_data.get("row")
+        categories, gone = _imported_categories(group, stored_categories, group_data["categories"])
+        imported.append((group, categories))
+        removed += gone
+    for group, categories in stored_groups.values():
+        # The workbook draws no 一级 without rows: such a group is not missing from it.
+        if any(indicators for _, indicators in categories):
+            removed.append(group)
+        else:
+            imported.append((group, categories))
+    table = build_table(evaluation, budget_lines=budget_lines, structure=imported)
+    return table, removed
+
+
+def _imported_categories(group: IndicatorGroup, stored: list, categories_data: list):
+    stored_categories = _keyed(stored, lambda pair: pair[0].name)
+    categories, removed = [], []
+    for position, (key, category_data) in enumerate(_by_name(categories_data).items(), start=1):
+        category, stored_rows = stored_categories.pop(key, (None, []))
+        category = remember(category) if category else IndicatorCategory(group=group)
+        category.position, category.name = position, category_data["name"]
+        name_of = (lambda indicator: "") if group.note else (lambda indicator: indicator.name)
+        stored_indicators = _keyed(stored_rows, name_of)
+        indicators = []
+        for row_position, (row_key, row) in enumerate(
+            _by_name(category_data["indicators"]).items(), start=1
+        ):
+            indicator = stored_indicators.pop(row_key, None)
+            indicator = remember(indicator) if indicator else Indicator(category=category)
+            indicator.position = row_position
+            indicator.name = row["name"]
+            indicator.target = row["target"]
+            indicator.actual = row["actual"]
+            indicator.points = Decimal(row["points"])
+            indicator.score = Decimal(row["score"]) if row["score"] is not None else None
+            indicator.deviation_reason = row["deviation_reason"]
+            indicator.workbook_row = row.get("row")
+            indicators.append(indicator)
+        removed += stored_indicators.values()
+        categories.append((category, indicators))
+    for category, indicators in stored_categories.values():
+        if indicators:
+            removed.append(category)
+        else:
+            categories.append((category, indicators))
+    return categories, removed
 
 
 def check_identity(evaluation: Evaluation, data: dict) -> list[str]:
@@ -153,25 +186,14 @@ def _by_name(items: list) -> dict:
     return _keyed(items, lambda item: item["name"])
 
 
-def _flat_rows(groups: list) -> dict:
-    rows = {}
-    for group_key, group in _by_name(groups).items():
-        for category_key, category in _by_name(group["categories"]).items():
-            for row_key, row in _by_name(category["indicators"]).items():
-                rows[(group_key, category_key, row_key)] = (group, category, row)
-    return rows
-
-
-def _row_label(group: dict, category: dict, row: dict) -> str:
-    parts = [group["name"], category["name"]] + ([row["name"]] if row["name"] else [])
-    return " / ".join(parts)
-
-
 def preview(evaluation: Evaluation, data: dict) -> list[Change]:
-    """What applying `data` would change, in the table's order."""
-    old = snapshot(evaluation)
+    """What applying `data` would change, in the table's order: the stored tree and
+    the imported one, compared node by node."""
+    old = build_table(evaluation)
+    new, removed = imported_tree(Evaluation.objects.with_table().get(pk=evaluation.pk), data)
+    before, after = old.evaluation, new.evaluation
     changes = []
-    if data["subordinate_unit_count"] != old["subordinate_unit_count"]:
+    if before.subordinate_unit_count != after.subordinate_unit_count:
         changes.append(
             Change(
                 "修改",
@@ -180,82 +202,99 @@ def preview(evaluation: Evaluation, data: dict) -> list[Change]:
                 fields=[
                     (
                         "下属单位个数",
-                        str(old["subordinate_unit_count"]),
-                        str(data["subordinate_unit_count"]),
+                        str(before.subordinate_unit_count),
+                        str(after.subordinate_unit_count),
                     )
                 ],
             )
         )
-    for kind in BudgetLine.ORDER:
-        before, after = old["budget"][kind], data["budget"][kind]
+    for old_line, new_line in zip(old.budget_rows, new.budget_rows, strict=True):
         fields = [
-            (label, amount(before[index]), amount(after[index]))
-            for index, label in enumerate(("全年预算数", "全年执行数"))
-            if Decimal(before[index]) != Decimal(after[index])
+            (label, amount(getattr(old_line, name)), amount(getattr(new_line, name)))
+            for name, label in (("budget_amount", "全年预算数"), ("executed_amount", "全年执行数"))
+            if getattr(old_line, name) != getattr(new_line, name)
         ]
         if fields:
-            changes.append(Change("修改", "整体支出规模", SOURCE_LABELS[kind], fields=fields))
+            changes.append(Change("修改", "整体支出规模", new_line.label, fields=fields))
     for key, label in (("target_text", "年初设定目标"), ("result_text", "全年完成情况")):
-        if data[key] != old[key]:
-            fields = _paragraph_changes(label, old[key], data[key])
+        old_text = rich_text_to_plain(getattr(before, key))
+        new_text = rich_text_to_plain(getattr(after, key))
+        if old_text != new_text:
+            fields = _paragraph_changes(label, old_text, new_text)
             changes.append(Change("修改", "年度总体目标", label, fields=fields))
 
-    old_groups, new_groups = _by_name(old["groups"]), _by_name(data["groups"])
-    for key, group in new_groups.items():
-        before = old_groups.get(key)
-        if before is None:
+    old_groups = {group.group.pk: group for group in old.groups}
+    for group in new.groups:
+        stored = old_groups.get(group.group.pk)
+        label = f"一级指标 {group.name}"
+        row = getattr(group.group, "workbook_row", None)
+        if stored is None:
             changes.append(
                 Change(
                     "新增",
                     "分解目标自评",
-                    f"一级指标 {group['name']}",
-                    group["row"],
-                    [("权重", "", group["weight"])],
+                    label,
+                    row,
+                    [("权重", "", whole_or_two_places(group.weight))],
                 )
             )
             continue
         fields = []
-        if Decimal(before["weight"]) != Decimal(group["weight"]):
-            fields.append(("权重", before["weight"], group["weight"]))
-        if before["note"] != group["note"]:
-            fields.append(("三级指标说明", before["note"], group["note"]))
-        if fields:
-            changes.append(
-                Change("修改", "分解目标自评", f"一级指标 {group['name']}", group["row"], fields)
+        if stored.weight != group.weight:
+            fields.append(
+                ("权重", whole_or_two_places(stored.weight), whole_or_two_places(group.weight))
             )
-    for key, group in old_groups.items():
-        if key not in new_groups and any(c["indicators"] for c in group["categories"]):
-            changes.append(Change("删除", "分解目标自评", f"一级指标 {group['name']}"))
+        if stored.note != group.note:
+            fields.append(("三级指标说明", stored.note, group.note))
+        if fields:
+            changes.append(Change("修改", "分解目标自评", label, row, fields))
+    removed_groups = {obj.pk for obj in removed if isinstance(obj, IndicatorGroup)}
+    for group in old.groups:
+        if group.group.pk in removed_groups:
+            changes.append(Change("删除", "分解目标自评", f"一级指标 {group.name}"))
 
-    old_rows, new_rows = _flat_rows(old["groups"]), _flat_rows(data["groups"])
-    for key, (group, category, row) in new_rows.items():
-        label = _row_label(group, category, row)
-        before = old_rows.get(key)
-        if before is None:
-            fields = [(title, "", _shown(row[name], name)) for name, title in INDICATOR_FIELDS]
-            changes.append(
-                Change("新增", "分解目标自评", label, row["row"], [f for f in fields if f[2]])
-            )
-            continue
-        fields = [
-            (title, _shown(before[2][name], name), _shown(row[name], name))
-            for name, title in INDICATOR_FIELDS
-            if _shown(before[2][name], name) != _shown(row[name], name)
-        ]
-        if fields:
-            changes.append(Change("修改", "分解目标自评", label, row["row"], fields))
-    for key, (group, category, row) in old_rows.items():
-        if key not in new_rows:
-            fields = [(title, _shown(row[name], name), "") for name, title in INDICATOR_FIELDS]
-            changes.append(
-                Change(
-                    "删除",
-                    "分解目标自评",
-                    _row_label(group, category, row),
-                    fields=[f for f in fields if f[1]],
-                )
-            )
+    old_rows = {row.indicator.pk: (group, row) for group in old.groups for row in group.rows}
+    kept = set()
+    for group in new.groups:
+        for category in group.categories:
+            for row in category.rows:
+                label = _row_label(group, category, row)
+                workbook_row = getattr(row.indicator, "workbook_row", None)
+                stored = old_rows.get(row.indicator.pk)
+                if stored is None:
+                    fields = [(title, "", _shown(row, name)) for name, title in INDICATOR_FIELDS]
+                    changes.append(
+                        Change(
+                            "新增", "分解目标自评", label, workbook_row, [f for f in fields if f[2]]
+                        )
+                    )
+                    continue
+                kept.add(row.indicator.pk)
+                fields = [
+                    (title, _shown(stored[1], name), _shown(row, name))
+                    for name, title in INDICATOR_FIELDS
+                    if _shown(stored[1], name) != _shown(row, name)
+                ]
+                if fields:
+                    changes.append(Change("修改", "分解目标自评", label, workbook_row, fields))
+    for group in old.groups:
+        for category in group.categories:
+            for row in category.rows:
+                if row.indicator.pk not in kept:
+                    fields = [(title, _shown(row, name), "") for name, title in INDICATOR_FIELDS]
+                    changes.append(
+                        Change(
+                            "删除",
+                            "分解目标自评",
+                            _row_label(group, category, row),
+                            fields=[f for f in fields if f[1]],
+                        )
+                    )
     return changes
+
+
+def _row_label(group: GroupBlock, category: CategoryBlock, row: Row) -> str:
+    return " / ".join([group.name, category.name] + ([row.name] if row.name else []))
 
 
 def _paragraph_changes(label: str, old: str, new: str) -> list[tuple[str, str, str]]:
@@ -278,13 +317,13 @@ def _paragraph_changes(label: str, old: str, new: str) -> list[tuple[str, str, s
     return fields
 
 
-def _shown(value, field: str) -> str:
-    """分值 and 得分 compare and show as the form prints them (2 and 2.00 are the
-    same); every other field as written, so a reason reading "2023" stays "2023"."""
+def _shown(row: Row, field: str) -> str:
+    """A row's field as the form prints it: 分值 and 得分 with two decimals."""
+    value = getattr(row, field)
     if value is None:
         return ""
-    if field in ("points", "score") and str(value).replace(".", "", 1).isdigit():
-        return f"{Decimal(str(value)):.2f}"
+    if isinstance(value, Decimal):
+        return two_places(value)
     return str(value)
 
 
@@ -314,124 +353,20 @@ def pending_uploads(user) -> QuerySet:
 def apply_upload(upload: WorkbookUpload, *, by) -> Evaluation:
     """Apply a previewed upload, all or nothing, if the evaluation is as previewed.
 
-    It writes through `workflow.save_changes` like any other edit: the row lock, the
+    It writes inside `workflow.changing` like any other edit: the row lock, the
     version, the field history, and the phase rules of the models, which refuse a
-    workbook that changes what the current phase keeps closed."""
-
-    def apply(locked: Evaluation) -> None:
-        check_open_to_import(locked)
-        evaluation = Evaluation.objects.with_table().get(pk=locked.pk)
-        if fingerprint(evaluation) != upload.base_fingerprint:
-            raise ImportRefused("预览之后该自评表已被修改，请重新上传工作簿并核对变更。")
-        _apply(evaluation, upload.data)
-        upload.delete()
-
+    workbook that changes what the current phase keeps closed. Who may import is
+    checked by the caller (`access.can_fill`)."""
     current = Evaluation.objects.get(pk=upload.evaluation_id)
     try:
-        return workflow.save_changes(current, by=by, expected_version=current.version, apply=apply)
+        with workflow.changing(current, by=by, expected_version=current.version) as locked:
+            check_open_to_import(locked)
+            evaluation = Evaluation.objects.with_table().get(pk=locked.pk)
+            if fingerprint(evaluation) != upload.base_fingerprint:
+                raise ImportRefused("预览之后该自评表已被修改，请重新上传工作簿并核对变更。")
+            table, removed = imported_tree(evaluation, upload.data)
+            save_tree(table, removed, add_rows=True)
+            upload.delete()
     except EvaluationError as error:
         raise ImportRefused(f"无法导入：{error.message}") from error
-
-
-def _apply(evaluation: Evaluation, data: dict) -> None:
-    old = snapshot(evaluation)
-    changed = data["subordinate_unit_count"] != old["subordinate_unit_count"]
-    evaluation.subordinate_unit_count = data["subordinate_unit_count"]
-    for key in ("target_text", "result_text"):
-        if data[key] != old[key]:
-            setattr(evaluation, key, plain_text_to_rich(data[key]))
-            changed = True
-    if changed:
-        evaluation.save()
-
-    lines = {line.kind: line for line in evaluation.budget_lines.all()}
-    for kind in BudgetLine.ORDER:
-        budget, executed = (Decimal(value) for value in data["budget"][kind])
-        line = lines.get(kind) or BudgetLine(evaluation=evaluation, kind=kind)
-        if line.pk is None or (line.budget_amount, line.executed_amount) != (budget, executed):
-            line.budget_amount, line.executed_amount = budget, executed
-            line.save()
-
-    groups = _keyed(list(evaluation.indicator_groups.all()), lambda group: group.name)
-    kept_groups = set()
-    for position, (key, group_data) in enumerate(_by_name(data["groups"]).items(), start=1):
-        group = groups.get(key) or IndicatorGroup(evaluation=evaluation)
-        group.position = position
-        group.name, group.note = group_data["name"], group_data["note"]
-        group.weight = Decimal(group_data["weight"])
-        group.save()
-        kept_groups.add(group.pk)
-        _apply_categories(group, group_data["categories"], key in groups)
-    for group in groups.values():
-        if group.pk not in kept_groups and _has_rows(group):
-            group.delete()
-
-
-def _has_rows(group: IndicatorGroup) -> bool:
-    return any(category.indicators.all() for category in group.categories.all())
-
-
-def _apply_categories(group: IndicatorGroup, categories_data: list, existed: bool) -> None:
-    categories = (
-        _keyed(list(group.categories.all()), lambda category: category.name) if existed else {}
-    )
-    kept = set()
-    for position, (key, category_data) in enumerate(_by_name(categories_data).items(), start=1):
-        category = categories.get(key) or IndicatorCategory(group=group)
-        if category.pk is None or (category.position, category.name) != (
-            position,
-            category_data["name"],
-        ):
-            category.position, category.name = position, category_data["name"]
-            category.save()
-        kept.add(category.pk)
-        _apply_indicators(category, category_data["indicators"], key in categories)
-    for category in categories.values():
-        if category.pk not in kept and category.indicators.all():
-            category.delete()
-
-
-def _apply_indicators(category: IndicatorCategory, rows: list, existed: bool) -> None:
-    indicators = (
-        _keyed(list(category.indicators.all()), lambda indicator: indicator.name) if existed else {}
-    )
-    if existed and category.group.note:
-        indicators = _keyed(list(category.indicators.all()), lambda indicator: "")
-    kept = set()
-    for position, (key, row) in enumerate(_by_name(rows).items(), start=1):
-        indicator = indicators.get(key) or Indicator(category=category)
-        before = _indicator_state(indicator) if indicator.pk else None
-        indicator.position = position
-        indicator.name = row["name"]
-        indicator.target = row["target"]
-        indicator.actual = row["actual"]
-        indicator.points = Decimal(row["points"])
-        indicator.score = Decimal(row["score"]) if row["score"] is not None else None
-        indicator.deviation_reason = row["deviation_reason"]
-        # Each through save(): the phase rules and the field history see every row.
-        if indicator.pk is None or _indicator_state(indicator) != before:
-            indicator.save()
-        kept.add(indicator.pk)
-    for indicator in indicators.values():
-        if indicator.pk not in kept:
-            indicator.delete()
-
-
-def _indicator_state(indicator: Indicator) -> tuple:
-    return tuple(
-        getattr(indicator, name)
-        for name in (
-            "position",
-            "name",
-            "target_comparator",
-            "target_number",
-            "target_unit",
-            "target_label",
-            "actual_number",
-            "actual_unit",
-            "actual_label",
-            "points",
-            "score",
-            "deviation_reason",
-        )
-    )
+    return locked

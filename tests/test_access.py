@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
-from evaluations.workbook_import import snapshot
+from evaluations.workbook import read_workbook, render_xlsx
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation
@@ -47,7 +47,7 @@ def upload(evaluation):
         evaluation=evaluation,
         uploaded_by=evaluation.unit.staff.get(username="staff"),
         file_name="自评表.xlsx",
-        data=snapshot(Evaluation.objects.with_table().get(pk=evaluation.pk)),
+        data=read_workbook(render_xlsx(evaluation)).data,
         base_fingerprint="",
     )
 

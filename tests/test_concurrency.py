@@ -82,9 +82,11 @@ def test_two_tabs_of_the_unit_save_through_changing(sample, staff):
     with workflow.changing(first_tab, by=staff, expected_version=first_tab.version) as locked:
         write_target(locked)
     assert first_tab.version == 2
-    with pytest.raises(StaleVersion):
-        with workflow.changing(second_tab, by=staff, expected_version=second_tab.version) as locked:
-            write_points(locked)
+    with (
+        pytest.raises(StaleVersion),
+        workflow.changing(second_tab, by=staff, expected_version=second_tab.version) as locked,
+    ):
+        write_points(locked)
     sample.refresh_from_db()
     assert sample.target_text == "<p>第一个标签页的目标</p>" and sample.version == 2
     assert row(sample, "设备使用率").points == Decimal("2.00")
@@ -100,9 +102,11 @@ def test_a_refusal_inside_changing_keeps_nothing(sample, staff):
         indicator.points = Decimal("3.00")  # a targets field: closed
         indicator.save()
 
-    with pytest.raises(Exception, match="年初目标已审核，“分值”不能再修改。"):
-        with workflow.changing(sample, by=staff, expected_version=1) as locked:
-            half_allowed(locked)
+    with (
+        pytest.raises(Exception, match="年初目标已审核，“分值”不能再修改。"),
+        workflow.changing(sample, by=staff, expected_version=1) as locked,
+    ):
+        half_allowed(locked)
     assert row(sample, "设备使用率").actual_number == Decimal("100.00")
     assert Evaluation.objects.get(pk=sample.pk).version == 1
 
@@ -179,7 +183,9 @@ def test_a_transition_waits_for_a_save_holding_the_row_lock():
                 release.wait(5)
                 order.append("saved")
 
-            with workflow.changing(Evaluation.objects.get(pk=evaluation.pk), by=staff, expected_version=1) as locked:
+            with workflow.changing(
+                Evaluation.objects.get(pk=evaluation.pk), by=staff, expected_version=1
+            ) as locked:
                 apply(locked)
         finally:
             connections.close_all()

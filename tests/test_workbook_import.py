@@ -14,8 +14,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from evaluations import workflow
 from evaluations.models import ROLE_STAFF, District, Evaluation, WorkbookUpload
+from evaluations.table import build_table
 from evaluations.workbook import MAX_SHEET_ROWS, read_workbook, render_xlsx
-from evaluations.workbook_import import fingerprint, snapshot
+from evaluations.workbook_import import fingerprint
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit, make_user, open_results, synthetic_data
@@ -41,8 +42,7 @@ def upload(client, evaluation, content: bytes, name: str = "自评表.xlsx"):
 def database_state(evaluation) -> str:
     """Everything an import could touch, ids included."""
     evaluation = Evaluation.objects.with_table().get(pk=evaluation.pk)
-    state = snapshot(evaluation)
-    state["html"] = [evaluation.target_text, evaluation.result_text]
+    state = build_table(evaluation).state()
     state["counts"] = [
         IndicatorGroup.objects.count(),
         IndicatorCategory.objects.count(),
