@@ -4,7 +4,7 @@ import nh3
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q, Value
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
@@ -191,6 +191,28 @@ class EvaluationQuerySet(models.QuerySet):
     def for_year(self, year: int) -> "EvaluationQuerySet":
         return self.filter(year=year)
 
+    def awaiting_review(self) -> "EvaluationQuerySet":
+        """The submitted ones, longest waiting first, with when they were submitted
+        (`submitted_at`) and how often they were returned before (`return_count`)."""
+        events = ReviewEvent.objects.filter(evaluation=OuterRef("pk"))
+        submitted_at = (
+            events.filter(action=ReviewEvent.Action.SUBMIT)
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        )
+        returns = (
+            events.filter(action=ReviewEvent.Action.RETURN)
+            .values("evaluation")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return (
+            self.filter(status=Evaluation.Status.SUBMITTED)
+            .select_related("unit", "unit__parent", "unit__district")
+            .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
+            .order_by("submitted_at", "unit__code")
+        )
+
     def with_table(self) -> "EvaluationQuerySet":
         """Everything the official table draws, in a fixed number of queries."""
         from indicators.models import IndicatorCategory, IndicatorGroup
@@ -206,6 +228,18 @@ class EvaluationQuerySet(models.QuerySet):
         )
 
 
+class EvaluationPhase(models.TextChoices):
+    TARGETS = "targets", "年初目标"
+    RESULTS = "results", "年末自评"
+
+
+class EvaluationStatus(models.TextChoices):
+    DRAFT = "draft", "草稿"
+    SUBMITTED = "submitted", "已提交"
+    RETURNED = "returned", "已退回"
+    APPROVED = "approved", "已审核"
+
+
 class Evaluation(models.Model):
     """One 部门（单位）整体支出绩效自评表: one per unit and year.
 
@@ -215,15 +249,8 @@ class Evaluation(models.Model):
     `evaluations.workflow` moves `phase` and `status`.
     """
 
-    class Phase(models.TextChoices):
-        TARGETS = "targets", "年初目标"
-        RESULTS = "results", "年末自评"
-
-    class Status(models.TextChoices):
-        DRAFT = "draft", "草稿"
-        SUBMITTED = "submitted", "已提交"
-        RETURNED = "returned", "已退回"
-        APPROVED = "approved", "已审核"
+    Phase = EvaluationPhase
+    Status = EvaluationStatus
 
     # Which fields the unit fills in which phase, by model name. The data-entry
     # forms, the admin and the save guard all read this one table.
@@ -287,15 +314,15 @@ class Evaluation(models.Model):
                 fields=["unit", "year"], name="one_evaluation_per_unit_and_year"
             ),
             models.CheckConstraint(
-                condition=Q(phase__in=["targets", "results"]), name="evaluation_phase_known"
+                condition=Q(phase__in=EvaluationPhase.values), name="evaluation_phase_known"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "submitted", "returned", "approved"]),
+                condition=Q(status__in=EvaluationStatus.values),
                 name="evaluation_status_known",
             ),
             # Approving the targets opens the results phase at once.
             models.CheckConstraint(
-                condition=~Q(phase="targets", status="approved"),
+                condition=~Q(phase=EvaluationPhase.TARGETS, status=EvaluationStatus.APPROVED),
                 name="evaluation_targets_not_left_approved",
             ),
         ]

@@ -33,6 +33,7 @@ from django.utils import timezone
 from openpyxl.styles import Alignment, Font
 
 from indicators.models import Indicator
+from indicators.scoring import GRADE_BANDS
 
 from .access import units_for_user
 from .models import (
@@ -54,7 +55,7 @@ STAGES = [(NOT_STARTED, "未开始")] + [
     if not (phase == Phase.TARGETS and status == Status.APPROVED)
 ]
 STAGE_LABELS = dict(STAGES)
-GRADES = ["优", "良", "中", "差"]
+
 
 # ?sort= value → ordering; "-" in front reverses it. Empty values sort last either way.
 SORTS = {
@@ -135,10 +136,11 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
                 output_field=MONEY,
             ),
             grade=Case(
-                When(total_score__gte=90, then=Value("优")),
-                When(total_score__gte=80, then=Value("良")),
-                When(total_score__gte=60, then=Value("中")),
-                When(total_score__isnull=False, then=Value("差")),
+                *[
+                    When(total_score__gte=lowest, then=Value(name))
+                    for name, lowest in GRADE_BANDS[:-1]
+                ],
+                When(total_score__isnull=False, then=Value(GRADE_BANDS[-1][0])),
                 default=Value(""),
                 output_field=CharField(),
             ),

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from indicators.scoring import GRADES
 
 from . import workflow, years
 from .access import (
@@ -42,13 +44,11 @@ from .models import (
     EvaluationError,
     ExportItem,
     ExportJob,
-    ReviewEvent,
     StaleVersion,
     Unit,
 )
 from .overview import (
     DEFAULT_SORT,
-    GRADES,
     SORTS,
     STAGE_LABELS,
     STAGES,
@@ -144,24 +144,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (is_reviewer(user) or is_admin(user)):
         raise PermissionDenied("只有审核人和管理员可以查看待审核的自评表。")
-    submitted_at = (
-        ReviewEvent.objects.filter(evaluation=OuterRef("pk"), action=ReviewEvent.Action.SUBMIT)
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    returns = (
-        ReviewEvent.objects.filter(evaluation=OuterRef("pk"), action=ReviewEvent.Action.RETURN)
-        .values("evaluation")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    evaluations = (
-        Evaluation.objects.for_user(user)
-        .filter(status=Evaluation.Status.SUBMITTED)
-        .select_related("unit", "unit__parent", "unit__district")
-        .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
-        .order_by("submitted_at", "unit__code")
-    )
+    evaluations = Evaluation.objects.for_user(user).awaiting_review()
     year = _whole_number(request.GET.get("year"))
     if year:
         evaluations = evaluations.filter(year=year)
@@ -268,7 +251,7 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "opts": Evaluation._meta,
         "evaluation": evaluation,
         "entry": entry,
-        "can_submit": can_fill(request.user, evaluation) and entry.editable,
+        "can_submit": not workflow.submit_refusal(request.user, evaluation),
     }
     return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
 
@@ -309,21 +292,16 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     for row in [*table.budget_rows, *table.rows]:
         row.comments = notes.get(row.anchor, [])
         row.changes = changed.get(row.anchor, [])
-    Status = Evaluation.Status
-    reviewing = can_review(user, evaluation) and evaluation.status == Status.SUBMITTED
     context = {
         "evaluation": evaluation,
         "table": table,
         "history": history,
         "show_review": True,
         "can_enter": can_enter(user, evaluation),
-        "can_submit": can_fill(user, evaluation)
-        and evaluation.status in Evaluation.EDITABLE_STATUSES,
-        "can_decide": reviewing,
-        "can_recheck": reviewing and evaluation.phase == Evaluation.Phase.RESULTS,
-        "can_reopen": can_reopen(user, evaluation)
-        and (evaluation.is_final or evaluation.targets_approved)
-        and evaluation.status != Status.SUBMITTED,
+        "can_submit": not workflow.submit_refusal(user, evaluation),
+        "can_decide": not workflow.review_refusal(user, evaluation),
+        "can_recheck": not workflow.recheck_refusal(user, evaluation),
+        "can_reopen": not workflow.reopen_refusal(user, evaluation),
     }
     return render(request, "evaluations/table.html", context)
 

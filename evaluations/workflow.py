@@ -59,13 +59,56 @@ class WorkflowError(EvaluationError):
         self.faults = faults or []
 
 
+# The guards: each says why `user` may not take a step on `evaluation` now, or "".
+# The verbs raise what they say; pages ask them which buttons to show.
+
+
+def submit_refusal(user, evaluation: Evaluation) -> str:
+    if not access.can_fill(user, evaluation):
+        return "只有本单位的填报人可以提交自评表。"
+    if evaluation.status not in Evaluation.EDITABLE_STATUSES:
+        return f"该自评表处于“{evaluation.state_display}”，不能提交。"
+    return ""
+
+
+def review_refusal(user, evaluation: Evaluation) -> str:
+    """Return and approve."""
+    if not access.can_review(user, evaluation):
+        return "只有本区的审核人可以审核自评表。"
+    if evaluation.status != Status.SUBMITTED:
+        return f"该自评表处于“{evaluation.state_display}”，尚未提交，不能审核。"
+    return ""
+
+
+def recheck_refusal(user, evaluation: Evaluation) -> str:
+    if refusal := review_refusal(user, evaluation):
+        return refusal
+    if evaluation.phase != Phase.RESULTS:
+        return "再复核只在年末自评阶段进行。"
+    return ""
+
+
+def reopen_refusal(user, evaluation: Evaluation) -> str:
+    if not access.can_reopen(user, evaluation):
+        return "只有管理员可以重新打开已审核的自评表。"
+    if evaluation.is_final or (
+        evaluation.phase == Phase.RESULTS and evaluation.status in Evaluation.EDITABLE_STATUSES
+    ):
+        return ""
+    if evaluation.status == Status.SUBMITTED:
+        return "该自评表正在审核中，请审核人先退回或审核通过。"
+    return "该自评表尚无已审核的阶段，无需重新打开。"
+
+
+def _guard(refusal: str) -> None:
+    if refusal:
+        raise WorkflowError(refusal)
+
+
 def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
     with transaction.atomic():
         locked = _lock(evaluation)
-        if not access.can_fill(by, locked):
-            raise WorkflowError("只有本单位的填报人可以提交自评表。")
-        if locked.status not in Evaluation.EDITABLE_STATUSES:
-            raise WorkflowError(f"该自评表处于“{locked.state_display}”，不能提交。")
+        _guard(submit_refusal(by, locked))
         faults = build_table(Evaluation.objects.with_table().get(pk=locked.pk)).faults
         if faults:
             raise WorkflowError(
@@ -87,7 +130,7 @@ def return_for_revision(
     comments = {anchor: text.strip() for anchor, text in (comments or {}).items() if text.strip()}
     with transaction.atomic():
         locked = _lock(evaluation, expected_version)
-        _check_review(by, locked)
+        _guard(review_refusal(by, locked))
         if not reason:
             raise WorkflowError("请填写退回理由。")
         rows = _rows_by_anchor(locked, comments)
@@ -108,7 +151,7 @@ def return_for_revision(
 def approve(evaluation: Evaluation, *, by, expected_version: int | None = None) -> ReviewEvent:
     with transaction.atomic():
         locked = _lock(evaluation, expected_version)
-        _check_review(by, locked)
+        _guard(review_refusal(by, locked))
         if locked.phase == Phase.TARGETS:
             # The targets are approved and, from now on, read-only: the results phase opens.
             return _move(
@@ -130,29 +173,24 @@ def reopen(
     reason = (reason or "").strip()
     with transaction.atomic():
         locked = _lock(evaluation, expected_version)
-        if not access.can_reopen(by, locked):
-            raise WorkflowError("只有管理员可以重新打开已审核的自评表。")
+        _guard(reopen_refusal(by, locked))
         if not reason:
             raise WorkflowError("请填写重新打开的理由。")
         if locked.is_final:
             return _move(
                 evaluation, locked, by, Action.REOPEN, Phase.RESULTS, Status.RETURNED, reason
             )
-        if locked.phase == Phase.RESULTS and locked.status in Evaluation.EDITABLE_STATUSES:
-            return _move(
-                evaluation,
-                locked,
-                by,
-                Action.REOPEN,
-                Phase.TARGETS,
-                Status.RETURNED,
-                reason,
-                event_phase=Phase.TARGETS,
-                event_from=Status.APPROVED,
-            )
-        if locked.status == Status.SUBMITTED:
-            raise WorkflowError("该自评表正在审核中，请审核人先退回或审核通过。")
-        raise WorkflowError("该自评表尚无已审核的阶段，无需重新打开。")
+        return _move(
+            evaluation,
+            locked,
+            by,
+            Action.REOPEN,
+            Phase.TARGETS,
+            Status.RETURNED,
+            reason,
+            event_phase=Phase.TARGETS,
+            event_from=Status.APPROVED,
+        )
 
 
 def recheck(
@@ -170,9 +208,7 @@ def recheck(
     opinion = (review_opinion or "").strip()
     with transaction.atomic():
         locked = _lock(evaluation)
-        _check_review(by, locked)
-        if locked.phase != Phase.RESULTS:
-            raise WorkflowError("再复核只在年末自评阶段进行。")
+        _guard(recheck_refusal(by, locked))
         indicator = (
             Indicator.objects.select_related("category")
             .filter(category__group__evaluation=locked, pk=indicator_id)
@@ -255,13 +291,6 @@ def _lock(evaluation: Evaluation, expected_version: int | None = None) -> Evalua
     if expected_version is not None and locked.version != expected_version:
         raise StaleVersion()
     return locked
-
-
-def _check_review(by, locked: Evaluation) -> None:
-    if not access.can_review(by, locked):
-        raise WorkflowError("只有本区的审核人可以审核自评表。")
-    if locked.status != Status.SUBMITTED:
-        raise WorkflowError(f"该自评表处于“{locked.state_display}”，尚未提交，不能审核。")
 
 
 def _move(

@@ -111,12 +111,15 @@ def _suggest_qualitative(actual: IndicatorValue, points: Decimal) -> Suggestion:
     )
 
 
+# The grade of a total score: each grade with the lowest total it takes, best first.
+# The overview's SQL reads the same bands.
+GRADE_BANDS = (("优", Decimal("90")), ("良", Decimal("80")), ("中", Decimal("60")), ("差", ZERO))
+GRADES = tuple(name for name, _ in GRADE_BANDS)
+
+
 def grade(total_score: Decimal) -> str:
     """优 ≥ 90, 良 80–<90, 中 60–<80, 差 < 60."""
-    if total_score >= 90:
-        return "优"
-    if total_score >= 80:
-        return "良"
-    if total_score >= 60:
-        return "中"
-    return "差"
+    for name, lowest in GRADE_BANDS:
+        if total_score >= lowest:
+            return name
+    return GRADE_BANDS[-1][0]
