@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .models import BudgetLine, Evaluation
-from .templatetags.official import amount, two_places, whole_or_two_places
+from .numbers import amount, two_places, whole_or_two_places
 
 TOTAL_WEIGHT = Decimal("100")
 BUDGET_ANCHOR = "budget"

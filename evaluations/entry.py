@@ -30,6 +30,7 @@ from .forms import (
     IndicatorEntryForm,
 )
 from .models import Evaluation
+from .numbers import two_places, whole_or_two_places
 from .table import (
     BudgetRow,
     GroupBlock,
@@ -43,7 +44,6 @@ from .table import (
     saved_budget_lines,
     saved_structure,
 )
-from .templatetags.official import two_places, whole_or_two_places
 
 NEW_KEY = re.compile(r"^new\d{1,9}$")
 

@@ -15,8 +15,8 @@ from .models import (
     clean_rich_text,
     parse_two_places,
 )
+from .numbers import two_places, whole_or_two_places
 from .overview import STAGES
-from .templatetags.official import two_places, whole_or_two_places
 
 ZERO = Decimal("0.00")
 

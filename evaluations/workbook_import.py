@@ -25,6 +25,7 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from . import workflow
 from .models import Evaluation, EvaluationError, WorkbookUpload
+from .numbers import amount, two_places, whole_or_two_places
 from .table import (
     CategoryBlock,
     GroupBlock,
@@ -37,7 +38,6 @@ from .table import (
     saved_budget_lines,
     saved_structure,
 )
-from .templatetags.official import amount, two_places, whole_or_two_places
 from .workbook import plain_text_to_rich, rich_text_to_plain
 
 UPLOAD_LIFETIME = timedelta(days=1)

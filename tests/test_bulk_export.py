@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from evaluations import numbers
 from evaluations.bulk_export import (
     drawing_version,
     finish_job_if_complete,
@@ -29,7 +30,6 @@ from evaluations.bulk_export import (
 )
 from evaluations.demo import sample_data
 from evaluations.models import ExportItem, ExportJob
-from evaluations.templatetags import official
 from indicators.models import Indicator
 
 from .conftest import make_evaluation, make_unit, synthetic_data
@@ -357,11 +357,11 @@ def test_export_pages_need_login_and_the_right_method(client, finished_job, admi
 
 
 def test_the_drawing_version_covers_the_number_formatters(monkeypatch):
-    # The PDF writes 分值, 得分 and amounts with templatetags/official.py: a change
+    # The PDF writes 分值, 得分 and amounts with evaluations/numbers.py: a change
     # there must not let an export reuse PDFs drawn before it.
     drawing_version.cache_clear()
     before = drawing_version()
-    formatters = Path(official.__file__)
+    formatters = Path(numbers.__file__)
     read_bytes = Path.read_bytes
     monkeypatch.setattr(
         Path, "read_bytes", lambda path: read_bytes(path) + (b"#" if path == formatters else b"")

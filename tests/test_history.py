@@ -134,7 +134,7 @@ def test_the_recheck_shows_beside_the_units_score_and_in_the_history(sample, rev
 
 
 def test_the_official_export_leaves_the_review_notes_out(sample, reviewer):
-    from evaluations.exports import render_html
+    from evaluations.management.commands.export_evaluation import render_html
 
     Evaluation.objects.filter(pk=sample.pk).update(phase="results", status="submitted")
     workflow.recheck(

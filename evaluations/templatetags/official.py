@@ -1,34 +1,10 @@
-"""How the official table writes numbers."""
-
-from decimal import Decimal
+"""The official table's number formats as template filters (see `evaluations.numbers`)."""
 
 from django import template
 
+from evaluations import numbers
+
 register = template.Library()
-
-
-@register.filter
-def amount(value: Decimal | None) -> str:
-    """Money with thousands separators, to the cent: 8,278,261.03."""
-    if value is None:
-        return ""
-    return f"{Decimal(value):,.2f}"
-
-
-@register.filter
-def two_places(value: Decimal | None) -> str:
-    """分值, 得分 and 执行率: 7.50, 99.92."""
-    if value is None:
-        return ""
-    return f"{Decimal(value):.2f}"
-
-
-@register.filter
-def whole_or_two_places(value: Decimal | None) -> str:
-    """权重 and the totals, as the form prints them: 30, 100, 96 — but 95.50."""
-    if value is None:
-        return ""
-    value = Decimal(value)
-    if value == value.to_integral_value():
-        return f"{value:.0f}"
-    return f"{value:.2f}"
+register.filter("amount", numbers.amount)
+register.filter("two_places", numbers.two_places)
+register.filter("whole_or_two_places", numbers.whole_or_two_places)
