@@ -6,9 +6,11 @@ retry, no timeout, no notice when a worker dies. So the state that matters lives
 our own rows. An `ExportItem` is claimed by a conditional UPDATE (pending → running),
 and every later write names the attempt it belongs to, so a worker presumed dead that
 wakes up again cannot overwrite the work of the one that took over. A render runs
-under a time limit; a worker stuck past it ends itself, and `sweep_stale_items`
+under a time limit; a worker stuck past it ends itself, and `sweep_stale_work`
 (run by every task, by the progress page and by `manage.py sweep_exports`) puts its
-item back in the queue. The worker that finishes the last item writes the zip.
+item back in the queue. The worker that finishes the last item writes the zip,
+claiming the job the same way (running → assembling, attempts counted): a packing
+whose worker died is queued again by the sweeper too.
 
 PDFs are stored by the hash of what they draw (`fingerprint`): an evaluation that has
 not changed since an earlier export reuses that file instead of rendering again.
@@ -62,7 +64,7 @@ def start_export(*, year: int, user=None, stage: str = "", parent: Unit | None =
     `user` scopes the selection like the overview; None (the command line) takes all."""
     from .overview import overview_rows
 
-    sweep_stale_items()
+    sweep_stale_work()
     with transaction.atomic():
         rows = overview_rows(user, year, stage=stage, parent=parent)
         evaluation_ids = [pk for pk in rows.values_list("evaluation_pk", flat=True) if pk]
@@ -102,7 +104,9 @@ def retry_failed(job: ExportJob) -> int:
         job.status = ExportJob.Status.RUNNING
         job.error = ""
         job.finished_at = None
-        job.save(update_fields=["status", "error", "finished_at"])
+        # A packing that failed for good gets its attempts afresh, as failed items do.
+        job.assembling_attempts = 0
+        job.save(update_fields=["status", "error", "finished_at", "assembling_attempts"])
         if item_ids:
             transaction.on_commit(lambda: enqueue_items(item_ids))
         else:
@@ -143,6 +147,7 @@ def render_export_item(item_id: int) -> None:
 
 @task()
 def finish_export_job(job_id: int) -> None:
+    sweep_stale_work()
     finish_job_if_complete(job_id)
 
 
@@ -153,7 +158,7 @@ def worker_name() -> str:
 def render_item(item_id: int) -> None:
     """Renders (or reuses) one item's PDF. Never raises for a bad evaluation: the
     failure is recorded on the item, where the page shows it."""
-    sweep_stale_items()
+    sweep_stale_work()
     claimed = ExportItem.objects.filter(pk=item_id, status=ExportItem.Status.PENDING).update(
         status=ExportItem.Status.RUNNING,
         attempts=F("attempts") + 1,
@@ -288,18 +293,36 @@ def finish_job_if_complete(job_id: int) -> None:
             error=f"有 {failed} 份自评表未能生成 PDF，可重试失败项。",
         )
         return
-    if not jobs.update(status=ExportJob.Status.ASSEMBLING):
+    claimed = jobs.update(
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=F("assembling_attempts") + 1,
+        assembling_started_at=timezone.now(),
+    )
+    if not claimed:
         return
     job = ExportJob.objects.get(pk=job_id)
+    # As for items: the result is written only while the packing is still this
+    # attempt's, so a packer presumed dead that wakes up again changes nothing.
+    mine = ExportJob.objects.filter(
+        pk=job_id,
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=job.assembling_attempts,
+    )
     try:
-        job.archive_path = write_archive(job)
+        archive_path = write_archive(job)
     except Exception as error:
-        job.status = ExportJob.Status.FAILED
-        job.error = f"打包出错：{type(error).__name__}: {error}"[:2000]
+        mine.update(
+            status=ExportJob.Status.FAILED,
+            error=f"打包出错：{type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
     else:
-        job.status = ExportJob.Status.DONE
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "archive_path", "finished_at"])
+        mine.update(
+            status=ExportJob.Status.DONE,
+            archive_path=archive_path,
+            error="",
+            finished_at=timezone.now(),
+        )
 
 
 def pdf_name_in_archive(unit: Unit) -> str:
@@ -353,8 +376,14 @@ def archive_file(job: ExportJob) -> Path | None:
 
 def stale_after() -> timedelta:
     """A running item older than this lost its worker: past the render's time limit
-    and the grace after which a stuck worker ends itself, with a margin."""
+    and the grace after which a stuck worker ends itself, with a margin. Packing has no
+    time limit of its own; it only copies finished PDFs, and gets as long."""
     return timedelta(seconds=settings.EXPORT_RENDER_TIMEOUT + settings.EXPORT_KILL_GRACE + 30)
+
+
+def sweep_stale_work(older_than: timedelta | None = None) -> int:
+    """Recovers what workers that died left behind: items and packing."""
+    return sweep_stale_items(older_than) + sweep_stale_packing(older_than)
 
 
 def sweep_stale_items(older_than: timedelta | None = None) -> int:
@@ -389,4 +418,37 @@ def sweep_stale_items(older_than: timedelta | None = None) -> int:
             swept += 1
             item_id = item["pk"]
             transaction.on_commit(lambda item_id=item_id: render_export_item.enqueue(item_id))
+    return swept
+
+
+def sweep_stale_packing(older_than: timedelta | None = None) -> int:
+    """Queues again the packing of jobs whose packer died (they would stay 打包中 for
+    ever), or fails them after EXPORT_MAX_ATTEMPTS attempts; the page's 重试 queues it
+    once more. Each job is moved by a conditional UPDATE, as items are."""
+    limit = timezone.now() - (stale_after() if older_than is None else older_than)
+    stale = list(
+        ExportJob.objects.filter(
+            status=ExportJob.Status.ASSEMBLING, assembling_started_at__lt=limit
+        ).values("pk", "assembling_attempts", "assembling_started_at")
+    )
+    swept = 0
+    for job in stale:
+        same_attempt = ExportJob.objects.filter(
+            pk=job["pk"],
+            status=ExportJob.Status.ASSEMBLING,
+            assembling_attempts=job["assembling_attempts"],
+            assembling_started_at=job["assembling_started_at"],
+        )
+        if job["assembling_attempts"] >= settings.EXPORT_MAX_ATTEMPTS:
+            swept += same_attempt.update(
+                status=ExportJob.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"打包进程中断，已尝试 {job['assembling_attempts']} 次，可重试。",
+            )
+        elif same_attempt.update(
+            status=ExportJob.Status.RUNNING, error="上次打包时进程中断，已重新排队。"
+        ):
+            swept += 1
+            job_id = job["pk"]
+            transaction.on_commit(lambda job_id=job_id: finish_export_job.enqueue(job_id))
     return swept

@@ -18,7 +18,9 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
+from evaluations import bulk_export
 from evaluations.bulk_export import (
     drawing_version,
     finish_job_if_complete,
@@ -26,6 +28,7 @@ from evaluations.bulk_export import (
     retry_failed,
     start_export,
     sweep_stale_items,
+    sweep_stale_packing,
 )
 from evaluations.demo import sample_data
 from evaluations.models import ExportItem, ExportJob
@@ -269,6 +272,96 @@ def test_the_sweeper_gives_up_after_the_last_attempt(sample, admin_user, setting
     assert item.status == ExportItem.Status.FAILED
     assert "已尝试 2 次" in item.error
     assert job.status == ExportJob.Status.FAILED
+
+
+class WorkerDied(BaseException):
+    """What a packer killed mid-zip leaves behind: nothing caught, nothing written."""
+
+
+def die_while_packing(job):
+    raise WorkerDied
+
+
+def queued_packing() -> list:
+    return [
+        result.args_kwargs["args"]
+        for result in DBTaskResult.objects.filter(
+            task_path="evaluations.bulk_export.finish_export_job"
+        )
+    ]
+
+
+def test_a_packing_whose_worker_died_is_queued_again(
+    sample, admin_user, export_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "write_archive", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)  # the worker of the last item packs
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.ASSEMBLING
+    call_command("sweep_exports", stdout=io.StringIO())
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.ASSEMBLING  # not stale yet: a large zip takes time
+
+    monkeypatch.setattr(bulk_export, "stale_after", lambda: timedelta(0))
+    stdout = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sweep_exports", stdout=stdout)
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (ExportJob.Status.RUNNING, "上次打包时进程中断，已重新排队。")
+    assert "1 个打包中的导出" in stdout.getvalue()
+    assert queued_packing() == [[job.pk]]
+    finish_job_if_complete(job.pk)  # what the queued task does
+    job.refresh_from_db()
+    assert (job.status, job.error, job.assembling_attempts) == (ExportJob.Status.DONE, "", 2)
+    with zipfile.ZipFile(export_root / job.archive_path) as archive:
+        assert len(archive.namelist()) == 2
+
+
+def test_the_sweeper_gives_up_packing_after_the_last_attempt(
+    sample, admin_user, export_root, settings, monkeypatch
+):
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "write_archive", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)
+    assert sweep_stale_packing(older_than=timedelta(0)) == 1
+    with pytest.raises(WorkerDied):
+        finish_job_if_complete(job.pk)
+    assert sweep_stale_packing(older_than=timedelta(0)) == 1
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.FAILED
+    assert job.error == "打包进程中断，已尝试 2 次，可重试。"
+
+    monkeypatch.undo()
+    assert retry_failed(job) == 0  # no item failed: the packing is queued again
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.assembling_attempts) == (ExportJob.Status.DONE, 1)
+
+
+def test_a_packer_presumed_dead_changes_nothing_when_it_wakes_up(
+    sample, admin_user, export_root, monkeypatch
+):
+    job = start_export(year=2023, user=admin_user)
+    write_archive = bulk_export.write_archive
+
+    def overtaken(job):
+        # While this packer hangs, the sweeper gives its packing to another.
+        monkeypatch.setattr(bulk_export, "write_archive", write_archive)
+        sweep_stale_packing(older_than=timedelta(0))
+        finish_job_if_complete(job.pk)
+        return "archives/late.zip"
+
+    monkeypatch.setattr(bulk_export, "write_archive", overtaken)
+    render_item(job.items.get().pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+    assert (job.archive_path, job.assembling_attempts) == (f"archives/export-{job.pk}.zip", 2)
 
 
 def test_an_export_selects_by_parent_and_refuses_an_empty_selection(
