@@ -7,8 +7,9 @@ our own rows. An `ExportItem` is claimed by a conditional UPDATE (pending → ru
 and every later write names the attempt it belongs to, so a worker presumed dead that
 wakes up again cannot overwrite the work of the one that took over. A render runs
 under a time limit; a worker stuck past it ends itself, and `sweep_stale_work`
-(run by every task, by the progress page and by `manage.py sweep_exports`) puts its
-item back in the queue. The worker that finishes the last item writes the zip,
+(run by every task, by `manage.py sweep_exports` and by the page's 重试) puts its
+item back in the queue; the progress page only reports what looks stuck, since a
+GET must change nothing. The worker that finishes the last item writes the zip,
 claiming the job the same way (running → assembling, attempts counted): a packing
 whose worker died is queued again by the sweeper too.
 
@@ -120,6 +121,9 @@ class Progress:
     done: int
     failed: int
     running: int
+    # Running items, and the packing, past the time after which the sweeper would
+    # queue them again: their worker has probably died.
+    stuck: int
 
     @property
     def percent(self) -> int:
@@ -127,12 +131,17 @@ class Progress:
 
 
 def job_progress(job: ExportJob) -> Progress:
+    """Counts only: reading the progress changes nothing (see `sweep_stale_work`)."""
+    limit = timezone.now() - stale_after()
     counts = job.items.aggregate(
         total=Count("pk"),
         done=Count("pk", filter=Q(status=ExportItem.Status.DONE)),
         failed=Count("pk", filter=Q(status=ExportItem.Status.FAILED)),
         running=Count("pk", filter=Q(status=ExportItem.Status.RUNNING)),
+        stuck=Count("pk", filter=Q(status=ExportItem.Status.RUNNING, started_at__lt=limit)),
     )
+    if job.status == ExportJob.Status.ASSEMBLING and job.assembling_started_at:
+        counts["stuck"] += job.assembling_started_at < limit
     return Progress(**counts)
 
 

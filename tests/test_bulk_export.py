@@ -406,9 +406,79 @@ def test_admin_starts_an_export_and_watches_it(client, sample, admin_user, expor
         "failed": 0,
         "running": 0,
         "percent": 0,
+        "stuck": 0,
         "error": "",
         "finished": False,
     }
+
+
+@pytest.fixture
+def stuck_jobs(small_year, admin_user, export_root):
+    """Two jobs whose workers died long ago: one mid-render, one mid-packing."""
+    rendering = start_export(year=2023, user=admin_user)
+    packing = start_export(year=2023, user=admin_user)
+    rendering.items.update(
+        status=ExportItem.Status.RUNNING, attempts=1, started_at="2023-01-01T00:00Z"
+    )
+    packing.items.update(status=ExportItem.Status.DONE, attempts=1)
+    ExportJob.objects.filter(pk=packing.pk).update(
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=1,
+        assembling_started_at="2023-01-01T00:00Z",
+    )
+    return rendering, packing
+
+
+def export_state() -> list:
+    return [
+        list(ExportJob.objects.order_by("pk").values_list("status", "assembling_attempts")),
+        list(ExportItem.objects.order_by("pk").values_list("status", "attempts", "error")),
+        DBTaskResult.objects.count(),
+    ]
+
+
+def test_watching_a_job_changes_nothing(client, admin_user, stuck_jobs):
+    rendering, packing = stuck_jobs
+    client.force_login(admin_user)
+    before = export_state()
+
+    pages = {job.pk: client.get(f"/exports/{job.pk}/").content.decode() for job in stuck_jobs}
+    progress = {job.pk: client.get(f"/exports/{job.pk}/progress/").json() for job in stuck_jobs}
+    client.get("/exports/")
+
+    assert export_state() == before
+    # What looks stuck is reported, with the button that queues it again.
+    assert (progress[rendering.pk]["stuck"], progress[packing.pk]["stuck"]) == (3, 1)
+    assert progress[packing.pk]["status_label"] == "打包中"
+    for job in stuck_jobs:
+        assert "秒没有进展，处理它的工作进程可能已中断" in pages[job.pk]
+        assert f'action="/exports/{job.pk}/retry/"' in pages[job.pk]
+
+
+def test_retry_queues_again_what_looks_stuck(
+    client, admin_user, stuck_jobs, django_capture_on_commit_callbacks
+):
+    rendering, packing = stuck_jobs
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/exports/{rendering.pk}/retry/", follow=True)
+
+    assert "已将 3 项中断的工作重新排队。" in response.content.decode()
+    assert set(rendering.items.values_list("status", flat=True)) == {ExportItem.Status.PENDING}
+    packing.refresh_from_db()
+    assert packing.status == ExportJob.Status.RUNNING  # one sweep recovers every job
+    assert queued_packing() == [[packing.pk]]
+    page = client.get(f"/exports/{rendering.pk}/").content.decode()
+    assert '<div id="job-stuck" hidden>' in page
+
+
+def test_retry_of_a_job_with_nothing_to_retry_is_refused(client, finished_job, admin_user):
+    client.force_login(admin_user)
+    response = client.post(f"/exports/{finished_job.pk}/retry/", follow=True)
+    assert "只有“有失败项”的导出可以重试。" in response.content.decode()
+    finished_job.refresh_from_db()
+    assert finished_job.status == ExportJob.Status.DONE
 
 
 def test_an_empty_selection_is_refused_on_the_page(client, sample, admin_user):
