@@ -36,7 +36,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
@@ -107,7 +107,17 @@ def retry_failed(job: ExportJob) -> int:
         job.finished_at = None
         # A packing that failed for good gets its attempts afresh, as failed items do.
         job.assembling_attempts = 0
-        job.save(update_fields=["status", "error", "finished_at", "assembling_attempts"])
+        # Queued now: the sweeper's clock for a packing nobody begins starts here.
+        job.assembling_started_at = timezone.now()
+        job.save(
+            update_fields=[
+                "status",
+                "error",
+                "finished_at",
+                "assembling_attempts",
+                "assembling_started_at",
+            ]
+        )
         if item_ids:
             transaction.on_commit(lambda: enqueue_items(item_ids))
         else:
@@ -140,8 +150,7 @@ def job_progress(job: ExportJob) -> Progress:
         running=Count("pk", filter=Q(status=ExportItem.Status.RUNNING)),
         stuck=Count("pk", filter=Q(status=ExportItem.Status.RUNNING, started_at__lt=limit)),
     )
-    if job.status == ExportJob.Status.ASSEMBLING and job.assembling_started_at:
-        counts["stuck"] += job.assembling_started_at < limit
+    counts["stuck"] += (lost_packing(limit) | unbegun_packing(limit)).filter(pk=job.pk).exists()
     return Progress(**counts)
 
 
@@ -430,18 +439,36 @@ def sweep_stale_items(older_than: timedelta | None = None) -> int:
     return swept
 
 
+def lost_packing(limit) -> QuerySet[ExportJob]:
+    """Jobs 打包中 since before `limit`: their packer died."""
+    return ExportJob.objects.filter(
+        status=ExportJob.Status.ASSEMBLING, assembling_started_at__lt=limit
+    )
+
+
+def unbegun_packing(limit) -> QuerySet[ExportJob]:
+    """Jobs 进行中 whose items all finished before `limit`, and nobody packs: the worker
+    of the last item died before it began, or a packing queued again was lost with the
+    worker that took its task. `assembling_started_at` here is when it was last queued."""
+    items = ExportItem.objects.filter(job=OuterRef("pk"))
+    unfinished = items.filter(status__in=[ExportItem.Status.PENDING, ExportItem.Status.RUNNING])
+    return ExportJob.objects.filter(
+        Q(assembling_started_at__isnull=True) | Q(assembling_started_at__lt=limit),
+        Exists(items),
+        ~Exists(unfinished),
+        ~Exists(items.filter(finished_at__gte=limit)),
+        status=ExportJob.Status.RUNNING,
+    )
+
+
 def sweep_stale_packing(older_than: timedelta | None = None) -> int:
     """Queues again the packing of jobs whose packer died (they would stay 打包中 for
-    ever), or fails them after EXPORT_MAX_ATTEMPTS attempts; the page's 重试 queues it
-    once more. Each job is moved by a conditional UPDATE, as items are."""
+    ever) or never began, or fails them after EXPORT_MAX_ATTEMPTS attempts; the page's
+    重试 queues it once more. Each job is moved by a conditional UPDATE, as items are,
+    and stamped, so that one packing is queued once per timeout, not by every sweep."""
     limit = timezone.now() - (stale_after() if older_than is None else older_than)
-    stale = list(
-        ExportJob.objects.filter(
-            status=ExportJob.Status.ASSEMBLING, assembling_started_at__lt=limit
-        ).values("pk", "assembling_attempts", "assembling_started_at")
-    )
     swept = 0
-    for job in stale:
+    for job in lost_packing(limit).values("pk", "assembling_attempts", "assembling_started_at"):
         same_attempt = ExportJob.objects.filter(
             pk=job["pk"],
             status=ExportJob.Status.ASSEMBLING,
@@ -455,9 +482,23 @@ def sweep_stale_packing(older_than: timedelta | None = None) -> int:
                 error=f"打包进程中断，已尝试 {job['assembling_attempts']} 次，可重试。",
             )
         elif same_attempt.update(
-            status=ExportJob.Status.RUNNING, error="上次打包时进程中断，已重新排队。"
+            status=ExportJob.Status.RUNNING,
+            assembling_started_at=timezone.now(),
+            error="上次打包时进程中断，已重新排队。",
         ):
             swept += 1
-            job_id = job["pk"]
-            transaction.on_commit(lambda job_id=job_id: finish_export_job.enqueue(job_id))
+            queue_packing(job["pk"])
+    for job in unbegun_packing(limit).values("pk", "assembling_started_at"):
+        same_state = ExportJob.objects.filter(
+            pk=job["pk"],
+            status=ExportJob.Status.RUNNING,
+            assembling_started_at=job["assembling_started_at"],
+        )
+        if same_state.update(assembling_started_at=timezone.now()):
+            swept += 1
+            queue_packing(job["pk"])
     return swept
+
+
+def queue_packing(job_id: int) -> None:
+    transaction.on_commit(lambda: finish_export_job.enqueue(job_id))

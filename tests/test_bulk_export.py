@@ -24,6 +24,7 @@ from evaluations import bulk_export
 from evaluations.bulk_export import (
     drawing_version,
     finish_job_if_complete,
+    job_progress,
     render_item,
     retry_failed,
     start_export,
@@ -319,6 +320,31 @@ def test_a_packing_whose_worker_died_is_queued_again(
     assert (job.status, job.error, job.assembling_attempts) == (ExportJob.Status.DONE, "", 2)
     with zipfile.ZipFile(export_root / job.archive_path) as archive:
         assert len(archive.namelist()) == 2
+
+
+def test_a_job_whose_last_worker_died_before_packing_is_packed(
+    sample, admin_user, export_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "finish_job_if_complete", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)  # died after writing its item, before packing
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.RUNNING
+    assert sweep_stale_packing() == 0  # the worker may be about to pack
+    assert job_progress(job).stuck == 0
+
+    job.items.update(finished_at="2023-01-01T00:00Z")
+    assert job_progress(job).stuck == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stale_packing() == 1
+        assert sweep_stale_packing() == 0  # queued once, not by every sweep
+    assert queued_packing() == [[job.pk]]
+    assert job_progress(job).stuck == 0
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
 
 
 def test_the_sweeper_gives_up_packing_after_the_last_attempt(
