@@ -674,7 +674,7 @@ def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def export_progress(request: HttpRequest, job_id: int) -> JsonResponse:
     job = get_export_job_for_user(request.user, job_id)
-    job.refresh_from_db(fields=["status", "error", "assembling_started_at"])
+    job.refresh_from_db(fields=["status", "error"])
     progress = job_progress(job)
     return JsonResponse(
         {
