@@ -6,9 +6,12 @@ retry, no timeout, no notice when a worker dies. So the state that matters lives
 our own rows. An `ExportItem` is claimed by a conditional UPDATE (pending → running),
 and every later write names the attempt it belongs to, so a worker presumed dead that
 wakes up again cannot overwrite the work of the one that took over. A render runs
-under a time limit; a worker stuck past it ends itself, and `sweep_stale_items`
-(run by every task, by the progress page and by `manage.py sweep_exports`) puts its
-item back in the queue. The worker that finishes the last item writes the zip.
+under a time limit; a worker stuck past it ends itself, and `sweep_stale_work`
+(run by every task, by `manage.py sweep_exports` and by the page's 重试) puts its
+item back in the queue; the progress page only reports what looks stuck, since a
+GET must change nothing. The worker that finishes the last item writes the zip,
+claiming the job the same way (running → assembling, attempts counted): a packing
+whose worker died is queued again by the sweeper too.
 
 PDFs are stored by the hash of what they draw (`fingerprint`): an evaluation that has
 not changed since an earlier export reuses that file instead of rendering again.
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
@@ -61,7 +64,7 @@ def start_export(*, year: int, user=None, stage: str = "", parent: Unit | None =
     `user` scopes the selection like the overview; None (the command line) takes all."""
     from .overview import overview_rows
 
-    sweep_stale_items()
+    sweep_stale_work()
     with transaction.atomic():
         rows = overview_rows(user, year, stage=stage, parent=parent)
         evaluation_ids = [pk for pk in rows.values_list("evaluation_pk", flat=True) if pk]
@@ -101,7 +104,19 @@ def retry_failed(job: ExportJob) -> int:
         job.status = ExportJob.Status.RUNNING
         job.error = ""
         job.finished_at = None
-        job.save(update_fields=["status", "error", "finished_at"])
+        # A packing that failed for good gets its attempts afresh, as failed items do.
+        job.assembling_attempts = 0
+        # Queued now: the sweeper's clock for a packing nobody begins starts here.
+        job.assembling_started_at = timezone.now()
+        job.save(
+            update_fields=[
+                "status",
+                "error",
+                "finished_at",
+                "assembling_attempts",
+                "assembling_started_at",
+            ]
+        )
         if item_ids:
             transaction.on_commit(lambda: enqueue_items(item_ids))
         else:
@@ -115,6 +130,9 @@ class Progress:
     done: int
     failed: int
     running: int
+    # Running items, and the packing, past the time after which the sweeper would
+    # queue them again: their worker has probably died.
+    stuck: int
 
     @property
     def percent(self) -> int:
@@ -122,12 +140,16 @@ class Progress:
 
 
 def job_progress(job: ExportJob) -> Progress:
+    """Counts only: reading the progress changes nothing (see `sweep_stale_work`)."""
+    limit = timezone.now() - stale_after()
     counts = job.items.aggregate(
         total=Count("pk"),
         done=Count("pk", filter=Q(status=ExportItem.Status.DONE)),
         failed=Count("pk", filter=Q(status=ExportItem.Status.FAILED)),
         running=Count("pk", filter=Q(status=ExportItem.Status.RUNNING)),
+        stuck=Count("pk", filter=Q(status=ExportItem.Status.RUNNING, started_at__lt=limit)),
     )
+    counts["stuck"] += (lost_packing(limit) | unbegun_packing(limit)).filter(pk=job.pk).exists()
     return Progress(**counts)
 
 
@@ -142,6 +164,7 @@ def render_export_item(item_id: int) -> None:
 
 @task()
 def finish_export_job(job_id: int) -> None:
+    sweep_stale_work()
     finish_job_if_complete(job_id)
 
 
@@ -152,7 +175,7 @@ def worker_name() -> str:
 def render_item(item_id: int) -> None:
     """Renders (or reuses) one item's PDF. Never raises for a bad evaluation: the
     failure is recorded on the item, where the page shows it."""
-    sweep_stale_items()
+    sweep_stale_work()
     claimed = ExportItem.objects.filter(pk=item_id, status=ExportItem.Status.PENDING).update(
         status=ExportItem.Status.RUNNING,
         attempts=F("attempts") + 1,
@@ -283,18 +306,36 @@ def finish_job_if_complete(job_id: int) -> None:
             error=f"有 {failed} 份自评表未能生成 PDF，可重试失败项。",
         )
         return
-    if not jobs.update(status=ExportJob.Status.ASSEMBLING):
+    claimed = jobs.update(
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=F("assembling_attempts") + 1,
+        assembling_started_at=timezone.now(),
+    )
+    if not claimed:
         return
     job = ExportJob.objects.get(pk=job_id)
+    # As for items: the result is written only while the packing is still this
+    # attempt's, so a packer presumed dead that wakes up again changes nothing.
+    mine = ExportJob.objects.filter(
+        pk=job_id,
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=job.assembling_attempts,
+    )
     try:
-        job.archive_path = write_archive(job)
+        archive_path = write_archive(job)
     except Exception as error:
-        job.status = ExportJob.Status.FAILED
-        job.error = f"打包出错：{type(error).__name__}: {error}"[:2000]
+        mine.update(
+            status=ExportJob.Status.FAILED,
+            error=f"打包出错：{type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
     else:
-        job.status = ExportJob.Status.DONE
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "archive_path", "finished_at"])
+        mine.update(
+            status=ExportJob.Status.DONE,
+            archive_path=archive_path,
+            error="",
+            finished_at=timezone.now(),
+        )
 
 
 def pdf_name_in_archive(unit: Unit) -> str:
@@ -348,8 +389,14 @@ def archive_file(job: ExportJob) -> Path | None:
 
 def stale_after() -> timedelta:
     """A running item older than this lost its worker: past the render's time limit
-    and the grace after which a stuck worker ends itself, with a margin."""
+    and the grace after which a stuck worker ends itself, with a margin. Packing has no
+    time limit of its own; it only copies finished PDFs, and gets as long."""
     return timedelta(seconds=settings.EXPORT_RENDER_TIMEOUT + settings.EXPORT_KILL_GRACE + 30)
+
+
+def sweep_stale_work(older_than: timedelta | None = None) -> int:
+    """Recovers what workers that died left behind: items and packing."""
+    return sweep_stale_items(older_than) + sweep_stale_packing(older_than)
 
 
 def sweep_stale_items(older_than: timedelta | None = None) -> int:
@@ -385,3 +432,68 @@ def sweep_stale_items(older_than: timedelta | None = None) -> int:
             item_id = item["pk"]
             transaction.on_commit(lambda item_id=item_id: render_export_item.enqueue(item_id))
     return swept
+
+
+def lost_packing(limit) -> QuerySet[ExportJob]:
+    """Jobs 打包中 since before `limit`: their packer died."""
+    return ExportJob.objects.filter(
+        status=ExportJob.Status.ASSEMBLING, assembling_started_at__lt=limit
+    )
+
+
+def unbegun_packing(limit) -> QuerySet[ExportJob]:
+    """Jobs 进行中 whose items all finished before `limit`, and nobody packs: the worker
+    of the last item died before it began, or a packing queued again was lost with the
+    worker that took its task. `assembling_started_at` here is when it was last queued."""
+    items = ExportItem.objects.filter(job=OuterRef("pk"))
+    unfinished = items.filter(status__in=[ExportItem.Status.PENDING, ExportItem.Status.RUNNING])
+    return ExportJob.objects.filter(
+        Q(assembling_started_at__isnull=True) | Q(assembling_started_at__lt=limit),
+        Exists(items),
+        ~Exists(unfinished),
+        ~Exists(items.filter(finished_at__gte=limit)),
+        status=ExportJob.Status.RUNNING,
+    )
+
+
+def sweep_stale_packing(older_than: timedelta | None = None) -> int:
+    """Queues again the packing of jobs whose packer died (they would stay 打包中 for
+    ever) or never began, or fails them after EXPORT_MAX_ATTEMPTS attempts; the page's
+    重试 queues it once more. Each job is moved by a conditional UPDATE, as items are,
+    and stamped, so that one packing is queued once per timeout, not by every sweep."""
+    limit = timezone.now() - (stale_after() if older_than is None else older_than)
+    swept = 0
+    for job in lost_packing(limit).values("pk", "assembling_attempts", "assembling_started_at"):
+        same_attempt = ExportJob.objects.filter(
+            pk=job["pk"],
+            status=ExportJob.Status.ASSEMBLING,
+            assembling_attempts=job["assembling_attempts"],
+            assembling_started_at=job["assembling_started_at"],
+        )
+        if job["assembling_attempts"] >= settings.EXPORT_MAX_ATTEMPTS:
+            swept += same_attempt.update(
+                status=ExportJob.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"打包进程中断，已尝试 {job['assembling_attempts']} 次，可重试。",
+            )
+        elif same_attempt.update(
+            status=ExportJob.Status.RUNNING,
+            assembling_started_at=timezone.now(),
+            error="上次打包时进程中断，已重新排队。",
+        ):
+            swept += 1
+            queue_packing(job["pk"])
+    for job in unbegun_packing(limit).values("pk", "assembling_started_at"):
+        same_state = ExportJob.objects.filter(
+            pk=job["pk"],
+            status=ExportJob.Status.RUNNING,
+            assembling_started_at=job["assembling_started_at"],
+        )
+        if same_state.update(assembling_started_at=timezone.now()):
+            swept += 1
+            queue_packing(job["pk"])
+    return swept
+
+
+def queue_packing(job_id: int) -> None:
+    transaction.on_commit(lambda: finish_export_job.enqueue(job_id))

@@ -675,6 +675,11 @@ class ExportJob(models.Model):
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
     archive_path = models.CharField("压缩包路径", max_length=300, blank=True)
     error = models.TextField("错误", blank=True)
+    # Packing is claimed like an item's render: the sweeper queues it again when its
+    # worker died (it stays 打包中 otherwise), and gives up after EXPORT_MAX_ATTEMPTS.
+    # While the job is 进行中 again, the time is when the packing was last queued.
+    assembling_attempts = models.PositiveSmallIntegerField("打包次数", default=0)
+    assembling_started_at = models.DateTimeField("打包开始时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "批量导出"

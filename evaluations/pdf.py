@@ -136,6 +136,8 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         while planned == segments and slack < 10 * SLACK:
             slack += SLACK
             planned = plan_pages(document, segments, slack)
+        # Nothing ran over; or it still does with all the slack we allow, and another
+        # layout of the same plan would run over again.
         if planned is None or planned == segments:
             break
         segments = planned
@@ -190,7 +192,9 @@ def row_placements(document: Document) -> tuple[dict[str, Placement], float]:
 
 def plan_pages(document: Document, segments: list[Segment], slack: float) -> list[Segment] | None:
     """The segments, moved and cut so that none runs over a page end, planned from the
-    row heights of `document`; None when nothing needs to change.
+    row heights of `document`; None when none runs over. A list equal to `segments`
+    means the layout ran over although its rows, as measured, fit: the caller plans
+    again with more slack.
 
     From the first segment that crosses a page end on, segments are packed onto pages:
     a 一级 group that fits on the rest of the page stays; one that fits on a page
@@ -225,8 +229,6 @@ def plan_pages(document: Document, segments: list[Segment], slack: float) -> lis
         else:
             parts, used = cut_to_pages(segment, used, page_body, placements)
             planned.extend(parts)
-    if planned == segments:
-        return None
     return planned
 
 

@@ -33,8 +33,9 @@ from .bulk_export import (
     job_progress,
     overview_file_name,
     retry_failed,
+    stale_after,
     start_export,
-    sweep_stale_items,
+    sweep_stale_work,
 )
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
@@ -638,7 +639,6 @@ def exports(request: HttpRequest) -> HttpResponse:
 @login_required
 def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_export_job_for_user(request.user, job_id)
-    sweep_stale_items()
     failed_items = job.items.filter(status=ExportItem.Status.FAILED).select_related(
         "evaluation__unit"
     )
@@ -650,6 +650,7 @@ def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
             "progress": job_progress(job),
             "failed_items": failed_items,
             "stage_label": STAGE_LABELS.get(job.stage, ""),
+            "stale_seconds": int(stale_after().total_seconds()),
         },
     )
 
@@ -658,8 +659,6 @@ def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def export_progress(request: HttpRequest, job_id: int) -> JsonResponse:
     job = get_export_job_for_user(request.user, job_id)
-    # Whoever watches a job also recovers the items of workers that died.
-    sweep_stale_items()
     job.refresh_from_db(fields=["status", "error"])
     progress = job_progress(job)
     return JsonResponse(
@@ -671,6 +670,7 @@ def export_progress(request: HttpRequest, job_id: int) -> JsonResponse:
             "failed": progress.failed,
             "running": progress.running,
             "percent": progress.percent,
+            "stuck": progress.stuck,
             "error": job.error,
             "finished": job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED),
         }
@@ -680,13 +680,24 @@ def export_progress(request: HttpRequest, job_id: int) -> JsonResponse:
 @require_POST
 @login_required
 def export_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    """重试: queues again what failed, and what looks stuck. Recovering stuck work is
+    done here and in the workers, never by the progress page: watching a job changes
+    nothing. The sweep covers every job; it is safe anywhere."""
     job = get_export_job_for_user(request.user, job_id)
+    stuck = job_progress(job).stuck
+    sweep_stale_work()
+    job.refresh_from_db()
+    if job.status != ExportJob.Status.FAILED and stuck:
+        messages.success(request, f"已将 {stuck} 项中断的工作重新排队。")
+        return redirect("export_job", job.pk)
     try:
         count = retry_failed(job)
     except ExportRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, f"已将 {count} 份失败的自评表重新排队。")
+        messages.success(
+            request, f"已将 {count} 份失败的自评表重新排队。" if count else "已将打包重新排队。"
+        )
     return redirect("export_job", job.pk)
 
 

@@ -4,6 +4,7 @@
 login page for anonymous visitors (and to the admin's login for the admin)."""
 
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from django.urls import reverse
 
 from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
 from evaluations.workbook import read_workbook, render_xlsx
-from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
+from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
 from .conftest import make_evaluation
 
@@ -49,6 +50,19 @@ def upload(evaluation):
         file_name="自评表.xlsx",
         data=read_workbook(render_xlsx(evaluation)).data,
         base_fingerprint="",
+    )
+
+
+def template_line(evaluation):
+    """A line of next year's 指标库."""
+    return IndicatorTemplate.objects.create(
+        year=evaluation.year + 1,
+        group_name="满意度指标",
+        group_weight=Decimal("10"),
+        category_name="服务对象满意度指标",
+        name="群众满意度",
+        points=Decimal("10"),
+        default_target="≥90.00(%)",
     )
 
 
@@ -113,6 +127,13 @@ PAGES = {
                               ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
     "admin indicator category": ("get", lambda e: reverse("admin:indicators_indicatorcategory_change",
                                                           args=[IndicatorCategory.objects.filter(group__evaluation=e).first().pk]),
+                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin indicator templates": ("get", lambda e: reverse("admin:indicators_indicatortemplate_changelist"),
+                                  ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin indicator template add": ("get", lambda e: reverse("admin:indicators_indicatortemplate_add"),
+                                     ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin indicator template": ("get", lambda e: reverse("admin:indicators_indicatortemplate_change",
+                                                          args=[template_line(e).pk]),
                                  ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
     "admin review events": ("get", lambda e: reverse("admin:evaluations_reviewevent_changelist"),
                             ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),

@@ -18,15 +18,18 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
-from evaluations import numbers
+from evaluations import bulk_export, numbers
 from evaluations.bulk_export import (
     drawing_version,
     finish_job_if_complete,
+    job_progress,
     render_item,
     retry_failed,
     start_export,
     sweep_stale_items,
+    sweep_stale_packing,
 )
 from evaluations.demo import sample_data
 from evaluations.models import ExportItem, ExportJob
@@ -271,6 +274,121 @@ def test_the_sweeper_gives_up_after_the_last_attempt(sample, admin_user, setting
     assert job.status == ExportJob.Status.FAILED
 
 
+class WorkerDied(BaseException):
+    """What a packer killed mid-zip leaves behind: nothing caught, nothing written."""
+
+
+def die_while_packing(job):
+    raise WorkerDied
+
+
+def queued_packing() -> list:
+    return [
+        result.args_kwargs["args"]
+        for result in DBTaskResult.objects.filter(
+            task_path="evaluations.bulk_export.finish_export_job"
+        )
+    ]
+
+
+def test_a_packing_whose_worker_died_is_queued_again(
+    sample, admin_user, export_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "write_archive", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)  # the worker of the last item packs
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.ASSEMBLING
+    call_command("sweep_exports", stdout=io.StringIO())
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.ASSEMBLING  # not stale yet: a large zip takes time
+
+    monkeypatch.setattr(bulk_export, "stale_after", lambda: timedelta(0))
+    stdout = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sweep_exports", stdout=stdout)
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (ExportJob.Status.RUNNING, "上次打包时进程中断，已重新排队。")
+    assert "1 个打包中的导出" in stdout.getvalue()
+    assert queued_packing() == [[job.pk]]
+    finish_job_if_complete(job.pk)  # what the queued task does
+    job.refresh_from_db()
+    assert (job.status, job.error, job.assembling_attempts) == (ExportJob.Status.DONE, "", 2)
+    with zipfile.ZipFile(export_root / job.archive_path) as archive:
+        assert len(archive.namelist()) == 2
+
+
+def test_a_job_whose_last_worker_died_before_packing_is_packed(
+    sample, admin_user, export_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "finish_job_if_complete", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)  # died after writing its item, before packing
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.RUNNING
+    assert sweep_stale_packing() == 0  # the worker may be about to pack
+    assert job_progress(job).stuck == 0
+
+    job.items.update(finished_at="2023-01-01T00:00Z")
+    assert job_progress(job).stuck == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stale_packing() == 1
+        assert sweep_stale_packing() == 0  # queued once, not by every sweep
+    assert queued_packing() == [[job.pk]]
+    assert job_progress(job).stuck == 0
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+
+
+def test_the_sweeper_gives_up_packing_after_the_last_attempt(
+    sample, admin_user, export_root, settings, monkeypatch
+):
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = start_export(year=2023, user=admin_user)
+    monkeypatch.setattr(bulk_export, "write_archive", die_while_packing)
+    with pytest.raises(WorkerDied):
+        render_item(job.items.get().pk)
+    assert sweep_stale_packing(older_than=timedelta(0)) == 1
+    with pytest.raises(WorkerDied):
+        finish_job_if_complete(job.pk)
+    assert sweep_stale_packing(older_than=timedelta(0)) == 1
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.FAILED
+    assert job.error == "打包进程中断，已尝试 2 次，可重试。"
+
+    monkeypatch.undo()
+    assert retry_failed(job) == 0  # no item failed: the packing is queued again
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.assembling_attempts) == (ExportJob.Status.DONE, 1)
+
+
+def test_a_packer_presumed_dead_changes_nothing_when_it_wakes_up(
+    sample, admin_user, export_root, monkeypatch
+):
+    job = start_export(year=2023, user=admin_user)
+    write_archive = bulk_export.write_archive
+
+    def overtaken(job):
+        # While this packer hangs, the sweeper gives its packing to another.
+        monkeypatch.setattr(bulk_export, "write_archive", write_archive)
+        sweep_stale_packing(older_than=timedelta(0))
+        finish_job_if_complete(job.pk)
+        return "archives/late.zip"
+
+    monkeypatch.setattr(bulk_export, "write_archive", overtaken)
+    render_item(job.items.get().pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+    assert (job.archive_path, job.assembling_attempts) == (f"archives/export-{job.pk}.zip", 2)
+
+
 def test_an_export_selects_by_parent_and_refuses_an_empty_selection(
     small_year, other_staff, admin_user, street_office
 ):
@@ -313,9 +431,79 @@ def test_admin_starts_an_export_and_watches_it(client, sample, admin_user, expor
         "failed": 0,
         "running": 0,
         "percent": 0,
+        "stuck": 0,
         "error": "",
         "finished": False,
     }
+
+
+@pytest.fixture
+def stuck_jobs(small_year, admin_user, export_root):
+    """Two jobs whose workers died long ago: one mid-render, one mid-packing."""
+    rendering = start_export(year=2023, user=admin_user)
+    packing = start_export(year=2023, user=admin_user)
+    rendering.items.update(
+        status=ExportItem.Status.RUNNING, attempts=1, started_at="2023-01-01T00:00Z"
+    )
+    packing.items.update(status=ExportItem.Status.DONE, attempts=1)
+    ExportJob.objects.filter(pk=packing.pk).update(
+        status=ExportJob.Status.ASSEMBLING,
+        assembling_attempts=1,
+        assembling_started_at="2023-01-01T00:00Z",
+    )
+    return rendering, packing
+
+
+def export_state() -> list:
+    return [
+        list(ExportJob.objects.order_by("pk").values_list("status", "assembling_attempts")),
+        list(ExportItem.objects.order_by("pk").values_list("status", "attempts", "error")),
+        DBTaskResult.objects.count(),
+    ]
+
+
+def test_watching_a_job_changes_nothing(client, admin_user, stuck_jobs):
+    rendering, packing = stuck_jobs
+    client.force_login(admin_user)
+    before = export_state()
+
+    pages = {job.pk: client.get(f"/exports/{job.pk}/").content.decode() for job in stuck_jobs}
+    progress = {job.pk: client.get(f"/exports/{job.pk}/progress/").json() for job in stuck_jobs}
+    client.get("/exports/")
+
+    assert export_state() == before
+    # What looks stuck is reported, with the button that queues it again.
+    assert (progress[rendering.pk]["stuck"], progress[packing.pk]["stuck"]) == (3, 1)
+    assert progress[packing.pk]["status_label"] == "打包中"
+    for job in stuck_jobs:
+        assert "秒没有进展，处理它的工作进程可能已中断" in pages[job.pk]
+        assert f'action="/exports/{job.pk}/retry/"' in pages[job.pk]
+
+
+def test_retry_queues_again_what_looks_stuck(
+    client, admin_user, stuck_jobs, django_capture_on_commit_callbacks
+):
+    rendering, packing = stuck_jobs
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/exports/{rendering.pk}/retry/", follow=True)
+
+    assert "已将 3 项中断的工作重新排队。" in response.content.decode()
+    assert set(rendering.items.values_list("status", flat=True)) == {ExportItem.Status.PENDING}
+    packing.refresh_from_db()
+    assert packing.status == ExportJob.Status.RUNNING  # one sweep recovers every job
+    assert queued_packing() == [[packing.pk]]
+    page = client.get(f"/exports/{rendering.pk}/").content.decode()
+    assert '<div id="job-stuck" hidden>' in page
+
+
+def test_retry_of_a_job_with_nothing_to_retry_is_refused(client, finished_job, admin_user):
+    client.force_login(admin_user)
+    response = client.post(f"/exports/{finished_job.pk}/retry/", follow=True)
+    assert "只有“有失败项”的导出可以重试。" in response.content.decode()
+    finished_job.refresh_from_db()
+    assert finished_job.status == ExportJob.Status.DONE
 
 
 def test_an_empty_selection_is_refused_on_the_page(client, sample, admin_user):

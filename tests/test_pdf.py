@@ -16,6 +16,7 @@ from django.urls import reverse
 from PIL import Image
 from weasyprint.text import ffi
 
+from evaluations import pdf
 from evaluations.demo import sample_data
 from evaluations.models import Evaluation
 from evaluations.pdf import URL_FETCHER, font_families, lay_out, render_pdf, static_file_path
@@ -322,6 +323,56 @@ def test_block_longer_than_a_page_repeats_its_labels(district):
         assert "超长二级" in pages[page] and "投入管理" in pages[page]
         assert pages[page].count("（续）") == 2  # the 一级 and the 二级 label
     assert_header_before_rows(pages, r"三级指标\d")
+
+
+def test_a_plan_that_still_runs_over_is_planned_again_with_more_slack(district, monkeypatch):
+    data = synthetic_data(8)
+    data["groups"][0]["categories"] = [
+        {
+            "name": "超长二级",
+            "indicators": [
+                {
+                    "name": f"三级指标9-{number}",
+                    "target": "≥90.00(%)",
+                    "actual": "95.00(%)",
+                    "points": "0.50",
+                    "score": "0.50",
+                }
+                for number in range(1, 61)
+            ],
+        }
+    ]
+    evaluation = make_evaluation(make_unit("OVER", "超页单位", district), data=data)
+    # Forces the overrun: the measurement claims a page holds one row more than it
+    # does (as when the parts of a cut grow), so the plan made with the first slack runs
+    # over when laid out, and planning from that layout gives the same plan again.
+    measure = pdf.row_placements
+
+    def generous(document):
+        placements, page_body = measure(document)
+        row = max(placement.height for placement in placements.values())
+        return placements, (page_body // row + 1) * row + pdf.SLACK + 0.5
+
+    slacks = []
+    plan = pdf.plan_pages
+
+    def recording(document, segments, slack):
+        slacks.append(slack)
+        return plan(document, segments, slack)
+
+    monkeypatch.setattr(pdf, "row_placements", generous)
+    monkeypatch.setattr(pdf, "plan_pages", recording)
+
+    pages = page_texts(pdf_of(evaluation))
+
+    assert slacks[:3] == [pdf.SLACK, pdf.SLACK, 2 * pdf.SLACK]
+    rows = indicator_pages(pages)
+    block_pages = sorted(set.union(*(rows[f"三级指标9-{n}"] for n in range(1, 61))))
+    assert len(block_pages) >= 2
+    assert all(len(rows[f"三级指标9-{n}"]) == 1 for n in range(1, 61))
+    # Every page of the block begins with its labels: no part was left to run over.
+    for page in block_pages[1:]:
+        assert "超长二级" in pages[page] and pages[page].count("（续）") == 2
 
 
 def pdf_url(evaluation) -> str:

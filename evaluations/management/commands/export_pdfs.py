@@ -24,6 +24,7 @@ from evaluations.bulk_export import (
     job_progress,
     start_export,
     sweep_stale_items,
+    sweep_stale_packing,
 )
 from evaluations.models import ExportItem, ExportJob, Unit
 from evaluations.overview import STAGE_LABELS
@@ -71,8 +72,10 @@ class Command(BaseCommand):
                 if job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED):
                     break
                 sweep_stale_items()
+                # A packing queued again needs a worker as much as an item does.
+                requeued = sweep_stale_packing()
                 processes = [process for process in processes if process.poll() is None]
-                waiting = job.items.filter(status=ExportItem.Status.PENDING).exists()
+                waiting = requeued or job.items.filter(status=ExportItem.Status.PENDING).exists()
                 while waiting and len(processes) < workers:
                     processes.append(start_worker(max_tasks))
                 time.sleep(POLL_SECONDS)
