@@ -106,6 +106,8 @@ AXES_VERBOSE = False
 # login throttling is read from X-Forwarded-For only that far (evaluations.access).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 AXES_CLIENT_IP_CALLABLE = "evaluations.access.client_address"
+# The login forms refuse usernames longer than an account's; axes reads them cut to that.
+AXES_USERNAME_CALLABLE = "evaluations.access.login_username"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
