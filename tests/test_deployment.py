@@ -55,7 +55,8 @@ def production_server(tmp_path_factory):
     port = free_port()
     log = (folder / "gunicorn.log").open("w")
     server = subprocess.Popen(
-        [GUNICORN, "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [GUNICORN, "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        + ["--no-control-socket"],  # its one path per user would clash with other servers
         cwd=ROOT,
         env=env,
         stdout=log,
