@@ -254,6 +254,13 @@ class UserAdmin(XlsxImportExportMixin, DjangoUserAdmin):
         actor = request.user
 
         class RightsCheckedForm(form_class):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if self.instance.pk is not None and self.instance.pk == actor.pk:
+                    for name in ("groups", "is_staff", "is_superuser"):  # said before it is tried
+                        if name in self.fields:
+                            self.fields[name].help_text = roles.REFUSE_SELF
+
             def clean(self):
                 cleaned_data = super().clean()
                 target = self.instance if self.instance.pk else None

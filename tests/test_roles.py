@@ -76,6 +76,11 @@ def role_names(user) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
 
+def refusals(response) -> list[str]:
+    """The errors the admin form shows above its fields."""
+    return list(response.context["adminform"].form.non_field_errors())
+
+
 def post_user(client: Client, user, **changes):
     url = reverse("admin:auth_user_change", args=[user.pk])
     data = form_data(client, url) | changes
@@ -87,16 +92,19 @@ def test_a_manager_cannot_make_themselves_reviewer(manager):
         logged_in(manager), manager, groups=[group_id(ROLE_ADMIN), group_id(ROLE_REVIEWER)]
     )
     assert response.status_code == 200
-    assert roles.REFUSE_SELF in response.content.decode()
+    assert refusals(response) == [roles.REFUSE_SELF]
     assert role_names(manager) == {ROLE_ADMIN}
+    # and the page says so before it is tried
+    page = logged_in(manager).get(reverse("admin:auth_user_change", args=[manager.pk]))
+    assert roles.REFUSE_SELF in page.content.decode()
 
 
 def test_a_superuser_cannot_change_their_own_roles_either(admin_user):
     response = post_user(logged_in(admin_user), admin_user, groups=[group_id(ROLE_REVIEWER)])
-    assert roles.REFUSE_SELF in response.content.decode()
+    assert refusals(response) == [roles.REFUSE_SELF]
     assert role_names(admin_user) == set()
     response = post_user(logged_in(admin_user), admin_user, is_superuser=[])
-    assert roles.REFUSE_SELF in response.content.decode()
+    assert refusals(response) == [roles.REFUSE_SELF]
 
 
 def test_a_manager_cannot_review_a_district_or_fill_for_a_unit_they_add_themselves_to(
@@ -147,6 +155,16 @@ def test_a_manager_cannot_reset_another_managers_password_or_roles(manager):
     assert colleague.__class__.objects.filter(pk=colleague.pk).exists()
 
 
+def test_a_manager_cannot_delete_another_manager_from_the_list(manager):
+    colleague = make_user("colleague", ROLE_ADMIN, is_staff=True)
+    response = logged_in(manager).post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"},
+    )
+    assert response.status_code in {200, 403}
+    assert colleague.__class__.objects.filter(pk=colleague.pk).exists()
+
+
 def test_a_manager_cannot_change_a_superusers_reach(manager, admin_user, district):
     client = logged_in(manager)
     url = reverse("admin:evaluations_district_change", args=[district.pk])
@@ -157,7 +175,7 @@ def test_a_manager_cannot_change_a_superusers_reach(manager, admin_user, distric
 
 def test_only_a_superuser_grants_the_manager_role(manager, admin_user, staff):
     response = post_user(logged_in(manager), staff, groups=[group_id(ROLE_ADMIN)])
-    assert roles.REFUSE_ADMIN_GRANT in response.content.decode()
+    assert refusals(response) == [roles.REFUSE_ADMIN_GRANT]
     assert role_names(staff) == {ROLE_STAFF}
     response = post_user(logged_in(admin_user), staff, groups=[group_id(ROLE_ADMIN)])
     assert response.status_code == 302
