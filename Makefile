@@ -1,7 +1,8 @@
 # Two commands: `make run` sets everything up and serves the app (with one background
-# worker); `make test` runs the checks.
+# worker); `make test` runs the checks. `make prod` runs the production shape here
+# (DEBUG off, gunicorn, WhiteNoise, one worker): deploy/run-production.sh.
 .DEFAULT_GOAL := run
-.PHONY: run test lint system-packages test-system-packages
+.PHONY: run prod test lint system-packages test-system-packages
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -67,6 +68,12 @@ run: $(BIN)/.installed system-packages
 	    wait $$child || sleep 1; \
 	  done ) & worker=$$!; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# gunicorn processes for `make prod`.
+WEB_WORKERS ?= 2
+
+prod: $(BIN)/.installed system-packages
+	HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$(WEB_WORKERS) deploy/run-production.sh
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

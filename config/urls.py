@@ -3,10 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from evaluations import views
+from evaluations.forms import AdminLoginForm, LoginForm
 
 admin.site.site_header = "部门（单位）整体支出绩效自评"
 admin.site.site_title = "绩效自评管理"
 admin.site.index_title = "管理"
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -51,7 +53,9 @@ urlpatterns = [
     path("exports/<int:job_id>/progress/", views.export_progress, name="export_progress"),
     path("exports/<int:job_id>/retry/", views.export_retry, name="export_retry"),
     path("exports/<int:job_id>/download/", views.export_download, name="export_download"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -21,6 +21,9 @@ from .models import (
     roles_of,
 )
 
+# The longest username an account can have (auth.User.username's column).
+USERNAME_MAX_LENGTH = 150
+
 
 def get_evaluation_for_user(
     user, evaluation_id: int, queryset: EvaluationQuerySet | None = None
@@ -95,6 +98,20 @@ def client_address(request: HttpRequest) -> str | None:
         if len(hops) >= proxies:
             return hops[-proxies]
     return request.META.get("REMOTE_ADDR")
+
+
+def login_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The username login throttling counts failures by, as django-axes reads it (the
+    credentials, else the posted form), cut to the longest a user can have: the login
+    forms refuse longer names, and this keeps any other caller of authenticate() from
+    handing axes more than its column holds."""
+    if credentials:
+        username = credentials.get("username")
+    else:
+        username = getattr(request, "POST", {}).get("username")
+    if username is None:
+        return None
+    return str(username)[:USERNAME_MAX_LENGTH]
 
 
 def can_see_overview(user) -> bool:

@@ -2,18 +2,23 @@
 editable only while the evaluation's phase opens it (`Evaluation.editable_fields`);
 a save carries the version the page was read at and is refused if someone saved since."""
 
+from dataclasses import replace
+
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.urls import path
 from import_export.admin import ImportExportMixin
 
 from indicators.models import IndicatorGroup
 
-from . import views, workflow
+from . import roles, views, workflow
 from .models import (
+    ROLES,
     BudgetLine,
     District,
     Evaluation,
@@ -157,15 +162,52 @@ class XlsxImportExportMixin(ImportExportMixin):
             )
 
 
+class ReachCheckedAdmin(admin.ModelAdmin):
+    """A model whose many-to-many field of users gives a role its reach (区·审核人,
+    部门（单位）·填报人): nobody adds or removes themselves, a 管理员 no superuser and no
+    other 管理员, and every change is logged on the user concerned (`roles`)."""
+
+    reach_field: str
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        field_name, actor = self.reach_field, request.user
+
+        class ReachCheckedForm(form_class):
+            def clean(self):
+                cleaned_data = super().clean()
+                if field_name not in cleaned_data:
+                    return cleaned_data
+                saved = set(getattr(self.instance, field_name).all()) if self.instance.pk else set()
+                for user in sorted(saved ^ set(cleaned_data[field_name]), key=lambda u: u.pk):
+                    if user.pk == actor.pk:
+                        self.add_error(field_name, roles.REFUSE_SELF)
+                    elif refusal := roles.management_refusal(actor, user):
+                        self.add_error(field_name, f"{user.get_username()}：{refusal}")
+                return cleaned_data
+
+        return ReachCheckedForm
+
+    def save_related(self, request, form, formsets, change):
+        field_name = self.reach_field
+        saved = set(getattr(form.instance, field_name).all()) if change else set()
+        affected = saved ^ set(form.cleaned_data.get(field_name, saved))
+        before = {user.pk: roles.rights_of(user) for user in affected}
+        super().save_related(request, form, formsets, change)
+        for user in affected:
+            roles.log_changes(request.user, user, before[user.pk], roles.rights_of(user))
+
+
 @admin.register(District)
-class DistrictAdmin(admin.ModelAdmin):
+class DistrictAdmin(ReachCheckedAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
     filter_horizontal = ["reviewers"]
+    reach_field = "reviewers"
 
 
 @admin.register(Unit)
-class UnitAdmin(XlsxImportExportMixin, admin.ModelAdmin):
+class UnitAdmin(XlsxImportExportMixin, ReachCheckedAdmin):
     resource_classes = [UnitResource]
     list_display = ["code", "name", "parent", "district"]
     list_filter = ["district"]
@@ -173,6 +215,7 @@ class UnitAdmin(XlsxImportExportMixin, admin.ModelAdmin):
     list_select_related = ["parent", "district"]
     autocomplete_fields = ["parent"]
     filter_horizontal = ["staff"]
+    reach_field = "staff"
 
 
 admin.site.unregister(get_user_model())
@@ -181,34 +224,98 @@ admin.site.unregister(get_user_model())
 @admin.register(get_user_model())
 class UserAdmin(XlsxImportExportMixin, DjangoUserAdmin):
     """Django's user admin, plus import and export of users with their units,
-    roles and reviewed districts. Importing users can grant roles: superusers only."""
+    roles and reviewed districts. Importing users can grant roles: superusers only.
+
+    Separation of duties (`roles`): nobody changes their own rights; a 管理员 who is
+    not a superuser leaves superusers and other 管理员 alone (shown read-only) and
+    grants neither 管理员 nor superuser; one role per user; every grant is logged."""
 
     resource_classes = [UserResource]
 
     def has_import_permission(self, request) -> bool:
         return request.user.is_superuser
 
-    # 管理员 keep users, but only a superuser makes or touches a superuser: otherwise
-    # a 管理员 could tick is_superuser on themselves or reset a superuser's password
-    # (Django's password page asks has_change_permission for that user).
+    def get_resource_kwargs(self, request, *args, **kwargs):
+        return {**super().get_resource_kwargs(request, *args, **kwargs), "actor": request.user}
+
+    # Only a superuser makes a superuser or gives permissions one by one.
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if request.user.is_superuser:
             return fields
         return (*fields, "is_superuser", "user_permissions")
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        actor = request.user
+
+        class RightsCheckedForm(form_class):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if self.instance.pk is not None and self.instance.pk == actor.pk:
+                    for name in ("groups", "is_staff", "is_superuser"):  # said before it is tried
+                        if name in self.fields:
+                            self.fields[name].help_text = roles.REFUSE_SELF
+
+            def clean(self):
+                cleaned_data = super().clean()
+                target = self.instance if self.instance.pk else None
+                before = roles.rights_of(target)
+                after = before
+                if "groups" in self.fields and "groups" in cleaned_data:
+                    names = {group.name for group in cleaned_data["groups"]}
+                    after = replace(after, roles=frozenset(names & set(ROLES)))
+                for flag in ("is_staff", "is_superuser"):
+                    if flag in self.fields and flag in cleaned_data:
+                        after = replace(after, **{flag: cleaned_data[flag]})
+                refusal = roles.change_refusal(actor, target, before, after)
+                if refusal:
+                    raise forms.ValidationError(refusal, code="separation_of_duties")
+                return cleaned_data
+
+        return RightsCheckedForm
+
+    def save_model(self, request, obj, form, change):
+        form.rights_before = roles.rights_of(obj if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        roles.log_changes(
+            request.user, form.instance, form.rights_before, roles.rights_of(form.instance)
+        )
+
+    # A superuser or another 管理员 is shown read-only to a 管理员; a change posted
+    # anyway, or a new password, is refused in words.
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":
+            self._refuse_protected(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def user_change_password(self, request, id, form_url=""):
+        self._refuse_protected(request, id)
+        return super().user_change_password(request, id, form_url)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._refuse_protected(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def _refuse_protected(self, request, object_id) -> None:
+        refusal = roles.management_refusal(
+            request.user, self.get_object(request, unquote(object_id))
+        )
+        if refusal:
+            raise PermissionDenied(refusal)
+
     def has_change_permission(self, request, obj=None) -> bool:
-        return super().has_change_permission(request, obj) and not self._guards_superuser(
-            request, obj
+        return super().has_change_permission(request, obj) and not roles.is_protected_from(
+            request.user, obj
         )
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return super().has_delete_permission(request, obj) and not self._guards_superuser(
-            request, obj
+        return super().has_delete_permission(request, obj) and not roles.is_protected_from(
+            request.user, obj
         )
-
-    def _guards_superuser(self, request, obj) -> bool:
-        return obj is not None and obj.is_superuser and not request.user.is_superuser
 
 
 class BudgetLineInline(PhaseInline, admin.TabularInline):

@@ -7,6 +7,7 @@ writes only inside the districts it was given — the admin passes
 `districts_open_to_import(request.user)`.
 """
 
+from dataclasses import replace
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -16,8 +17,9 @@ from django.db.models import QuerySet
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
+from . import roles
 from .access import is_admin
-from .models import District, Unit, parse_two_places
+from .models import ROLE_ADMIN, District, Unit, parse_two_places
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")
@@ -317,9 +319,11 @@ class UserResource(XlsxResource):
     """Users with the units they fill in for, their roles and the districts they
     review. New users get no password: an administrator sets one (or sends a reset)."""
 
-    def __init__(self, districts: QuerySet | None = None):
+    def __init__(self, districts: QuerySet | None = None, actor=None):
         super().__init__()
         self.districts = districts if districts is not None else District.objects.none()
+        # Who imports: their own row is refused and every grant is logged in their name.
+        self.actor = actor
         units_in_scope = Unit.objects.filter(district__in=self.districts)
         self.fields["username"] = fields.Field(
             "username", "用户名", TextWidget("用户名", required=True, max_length=150)
@@ -368,4 +372,28 @@ class UserResource(XlsxResource):
     def check_row(self, instance, row) -> dict:
         if instance.is_superuser:
             return {"username": f"用户名：“{instance.username}”是超级管理员，不能通过导入修改。"}
+        if self.actor is not None:
+            if instance.pk is not None and instance.pk == self.actor.pk:
+                return {"username": f"用户名：{roles.REFUSE_SELF}"}
+            refusal = roles.management_refusal(self.actor, instance)
+            if refusal:
+                return {"username": f"用户名：“{instance.username}”：{refusal}"}
+        try:
+            names = {group.name for group in self.fields["groups"].clean(row)}
+        except ValueError:
+            return {}  # the column's own error is reported already
+        before = roles.rights_of(instance)
+        after = replace(before, roles=frozenset(names))
+        admin_changed = (ROLE_ADMIN in before.roles) != (ROLE_ADMIN in after.roles)
+        if self.actor is not None and not self.actor.is_superuser and admin_changed:
+            return {"groups": f"角色：{roles.REFUSE_ADMIN_GRANT}"}
+        refusal = roles.combination_refusal(after.roles, instance.is_superuser)
+        if refusal:
+            return {"groups": f"角色：{refusal}"}
         return {}
+
+    def save_m2m(self, instance, row, **kwargs):
+        before = roles.rights_of(instance) if self.actor is not None else None
+        super().save_m2m(instance, row, **kwargs)
+        if self.actor is not None:
+            roles.log_changes(self.actor, instance, before, roles.rights_of(instance))

@@ -63,3 +63,27 @@ def test_throttling_counts_by_the_real_client_address(settings):
     )
     settings.TRUSTED_PROXY_COUNT = 1
     assert client_address(behind_proxy) == "198.51.100.7"
+
+
+def test_an_over_long_username_is_refused_before_throttling_sees_it(client, staff):
+    """axes keeps usernames in a 255-character column: PostgreSQL refused the insert (500)."""
+    from axes.models import AccessAttempt
+
+    for url in (reverse("login"), reverse("admin:login")):
+        response = client.post(url, {"username": "a" * 100_000, "password": "wrong"})
+        assert response.status_code == 200
+        assert "用户名过长：最多 150 个字符" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
+    # 150 characters is still a username: a wrong password is counted as usual.
+    assert log_in(client, "b" * 150, "wrong").status_code == 200
+    assert AccessAttempt.objects.get().username == "b" * 150
+
+
+def test_throttling_never_reads_more_than_a_username_holds(rf, staff):
+    """Any other caller of authenticate() gets the name cut to an account's length."""
+    from axes.models import AccessAttempt
+    from django.contrib.auth import authenticate
+
+    request = rf.post(reverse("login"))
+    assert authenticate(request, username="c" * 100_000, password="wrong") is None
+    assert AccessAttempt.objects.get().username == "c" * 150
