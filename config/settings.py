@@ -110,9 +110,9 @@ AXES_VERBOSE = False
 # How many reverse proxies (nginx …) stand before the app: the client address for
 # login throttling is read from X-Forwarded-For only that far (evaluations.access).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
-AXES_CLIENT_IP_CALLABLE = "evaluations.access.client_address"
+AXES_CLIENT_IP_CALLABLE = "evaluations.login.client_address"
 # The login forms refuse usernames longer than an account's; axes reads them cut to that.
-AXES_USERNAME_CALLABLE = "evaluations.access.login_username"
+AXES_USERNAME_CALLABLE = "evaluations.login.login_username"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from evaluations import views
-from evaluations.forms import AdminLoginForm, LoginForm
+from evaluations.login import AdminLoginForm, LoginForm
 
 admin.site.site_header = "部门（单位）整体支出绩效自评"
 admin.site.site_title = "绩效自评管理"

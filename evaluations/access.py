@@ -6,23 +6,13 @@ district, or 管理员); doing is decided by the role group on top of that. A vi
 answers 404 for what the user may not see and 403 for what they may see but not do.
 """
 
-from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 
-from .models import (
-    ROLE_ADMIN,
-    ROLE_REVIEWER,
-    ROLE_STAFF,
-    Evaluation,
-    EvaluationQuerySet,
-    ExportJob,
-    Unit,
-    roles_of,
-)
+from .models import Evaluation, EvaluationQuerySet, ExportJob, Unit
+from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, roles_of
 
 # The longest username an account can have (auth.User.username's column).
-USERNAME_MAX_LENGTH = 150
 
 
 def get_evaluation_for_user(
@@ -83,35 +73,6 @@ def can_enter(user, evaluation: Evaluation) -> bool:
     """Use the entry page: the unit's 填报人, and 管理员 (who may change any
     evaluation in the admin anyway). Submitting stays with the 填报人."""
     return can_fill(user, evaluation) or is_admin(user)
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The address login throttling counts failures by.
-
-    Without a reverse proxy it is REMOTE_ADDR: a client may write any
-    X-Forwarded-For it likes. Behind TRUSTED_PROXY_COUNT proxies, each of which
-    appends the address it saw, the client is that many hops from the right."""
-    proxies = settings.TRUSTED_PROXY_COUNT
-    if proxies:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR")
-
-
-def login_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
-    """The username login throttling counts failures by, as django-axes reads it (the
-    credentials, else the posted form), cut to the longest a user can have: the login
-    forms refuse longer names, and this keeps any other caller of authenticate() from
-    handing axes more than its column holds."""
-    if credentials:
-        username = credentials.get("username")
-    else:
-        username = getattr(request, "POST", {}).get("username")
-    if username is None:
-        return None
-    return str(username)[:USERNAME_MAX_LENGTH]
 
 
 def can_see_overview(user) -> bool:

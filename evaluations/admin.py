@@ -17,17 +17,9 @@ from import_export.admin import ImportExportMixin
 from indicators.models import IndicatorGroup
 
 from . import roles, views, workflow
-from .models import (
-    ROLES,
-    BudgetLine,
-    District,
-    Evaluation,
-    ReviewComment,
-    ReviewEvent,
-    StaleVersion,
-    Unit,
-)
+from .models import BudgetLine, District, Evaluation, ReviewComment, ReviewEvent, StaleVersion, Unit
 from .resources import UnitResource, UserResource, districts_open_to_import
+from .roles import ROLES
 from .xlsx import SafeXLSX, WorkbookError
 
 

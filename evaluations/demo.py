@@ -14,7 +14,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
 from . import workflow
-from .models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, BudgetLine, District, Evaluation, Unit
+from .models import BudgetLine, District, Evaluation, Unit
+from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
 

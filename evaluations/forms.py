@@ -2,13 +2,10 @@ import re
 from decimal import Decimal
 
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from indicators.values import IndicatorValue, ValueParseError, format_value, parse_value
 
-from .access import USERNAME_MAX_LENGTH
 from .models import (
     HUNDRED,
     MAX_AMOUNT,
@@ -251,27 +248,3 @@ class IndicatorEntryForm(EntryForm):
             if name in self.cleaned_data:
                 setattr(self.instance, name, self.cleaned_data[name])
         super()._post_clean()
-
-
-class UsernameLengthMixin:
-    """Django's login form sets the username's max_length after building the field,
-    which only changes the widget: the length is never checked. An over-long name is
-    refused here, before authenticate() runs and django-axes writes the name to its
-    255-character column."""
-
-    def clean_username(self) -> str:
-        username = self.cleaned_data.get("username") or ""
-        if len(username) > USERNAME_MAX_LENGTH:
-            raise forms.ValidationError(
-                f"用户名过长：最多 {USERNAME_MAX_LENGTH} 个字符，您输入了 {len(username)} 个。",
-                code="max_length",
-            )
-        return username
-
-
-class LoginForm(UsernameLengthMixin, AuthenticationForm):
-    pass
-
-
-class AdminLoginForm(UsernameLengthMixin, AdminAuthenticationForm):
-    pass

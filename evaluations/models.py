@@ -8,6 +8,8 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Val
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
+from .roles import ROLE_ADMIN, roles_of
+
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
 AMOUNT_DIGITS = {"max_digits": 14, "decimal_places": 2}  # up to 12 integer digits, to the cent
@@ -17,27 +19,6 @@ TWO_PLACES = Decimal("0.01")
 MAX_AMOUNT = (
     Decimal(10) ** (AMOUNT_DIGITS["max_digits"] - AMOUNT_DIGITS["decimal_places"]) - TWO_PLACES
 )
-
-
-# The three roles, as auth groups (created by a migration). Which units a user
-# sees comes from Unit.staff and District.reviewers; what a user may do there
-# comes from the group.
-ROLE_STAFF = "填报人"
-ROLE_REVIEWER = "审核人"
-ROLE_ADMIN = "管理员"
-ROLES = (ROLE_STAFF, ROLE_REVIEWER, ROLE_ADMIN)
-
-
-def roles_of(user) -> frozenset[str]:
-    """The user's role groups, read once per user object."""
-    if not user.is_authenticated or not user.is_active:
-        return frozenset()
-    if not hasattr(user, "_roles"):
-        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        if user.is_superuser:
-            names.add(ROLE_ADMIN)
-        user._roles = frozenset(names)
-    return user._roles
 
 
 class EvaluationError(Exception):

@@ -19,7 +19,8 @@ from import_export.results import RowResult
 
 from . import roles
 from .access import is_admin
-from .models import ROLE_ADMIN, District, Unit, parse_two_places
+from .models import District, Unit, parse_two_places
+from .roles import ROLE_ADMIN
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")

@@ -23,7 +23,26 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 
-from .models import ROLE_ADMIN, ROLES
+# The three roles, as auth groups (created by a migration). Which units a user
+# sees comes from Unit.staff and District.reviewers; what a user may do there
+# comes from the group.
+ROLE_STAFF = "填报人"
+ROLE_REVIEWER = "审核人"
+ROLE_ADMIN = "管理员"
+ROLES = (ROLE_STAFF, ROLE_REVIEWER, ROLE_ADMIN)
+
+
+def roles_of(user) -> frozenset[str]:
+    """The user's role groups, read once per user object."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if not hasattr(user, "_roles"):
+        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(ROLE_ADMIN)
+        user._roles = frozenset(names)
+    return user._roles
+
 
 REFUSE_SELF = (
     "不能修改自己的角色或权限范围（用户组、职员状态、所属单位、审核的区）：请由另一位管理员修改。"

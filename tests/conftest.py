@@ -15,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from evaluations.demo import fill_evaluation, sample_data
-from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
+from evaluations.models import District, Evaluation, Unit
+from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 
 PASSWORD = "Correct-Horse-Battery-9"
 

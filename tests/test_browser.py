@@ -17,7 +17,8 @@ from django.db import connections
 from pypdf import PdfReader
 
 from evaluations.demo import sample_data, sample_template
-from evaluations.models import ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
+from evaluations.models import District, Evaluation, Unit
+from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
 from indicators.models import IndicatorTemplate
 
 from .conftest import PASSWORD, make_user

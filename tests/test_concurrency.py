@@ -159,7 +159,8 @@ def test_a_transition_waits_for_a_save_holding_the_row_lock():
     then sees the saved version — it neither interleaves nor overwrites."""
     from django.db import connections
 
-    from evaluations.models import ROLE_REVIEWER, ROLE_STAFF, Unit
+    from evaluations.models import Unit
+    from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
 
     from .conftest import make_evaluation
 

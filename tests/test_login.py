@@ -49,7 +49,7 @@ def test_passwords_are_validated(db):
 def test_throttling_counts_by_the_real_client_address(settings):
     from django.test import RequestFactory
 
-    from evaluations.access import client_address
+    from evaluations.login import client_address
 
     forged = RequestFactory().post(
         "/accounts/login/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.1.1.1"

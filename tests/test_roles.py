@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from evaluations import roles
-from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, Evaluation
+from evaluations.models import Evaluation
+from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 
 from .conftest import PASSWORD, make_user
 from .test_bulk_import import USER_HEADS, XLSX, workbook

@@ -13,7 +13,8 @@ from django.urls import reverse
 from openpyxl.worksheet.worksheet import Worksheet
 
 from evaluations import workflow
-from evaluations.models import ROLE_STAFF, District, Evaluation, WorkbookUpload
+from evaluations.models import District, Evaluation, WorkbookUpload
+from evaluations.roles import ROLE_STAFF
 from evaluations.table import build_table
 from evaluations.workbook import MAX_SHEET_ROWS, read_workbook, render_xlsx
 from evaluations.workbook_import import fingerprint
