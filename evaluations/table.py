@@ -36,6 +36,7 @@ class BudgetRow:
     executed_amount: Decimal
     execution_rate: Decimal
     anchor: str
+    faults: list[str] = field(default_factory=list)
     # The reviewer's notes of the last return and the fields changed since; filled
     # by the table page only.
     comments: list[str] = field(default_factory=list)
@@ -134,7 +135,9 @@ class Table:
 
     @property
     def budget_faults(self) -> list[str]:
-        return [fault.message for fault in self.faults if fault.anchor == BUDGET_ANCHOR]
+        """The faults of the whole block, then those of its lines, in the lines' order."""
+        block = [fault.message for fault in self.faults if fault.anchor == BUDGET_ANCHOR]
+        return block + [message for row in self.budget_rows for message in row.faults]
 
     @property
     def total_faults(self) -> list[str]:
@@ -159,6 +162,7 @@ def build_table(evaluation: Evaluation) -> Table:
                 executed_amount=line.executed_amount,
                 execution_rate=line.execution_rate,
                 anchor=line.anchor,
+                faults=messages_at[line.anchor],
             )
         )
     groups = []
