@@ -13,6 +13,7 @@ alone is longer than a page, the part after a cut repeating its labels marked �
 and the document is laid out again.
 """
 
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass, replace
@@ -41,6 +42,10 @@ MAX_LAYOUTS = 5
 SLACK = 6.0
 FONT_NAME = re.compile(r"[\w \-]+")
 
+# WeasyPrint's warning for a character no font of the list (nor any other installed
+# font) has; the character is drawn as an empty box.
+MISSING_GLYPH = ".notdef glyph rendered"
+
 # Fontconfig's font list and the faces Pango has opened live in this object; made once
 # per process, so only the first PDF of a process pays for loading the CJK fonts.
 FONT_CONFIG = FontConfiguration()
@@ -60,6 +65,46 @@ class StaticFilesFetcher(URLFetcher):
 
 
 URL_FETCHER = StaticFilesFetcher()
+
+
+class MissingGlyphs(ValueError):
+    """The PDF would print an empty box for these characters: none of the installed
+    fonts has them. A document of record must not lose a character silently, so no
+    PDF is made."""
+
+    def __init__(self, characters: list[str]):
+        self.characters = characters
+        named = "、".join(f"“{character}”（U+{ord(character):04X}）" for character in characters)
+        super().__init__(
+            f"未生成 PDF：已安装的字体中没有 {named}，打印出来会是空白方框。"
+            "请安装含有这些字的字体并加入 PDF_FONT_FAMILIES，或核对录入的文字。"
+        )
+
+
+class _GlyphWatch(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.characters: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith(MISSING_GLYPH) and record.args:
+            character = record.args[0]
+            if character not in self.characters:
+                self.characters.append(character)
+
+
+def write_pdf(document: Document) -> bytes:
+    """The PDF of a laid-out document; raises `MissingGlyphs` rather than print a box."""
+    watch = _GlyphWatch()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(watch)
+    try:
+        content = document.write_pdf()
+    finally:
+        logger.removeHandler(watch)
+    if watch.characters:
+        raise MissingGlyphs(watch.characters)
+    return content
 
 
 def static_roots() -> list[Path]:
@@ -139,7 +184,7 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         if planned is None or planned == segments:
             break
         segments = planned
-    return document.write_pdf()
+    return write_pdf(document)
 
 
 def lay_out(html: str) -> Document:

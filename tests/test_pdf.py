@@ -11,14 +11,21 @@ import pdfplumber
 import pypdf
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from PIL import Image
 from weasyprint.text import ffi
 
 from evaluations.demo import sample_data
 from evaluations.models import Evaluation
-from evaluations.pdf import URL_FETCHER, font_families, lay_out, render_pdf, static_file_path
+from evaluations.pdf import (
+    URL_FETCHER,
+    MissingGlyphs,
+    font_families,
+    lay_out,
+    render_pdf,
+    static_file_path,
+)
 from indicators.models import Indicator, IndicatorCategory
 
 from .conftest import make_evaluation, make_unit, synthetic_data
@@ -371,3 +378,43 @@ def test_faults_are_printed(sample):
     Indicator.objects.filter(category=category, name="设备使用率").update(score="1.50")
     text = "\n".join(page_texts(pdf_of(sample)))
     assert "【问题】“设备使用率”" in text
+
+
+EXTENSION_B = "\U00021484"  # 𡒄, CJK Extension B: not in Noto CJK
+
+
+def test_an_extension_b_character_in_a_unit_name_is_printed(district, caplog):
+    unit = make_unit("EXTB", f"上海市{EXTENSION_B}城街道城市运行管理中心", district)
+    evaluation = make_evaluation(unit)
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+
+    content = pdf_of(evaluation)
+
+    assert weasyprint_warnings(caplog) == []
+    assert f"上海市{EXTENSION_B}城街道" in page_texts(content)[0]
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in pypdf.PdfReader(io.BytesIO(content)).pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert any("HanaMinB" in font for font in fonts), fonts
+
+
+def test_a_character_no_installed_font_has_stops_the_pdf(district, staff_client, sample):
+    # A private-use character stands for a name character no font on the machine has.
+    missing = "\U000f0001"
+    sample.unit.name = f"上海市{missing}街道城市运行管理中心"
+    sample.unit.save()
+
+    with pytest.raises(MissingGlyphs) as refused:
+        pdf_of(sample)
+    assert "U+F0001" in str(refused.value) and "未生成 PDF" in str(refused.value)
+
+    response = staff_client.get(pdf_url(sample), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("evaluation_table", args=[sample.pk])
+    assert "未生成 PDF：已安装的字体中没有" in response.content.decode()
+
+    with pytest.raises(CommandError, match="U\\+F0001"):
+        call_command(
+            "export_evaluation", unit=sample.unit.code, year=2023, format="pdf", output="/dev/null"
+        )

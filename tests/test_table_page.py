@@ -177,3 +177,11 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
         counts.append(len(queries))
     # The 12 of a draft, the notes of the return, and the five field histories.
     assert counts[0] == counts[1] == 18
+
+
+def test_an_extension_b_character_is_on_the_page(staff_client, sample):
+    name = "上海市\U00021484城街道城市运行管理中心"  # 𡒄, CJK Extension B
+    sample.unit.name = name
+    sample.unit.save()
+    page = staff_client.get(table_url(sample)).content.decode()
+    assert f'<td colspan="5" class="unit-name">{name}</td>' in page

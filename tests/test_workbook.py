@@ -187,3 +187,17 @@ def test_total_uncompressed_size_is_limited(settings, monkeypatch):
     workbook.save(output)
     with pytest.raises(WorkbookError, match="解压后"):
         check_xlsx(output.getvalue())
+
+
+EXTENSION_B = "\U00021484"  # 𡒄, CJK Extension B
+
+
+def test_an_extension_b_character_is_kept_in_the_workbook(sample):
+    sample.unit.name = f"上海市{EXTENSION_B}城街道城市运行管理中心"
+    sample.unit.save()
+    Indicator.objects.filter(category__group__evaluation=sample, name="设备使用率").update(
+        name=f"设备{EXTENSION_B}使用率"
+    )
+    sheet = load(exported(sample)).active
+    assert sheet["B3"].value == f"上海市{EXTENSION_B}城街道城市运行管理中心"
+    assert find_row(sheet, 4, f"设备{EXTENSION_B}使用率")

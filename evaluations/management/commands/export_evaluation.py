@@ -29,6 +29,9 @@ class Command(BaseCommand):
         if len(matches) > 1:
             codes = "、".join(evaluation.unit.code for evaluation in matches)
             raise CommandError(f"单位名称“{unit}”对应多个单位（{codes}），请改用单位编码")
-        content = export_evaluation(matches[0], format)
+        try:
+            content = export_evaluation(matches[0], format)
+        except ValueError as error:  # e.g. a character no installed font has (PDF)
+            raise CommandError(str(error)) from error
         Path(output).write_bytes(content)
         self.stdout.write(f"已导出 {output}（{len(content):,} 字节）")
