@@ -4,13 +4,17 @@ same `build_table` structure as the page.
 A page break must not cut a 二级 block, and WeasyPrint draws a rowspan that crosses a
 page break badly. So this drawing never lets one cross: the indicator rows are drawn as
 segments, each one `<tbody>` with `break-inside: avoid`, and a segment starts as a whole
-一级 group. The indicator table begins on page 2: WeasyPrint then moves a group that
-does not fit to the next page by itself (it does so for every tbody but the first after
-the header rows, and that one now stands at a page top). Only when a segment still runs
-over a page end — a group longer than a page — are the pages planned from the row
-heights of that layout: groups cut before a 二级 block, or inside a 二级 block that
-alone is longer than a page, the part after a cut repeating its labels marked （续）;
-and the document is laid out again.
+一级 group. The indicator table follows the goals on the same page. WeasyPrint moves a
+group that does not fit to the next page by itself, except the first tbody after the
+header rows (it is split instead); that one, like any segment that still runs over a
+page end — a group longer than a page — is handled by planning the pages from the row
+heights of that layout: a group that fits on a page but not on the rest of this one
+begins the next (the first one takes the whole table along), a longer one is cut
+before a 二级 block, or inside a 二级 block that alone is longer than a page, the part
+after a cut repeating its labels marked （续）; and the document is laid out again.
+
+A table approved in the results phase prints as the official form; any other carries
+its status on the first page and in every footer, and 草稿 across every page.
 """
 
 import logging
@@ -170,6 +174,10 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         "document_title": f"{table.unit_name} {table.year}年度 {table.title}",
         "generated_at": timezone.localtime(),
         "font_families": font_families(),
+        # The approved table is the document of record and looks like the printed form;
+        # any other is marked as a draft on every page.
+        "final": evaluation.phase == Evaluation.Phase.RESULTS
+        and evaluation.status == Evaluation.Status.APPROVED,
     }
     slack = SLACK
     for _ in range(MAX_LAYOUTS):

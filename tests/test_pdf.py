@@ -112,10 +112,11 @@ def test_holds_every_figure_of_the_sample(sample):
 def test_pages_footer_title_status_and_size(sample):
     content = pdf_of(sample)
     pages = page_texts(content)
-    # The head and 年度总体目标; 投入管理, 产出 and 效益; 满意度 and the total.
-    assert len(pages) == 3
+    # The head and 年度总体目标; then every indicator and the total: no page holding
+    # only 满意度 and 合计.
+    assert len(pages) == 2
     for number, text in enumerate(pages, start=1):
-        assert f"第 {number} 页 共 3 页" in text
+        assert f"第 {number} 页 共 2 页" in text
         assert "状态：草稿" in text
     assert re.search(r"状态：草稿\s生成时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", pages[0])
     reader = pypdf.PdfReader(io.BytesIO(content))
@@ -418,3 +419,61 @@ def test_a_character_no_installed_font_has_stops_the_pdf(district, staff_client,
         call_command(
             "export_evaluation", unit=sample.unit.code, year=2023, format="pdf", output="/dev/null"
         )
+
+
+def form_xobjects(content: bytes) -> list[int]:
+    """Per page, how many drawings (the watermark is one) the page shows."""
+    return [
+        sum(
+            xobject.get_object()["/Subtype"] == "/Form"
+            for xobject in page["/Resources"].get("/XObject", {}).values()
+        )
+        for page in pypdf.PdfReader(io.BytesIO(content)).pages
+    ]
+
+
+def test_a_draft_is_marked_on_every_page(sample):
+    content = pdf_of(sample)
+    assert all(count > 0 for count in form_xobjects(content))  # 草稿 across the page
+    for text in page_texts(content):
+        assert "状态：草稿" in text  # and in the footer
+    assert "草稿" not in page_texts(content)[1].replace("状态：草稿", "")  # no text
+
+
+def test_an_approved_table_prints_as_the_form(sample):
+    Evaluation.objects.filter(pk=sample.pk).update(
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    content = pdf_of(sample)
+    pages = page_texts(content)
+    assert form_xobjects(content) == [0] * len(pages)
+    for text in pages:
+        assert "状态" not in text and "生成时间" not in text and "草稿" not in text
+    assert pages[0].startswith("《部门（单位）整体支出绩效自评表》\n(2023年度)\n部门（单位）名称")
+    assert re.search(r"合计 100 96\n", pages[-1])
+
+
+def test_no_subordinate_units_leaves_the_count_blank(sample):
+    head = page_texts(pdf_of(sample))[0].splitlines()
+    assert "部门（单位）名称 上海市闵行区浦锦街道城市运行管理中心 下属单位个数" in head
+    Evaluation.objects.filter(pk=sample.pk).update(subordinate_unit_count=3)
+    head = page_texts(pdf_of(sample))[0].splitlines()
+    assert "部门（单位）名称 上海市闵行区浦锦街道城市运行管理中心 下属单位个数 3" in head
+
+
+def test_the_indicator_table_follows_short_goals_on_the_first_page(district):
+    data = synthetic_data(40)
+    data["target_text"] = "<p>做实处置网格，提升基层治理能力。</p>"
+    data["result_text"] = "<p>全年目标均已完成。</p>"
+    evaluation = make_evaluation(make_unit("SHORT", "短目标单位", district), data=data)
+
+    pages = page_texts(pdf_of(evaluation))
+
+    # Before, the table always began on page 2 and left page 1 three quarters blank.
+    assert "分解目标自评" in pages[0] and "三级指标1-1" in pages[0]
+    assert len(pages) == 2
+    rows = indicator_pages(pages)
+    assert rows["三级指标1-1"] == {0}
+    for group in data["groups"]:  # each 一级 group of ten still on one page
+        names = [row["name"] for category in group["categories"] for row in category["indicators"]]
+        assert len(set.union(*(rows[name] for name in names))) == 1
