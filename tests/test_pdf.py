@@ -477,3 +477,19 @@ def test_the_indicator_table_follows_short_goals_on_the_first_page(district):
     for group in data["groups"]:  # each 一级 group of ten still on one page
         names = [row["name"] for category in group["categories"] for row in category["indicators"]]
         assert len(set.union(*(rows[name] for name in names))) == 1
+
+
+def test_the_sample_is_laid_out_once(sample, monkeypatch):
+    # The first group does not fit under the goals: it moves to page 2 whole, with the
+    # header rows, in the first layout (no second layout, no orphaned header rows).
+    import evaluations.pdf
+
+    layouts = []
+    monkeypatch.setattr(
+        evaluations.pdf,
+        "lay_out",
+        lambda html, real=evaluations.pdf.lay_out: layouts.append(1) or real(html),
+    )
+    pages = page_texts(pdf_of(sample))
+    assert len(layouts) == 1
+    assert "分解目标自评" not in pages[0] and "预算编审管理" in pages[1]
