@@ -5,6 +5,7 @@ import io
 import logging
 import re
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pdfplumber
@@ -17,7 +18,7 @@ from PIL import Image
 from weasyprint.text import ffi
 
 from evaluations.demo import sample_data
-from evaluations.models import Evaluation
+from evaluations.models import BudgetLine, Evaluation
 from evaluations.pdf import (
     URL_FETCHER,
     MissingGlyphs,
@@ -493,3 +494,15 @@ def test_the_sample_is_laid_out_once(sample, monkeypatch):
     pages = page_texts(pdf_of(sample))
     assert len(layouts) == 1
     assert "分解目标自评" not in pages[0] and "预算编审管理" in pages[1]
+
+
+def test_a_budget_line_fault_is_printed_in_the_budget_block(sample):
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        budget_amount=Decimal("2000.00"), executed_amount=Decimal("3000.00")
+    )
+    BudgetLine.objects.filter(evaluation=sample, kind="basic").update(
+        budget_amount=Decimal("3446197.01"), executed_amount=Decimal("3444760.72")
+    )
+    first_page = page_texts(pdf_of(sample))[0]
+    budget_block = first_page[: first_page.index("年初设定目标")]
+    assert "【问题】整体支出规模·其他资金：全年执行数 3,000.00 超过全年预算数" in budget_block
