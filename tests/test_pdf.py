@@ -506,3 +506,11 @@ def test_a_budget_line_fault_is_printed_in_the_budget_block(sample):
     first_page = page_texts(pdf_of(sample))[0]
     budget_block = first_page[: first_page.index("年初设定目标")]
     assert "【问题】整体支出规模·其他资金：全年执行数 3,000.00 超过全年预算数" in budget_block
+
+
+def test_a_bulk_export_item_names_the_missing_character():
+    from evaluations.bulk_export import describe_error
+
+    assert describe_error(MissingGlyphs(["\U000f0001"])).startswith(
+        "未生成 PDF：已安装的字体中没有 “\U000f0001”（U+F0001）"
+    )
