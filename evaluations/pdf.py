@@ -111,11 +111,15 @@ def write_pdf(document: Document) -> bytes:
     """The PDF of a laid-out document; raises `MissingGlyphs` rather than print a box."""
     watch = _GlyphWatch()
     logger = logging.getLogger("weasyprint")
+    level = logger.level
+    if not logger.isEnabledFor(logging.WARNING):  # a deployment quietened it: still watch
+        logger.setLevel(logging.WARNING)
     logger.addHandler(watch)
     try:
         content = document.write_pdf()
     finally:
         logger.removeHandler(watch)
+        logger.setLevel(level)
     if watch.characters:
         raise MissingGlyphs(watch.characters)
     return content

@@ -514,3 +514,15 @@ def test_a_bulk_export_item_names_the_missing_character():
     assert describe_error(MissingGlyphs(["\U000f0001"])).startswith(
         "未生成 PDF：已安装的字体中没有 “\U000f0001”（U+F0001）"
     )
+
+
+def test_a_missing_character_is_caught_with_weasyprint_quietened(district):
+    unit = make_unit("QUIET", "上海市\U000f0001街道", district)
+    quiet = logging.getLogger("weasyprint")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with pytest.raises(MissingGlyphs):
+            pdf_of(make_evaluation(unit))
+    finally:
+        quiet.setLevel(level)
