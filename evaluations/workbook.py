@@ -2,7 +2,8 @@
 
 `render_xlsx` draws `build_table` — the structure the page and the PDF draw — on one
 sheet: the header, budget and goal blocks above the nine indicator columns, the
-form's merged cells, borders, number formats and an A4 print setup.
+form's merged cells, borders, number formats and an A4 print setup with its own page
+breaks; the consistency check's faults, if any, go on a second sheet.
 
 `read_workbook` reads such a sheet back, as Excel or WPS saved it, into plain data
 of the same shape as `demo.sample_data()` (decimals as strings, so it can wait in
