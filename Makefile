@@ -13,7 +13,8 @@ PYTHON ?= $(shell for candidate in python3.13 python3.12 python3 \
 	if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
 	echo $$candidate; break; fi; done)
 
-PDF_PACKAGES := fonts-noto-cjk libharfbuzz-subset0 poppler-utils fontconfig
+# fonts-hanazono: the rare characters of names (CJK Extension B on) that Noto CJK lacks.
+PDF_PACKAGES := fonts-noto-cjk fonts-hanazono libharfbuzz-subset0 poppler-utils fontconfig
 TEST_PACKAGES := $(PDF_PACKAGES) chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST ?= 127.0.0.1

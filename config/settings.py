@@ -230,8 +230,12 @@ EXPORT_MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS", "3"))
 DEMO_DATA_ALLOWED = env_bool("DEMO_DATA_ALLOWED", DEBUG)
 
 # The PDF's font list, first found wins. A bureau with a licensed 仿宋 / 小标宋 puts
-# it first here (PDF_FONT_FAMILIES="FangSong_GB2312,Noto Serif CJK SC").
-PDF_FONT_FAMILIES = env_list("PDF_FONT_FAMILIES", "Noto Serif CJK SC,Noto Sans CJK SC")
+# it first here (PDF_FONT_FAMILIES="FangSong_GB2312,Noto Serif CJK SC,HanaMinA,HanaMinB").
+# 花園明朝 (fonts-hanazono) comes last: it has the rare characters of names that Noto CJK
+# lacks (CJK Extension B and beyond, e.g. 𡒄 U+21484), in the same 明朝 / 宋体 style.
+PDF_FONT_FAMILIES = env_list(
+    "PDF_FONT_FAMILIES", "Noto Serif CJK SC,Noto Sans CJK SC,HanaMinA,HanaMinB"
+)
 
 LOGGING = {
     "version": 1,

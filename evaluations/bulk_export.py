@@ -211,7 +211,10 @@ def render_item(item_id: int) -> None:
 
 
 def describe_error(error: Exception) -> str:
-    if isinstance(error, RenderTimeout):
+    # Loaded already: store_pdf imports it before anything else can raise.
+    from .pdf import MissingGlyphs
+
+    if isinstance(error, RenderTimeout | MissingGlyphs):
         return str(error)
     if isinstance(error, Evaluation.DoesNotExist):
         return "自评表已被删除。"

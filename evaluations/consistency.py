@@ -8,6 +8,8 @@ no query.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from indicators.scoring import QUALITATIVE_BANDS, round_score
+
 from .models import BudgetLine, Evaluation
 from .numbers import amount, two_places, whole_or_two_places
 
@@ -33,6 +35,25 @@ def find_faults(table) -> list[Fault]:
 def _budget_faults(budget_lines: list[BudgetLine]) -> list[Fault]:
     lines = {line.kind: line for line in budget_lines}
     faults = []
+    # Line by line first: sources can equal structure while one line spends money it
+    # was never given, or more than it was given.
+    for kind in BudgetLine.ORDER:
+        line = lines.get(kind)
+        if line is None or line.executed_amount <= line.budget_amount:
+            continue
+        label = f"整体支出规模·{line.get_kind_display()}"
+        if not line.budget_amount:
+            message = (
+                f"{label}：全年预算数为 0，全年执行数却有 {amount(line.executed_amount)}，"
+                "请核对预算数或执行数。"
+            )
+        else:
+            message = (
+                f"{label}：全年执行数 {amount(line.executed_amount)}"
+                f" 超过全年预算数 {amount(line.budget_amount)}"
+                f"（执行率 {two_places(line.execution_rate)}%），请核对或说明。"
+            )
+        faults.append(Fault(line.anchor, message))
     for field, label in (("budget_amount", "全年预算数"), ("executed_amount", "全年执行数")):
 
         def total(kinds: tuple[str, ...], field: str = field) -> Decimal:
@@ -95,7 +116,17 @@ def _row_faults(indicator, phase: str) -> list[Fault]:
                 f"“{name}”：得分 {two_places(indicator.score)} 超过分值 {two_places(indicator.points)}。",
             )
         )
-    elif indicator.score < indicator.points and not indicator.deviation_reason.strip():
+    elif (band := _qualitative_band(indicator)) and not band[0] <= indicator.score <= band[1]:
+        low, high = band
+        faults.append(
+            Fault(
+                indicator.anchor,
+                f"“{name}”：全年完成值为“{indicator.actual.label}”，得分应在分值的"
+                f"{_band_text(indicator.actual.label)}（{two_places(low)}–{two_places(high)}）之间，"
+                f"现为 {two_places(indicator.score)}。",
+            )
+        )
+    if indicator.score < indicator.points and not indicator.deviation_reason.strip():
         faults.append(
             Fault(
                 indicator.anchor,
@@ -104,3 +135,17 @@ def _row_faults(indicator, phase: str) -> list[Fault]:
             )
         )
     return faults
+
+
+def _qualitative_band(indicator) -> tuple[Decimal, Decimal] | None:
+    """The 得分 a qualitative result allows (达成 80–100 %, 部分达成 60–80 %, 未达成
+    0–60 % of 分值), or None for a quantitative row or an unknown label."""
+    if indicator.target.is_quantitative or indicator.actual.label not in QUALITATIVE_BANDS:
+        return None
+    low, high, _ = QUALITATIVE_BANDS[indicator.actual.label]
+    return round_score(indicator.points * low), round_score(indicator.points * high)
+
+
+def _band_text(label: str) -> str:
+    low, high, _ = QUALITATIVE_BANDS[label]
+    return f"{(low * 100).normalize():f}%–{(high * 100).normalize():f}%"

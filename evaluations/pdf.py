@@ -4,15 +4,21 @@ same `build_table` structure as the page.
 A page break must not cut a 二级 block, and WeasyPrint draws a rowspan that crosses a
 page break badly. So this drawing never lets one cross: the indicator rows are drawn as
 segments, each one `<tbody>` with `break-inside: avoid`, and a segment starts as a whole
-一级 group. The indicator table begins on page 2: WeasyPrint then moves a group that
-does not fit to the next page by itself (it does so for every tbody but the first after
-the header rows, and that one now stands at a page top). Only when a segment still runs
-over a page end — a group longer than a page — are the pages planned from the row
-heights of that layout: groups cut before a 二级 block, or inside a 二级 block that
-alone is longer than a page, the part after a cut repeating its labels marked （续）;
-and the document is laid out again.
+一级 group. The indicator table follows the goals on the same page. WeasyPrint moves a
+group that does not fit to the next page by itself — but it lays out the first tbody
+after the header rows as if it stood at a page top, and splits it. So an empty tbody
+comes first, and the first group may not break from it: when that group does not fit,
+the whole table moves on, header rows included, in the same layout. Only when a
+segment still runs over a page end — a group longer than a page — are the pages
+planned from the row heights of that layout: groups cut before a 二级 block, or inside
+a 二级 block that alone is longer than a page, the part after a cut repeating its
+labels marked （续）; and the document is laid out again.
+
+A table approved in the results phase prints as the official form; any other carries
+its status on the first page and in every footer, and 草稿 across every page.
 """
 
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass, replace
@@ -40,6 +46,19 @@ MAX_LAYOUTS = 5
 # and the borders of a new tbody make a part a little taller than its rows were.
 SLACK = 6.0
 FONT_NAME = re.compile(r"[\w \-]+")
+# The empty lead tbody (see above) only for a first group surely shorter than a page:
+# WeasyPrint cannot place a longer one after it at all. Estimated in mm from the text,
+# generously (pdf.css: 9 pt text, 1.3 line height; a page body is 267 mm, the header
+# rows take about 17 mm of it).
+SURELY_FITS_MM = 180
+LINE_MM = 4.2
+ROW_PADDING_MM = 2.2
+# Characters per line of the text columns (a CJK character counts 1, ASCII ½).
+NAME_CHARACTERS, REASON_CHARACTERS = 7, 13
+
+# WeasyPrint's warning for a character no font of the list (nor any other installed
+# font) has; the character is drawn as an empty box.
+MISSING_GLYPH = ".notdef glyph rendered"
 
 # Fontconfig's font list and the faces Pango has opened live in this object; made once
 # per process, so only the first PDF of a process pays for loading the CJK fonts.
@@ -60,6 +79,50 @@ class StaticFilesFetcher(URLFetcher):
 
 
 URL_FETCHER = StaticFilesFetcher()
+
+
+class MissingGlyphs(ValueError):
+    """The PDF would print an empty box for these characters: none of the installed
+    fonts has them. A document of record must not lose a character silently, so no
+    PDF is made."""
+
+    def __init__(self, characters: list[str]):
+        self.characters = characters
+        named = "、".join(f"“{character}”（U+{ord(character):04X}）" for character in characters)
+        super().__init__(
+            f"未生成 PDF：已安装的字体中没有 {named}，打印出来会是空白方框。"
+            "请安装含有这些字的字体并加入 PDF_FONT_FAMILIES，或核对录入的文字。"
+        )
+
+
+class _GlyphWatch(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.characters: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith(MISSING_GLYPH) and record.args:
+            character = record.args[0]
+            if character not in self.characters:
+                self.characters.append(character)
+
+
+def write_pdf(document: Document) -> bytes:
+    """The PDF of a laid-out document; raises `MissingGlyphs` rather than print a box."""
+    watch = _GlyphWatch()
+    logger = logging.getLogger("weasyprint")
+    level = logger.level
+    if not logger.isEnabledFor(logging.WARNING):  # a deployment quietened it: still watch
+        logger.setLevel(logging.WARNING)
+    logger.addHandler(watch)
+    try:
+        content = document.write_pdf()
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+    if watch.characters:
+        raise MissingGlyphs(watch.characters)
+    return content
 
 
 def static_roots() -> list[Path]:
@@ -125,12 +188,19 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         "document_title": f"{table.unit_name} {table.year}年度 {table.title}",
         "generated_at": timezone.localtime(),
         "font_families": font_families(),
+        # The approved table is the document of record and looks like the printed form;
+        # any other is marked as a draft on every page.
+        "final": evaluation.phase == Evaluation.Phase.RESULTS
+        and evaluation.status == Evaluation.Status.APPROVED,
     }
     slack = SLACK
+    lead = bool(segments) and estimated_height(segments[0]) <= SURELY_FITS_MM
     for _ in range(MAX_LAYOUTS):
         document = lay_out(
-            render_to_string("evaluations/pdf.html", context | {"segments": segments})
+            render_to_string("evaluations/pdf.html", context | {"segments": segments, "lead": lead})
         )
+        # A planned layout places its first segment itself.
+        lead = False
         planned = plan_pages(document, segments, slack)
         # The plan was laid out and still ran over: plan again with more room to spare.
         while planned == segments and slack < 10 * SLACK:
@@ -141,7 +211,29 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         if planned is None or planned == segments:
             break
         segments = planned
-    return document.write_pdf()
+    return write_pdf(document)
+
+
+def estimated_height(segment: Segment) -> float:
+    """A generous estimate of a segment's height in mm, from its text alone."""
+
+    def lines(text: str, per_line: int) -> int:
+        width = sum(0.5 if character.isascii() else 1 for character in text)
+        return max(1, -(-int(width + 0.5) // per_line))
+
+    total = 0.0
+    for category in segment.categories:
+        rows = sum(
+            ROW_PADDING_MM
+            + LINE_MM
+            * max(
+                lines(row.name, NAME_CHARACTERS),
+                lines(row.deviation_reason + "".join(row.faults), REASON_CHARACTERS),
+            )
+            for row in category.rows
+        )
+        total += max(rows, ROW_PADDING_MM + LINE_MM * lines(category.name, NAME_CHARACTERS))
+    return total * 1.3
 
 
 def lay_out(html: str) -> Document:

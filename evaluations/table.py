@@ -46,6 +46,7 @@ Structure = list[tuple[IndicatorGroup, list[tuple[IndicatorCategory, list[Indica
 class BudgetRow:
     line: BudgetLine
     label: str
+    faults: list[str] = field(default_factory=list)
     # The reviewer's notes of the last return and the fields changed since; filled
     # by the table page only.
     comments: list[str] = field(default_factory=list)
@@ -272,7 +273,9 @@ class Table:
 
     @property
     def budget_faults(self) -> list[str]:
-        return [fault.message for fault in self.faults if fault.anchor == BUDGET_ANCHOR]
+        """The faults of the whole block, then those of its lines, in the lines' order."""
+        block = [fault.message for fault in self.faults if fault.anchor == BUDGET_ANCHOR]
+        return block + [message for row in self.budget_rows for message in row.faults]
 
     @property
     def total_faults(self) -> list[str]:
@@ -401,6 +404,8 @@ def build_table(
     messages_at: dict[str, list[str]] = {}
     for fault in table.faults:
         messages_at.setdefault(fault.anchor, []).append(fault.message)
+    for row in table.budget_rows:
+        row.faults = messages_at.get(row.anchor, [])
     for group in table.groups:
         group.faults = messages_at.get(group.anchor, [])
         for row in group.rows:

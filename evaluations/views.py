@@ -429,12 +429,17 @@ def show_error(request: HttpRequest, error: EvaluationError) -> None:
 @login_required
 def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     # Imported here: loading WeasyPrint costs every process that loads the URLs ~0.3 s.
-    from .pdf import pdf_filename, render_pdf
+    from .pdf import MissingGlyphs, pdf_filename, render_pdf
 
     evaluation = get_evaluation_for_user(
         request.user, evaluation_id, Evaluation.objects.with_table()
     )
-    response = HttpResponse(render_pdf(evaluation), content_type="application/pdf")
+    try:
+        content = render_pdf(evaluation)
+    except MissingGlyphs as error:
+        messages.error(request, str(error))
+        return redirect("evaluation_table", evaluation.pk)
+    response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=pdf_filename(evaluation)
     )

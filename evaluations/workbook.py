@@ -2,7 +2,8 @@
 
 `render_xlsx` draws `build_table` — the structure the page and the PDF draw — on one
 sheet: the header, budget and goal blocks above the nine indicator columns, the
-form's merged cells, borders, number formats and an A4 print setup.
+form's merged cells, borders, number formats and an A4 print setup with its own page
+breaks; the consistency check's faults, if any, go on a second sheet.
 
 `read_workbook` reads such a sheet back, as Excel or WPS saved it, into plain data
 of the same shape as `demo.sample_data()` (decimals as strings, so it can wait in
@@ -21,14 +22,16 @@ from html import escape
 from html.parser import HTMLParser
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from indicators.values import ValueParseError, format_value, parse_value
 
+from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
 from .models import BudgetLine, Evaluation, parse_two_places
-from .table import SOURCE_LABELS, TITLE, build_table
+from .table import SOURCE_LABELS, TITLE, GroupBlock, Row, Table, build_table
 from .xlsx import WorkbookError, check_merged_ranges, check_xlsx, load_workbook, set_value
 
 SHEET_TITLE = "自评表"
@@ -43,10 +46,16 @@ INDICATOR_HEADS = (
     "得分",
     "偏差及原因分析",
 )
-COLUMN_WIDTHS = (13, 7, 14, 26, 13, 13, 8, 8, 32)
-# What one line of a column holds, in CJK characters, to estimate row heights:
-# Excel and WPS never grow a row for a merged cell's text by themselves.
-LINE_HEIGHT = 15
+# Column A holds “整体支出规模（元）” on one line: narrower, its closing bracket
+# wrapped alone onto a line of its own.
+COLUMN_WIDTHS = (20, 7, 14, 25, 13, 13, 8, 8, 28)
+# One line of 10 pt text, in points, to estimate row heights: Excel and WPS never
+# grow a row for a merged cell's text by themselves. A row of one line keeps the
+# program's own height (about 13.5 pt); the plan of the pages counts it as 15.
+LINE_HEIGHT = 13.5
+ROW_PADDING = 3
+ONE_LINE_HEIGHT = 15
+FONT_NAME = "宋体"
 AMOUNT_FORMAT = "#,##0.00"
 TWO_PLACES_FORMAT = "0.00"
 WHOLE_FORMAT = "0"
@@ -73,8 +82,15 @@ CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 LEFT = Alignment(horizontal="left", vertical="center", wrap_text=True)
 TOP_LEFT = Alignment(horizontal="left", vertical="top", wrap_text=True)
 RIGHT = Alignment(horizontal="right", vertical="center")
-HEAD_FILL = PatternFill("solid", fgColor="F2F2F2")
-BOLD = Font(bold=True)
+TEXT_FONT = Font(name=FONT_NAME, size=10)
+TITLE_FONT = Font(name=FONT_NAME, size=16, bold=True)
+# A 一级 or 二级 label repeated at the top of a printed page: the cell holds the
+# name itself (so the workbook reads back as one block), the format adds （续）.
+CONTINUED_FORMAT = '@"（续）"'
+# Printing (inches): the footer 第 x 页 共 y 页 needs its own room below the table.
+MARGIN_SIDES, MARGIN_TOP, MARGIN_BOTTOM, MARGIN_HEADER, MARGIN_FOOTER = 0.4, 0.6, 0.8, 0.3, 0.3
+A4_INCHES = (8.27, 11.69)
+FAULT_SHEET_TITLE = "一致性检查"
 
 
 # ---------------------------------------------------------------- rich text
@@ -151,9 +167,18 @@ def plain_text_to_rich(text: str) -> str:
 # ---------------------------------------------------------------- writing
 
 
+def _text_width(text: str) -> float:
+    """In column-width units: a CJK character is about 2, an ASCII one about 1."""
+    return sum(1 if character.isascii() else 2 for character in text)
+
+
 def _estimated_lines(text: str, width: float) -> int:
-    characters_per_line = max(1, int(width / 2))  # a CJK character is about 2 width units
-    return sum(max(1, -(-len(line) // characters_per_line)) for line in str(text).split("\n"))
+    usable = max(1.0, width - 1)  # the cell's own padding
+    return sum(max(1, -(-int(_text_width(line)) // int(usable))) for line in str(text).split("\n"))
+
+
+def _row_height(lines: int) -> float:
+    return ONE_LINE_HEIGHT if lines <= 1 else lines * LINE_HEIGHT + ROW_PADDING
 
 
 class _Sheet:
@@ -171,7 +196,6 @@ class _Sheet:
         to_column: int | None = None,
         alignment: Alignment = CENTER,
         number_format: str | None = None,
-        head: bool = False,
     ) -> None:
         to_row, to_column = to_row or row, to_column or column
         for border_row in range(row, to_row + 1):
@@ -185,11 +209,9 @@ class _Sheet:
         if value is not None and value != "":
             set_value(cell, value)
         cell.alignment = alignment
+        cell.font = TEXT_FONT
         if number_format:
             cell.number_format = number_format
-        if head:
-            cell.font = BOLD
-            cell.fill = HEAD_FILL
         if isinstance(value, str) and value:
             width = sum(COLUMN_WIDTHS[column - 1 : to_column])
             lines = _estimated_lines(value, width)
@@ -201,12 +223,71 @@ class _Sheet:
     def finish(self) -> None:
         for row, lines in self.heights.items():
             if lines > 1:
-                self.sheet.row_dimensions[row].height = lines * LINE_HEIGHT + 4
+                self.sheet.row_dimensions[row].height = _row_height(lines)
 
 
 def _weight_format(value: Decimal) -> str:
     """权重 and totals as the form prints them: 30 and 96, but 95.50."""
     return WHOLE_FORMAT if value == value.to_integral_value() else TWO_PLACES_FORMAT
+
+
+def _indicator_lines(row: Row, group: GroupBlock) -> int:
+    """The lines an indicator row needs, as `_Sheet.put` will count them."""
+    texts = [(row.target, 5), (row.actual, 6), (row.deviation_reason, 9)]
+    if not group.note:
+        texts.append((row.name, 4))
+    return max(
+        [1] + [_estimated_lines(text, COLUMN_WIDTHS[column - 1]) for text, column in texts if text]
+    )
+
+
+def _page_height() -> float:
+    """A printed page's height in the sheet's own points: the sheet is scaled to the
+    page's width. A column of width w is about 7w + 5 pixels on screen; taken as
+    8w + 5 here, so that a page is planned a little shorter than LibreOffice prints
+    it (measured: the plan fills about seven eighths of its page) — a break planned
+    too late would fall after the program's own break."""
+    sheet_width = sum(8 * width + 5 for width in COLUMN_WIDTHS) * 0.75
+    paper_width, paper_height = A4_INCHES
+    scale = min(1.0, (paper_width - 2 * MARGIN_SIDES) * 72 / sheet_width)
+    return (paper_height - MARGIN_TOP - MARGIN_BOTTOM) * 72 / scale
+
+
+def _plan_pages(table: Table, used: float, title_rows: float) -> set[int]:
+    """The indicator rows (0-based, in table order) that begin a printed page. A
+    二级 block moves to the next page whole when it fits on one, as in the PDF; a
+    longer one breaks between its rows. `used` is the height of the rows above the
+    indicators, `title_rows` that of the column heads repeated on every page."""
+    page = _page_height() * 0.98  # room for the printer's own rounding
+    starts: set[int] = set()
+    index = 0
+    for group in table.groups:
+        for category in group.categories:
+            heights = [_row_height(_indicator_lines(row, group)) for row in category.rows]
+            block = sum(heights)
+            if used + block > page and title_rows + block <= page and used > title_rows:
+                starts.add(index)
+                used = title_rows
+            for offset, height in enumerate(heights):
+                if used + height > page and used > title_rows:
+                    starts.add(index + offset)
+                    used = title_rows
+                used += height
+            index += len(heights)
+    if used + _row_height(1) > page and index:
+        starts.add(index - 1)  # 合计 not alone on a page
+    return starts
+
+
+def _parts(first: int, count: int, page_starts: set[int]) -> list[tuple[int, int]]:
+    """Rows first … first+count-1 cut where a page begins: (first row, last row) pairs."""
+    parts, start = [], first
+    for row in range(first + 1, first + count):
+        if row in page_starts:
+            parts.append((start, row - 1))
+            start = row
+    parts.append((start, first + count - 1))
+    return parts
 
 
 def render_xlsx(evaluation: Evaluation) -> bytes:
@@ -220,54 +301,76 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
     for index, width in enumerate(COLUMN_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     last = len(COLUMN_WIDTHS)
+    rows_at: dict[str, int] = {}
 
     put(TITLE_ROW, 1, f"《{table.title}》", to_column=last)
-    sheet.cell(TITLE_ROW, 1).font = Font(bold=True, size=16)
+    sheet.cell(TITLE_ROW, 1).font = TITLE_FONT
     sheet.row_dimensions[TITLE_ROW].height = 28
     put(YEAR_ROW, 1, f"({table.year}年度)", to_column=last)
     for column in range(1, last + 1):  # the title sits above the frame, not in it
         sheet.cell(TITLE_ROW, column).border = Border()
         sheet.cell(YEAR_ROW, column).border = Border()
 
-    put(HEADER_ROW, 1, "部门（单位）名称", head=True)
+    put(HEADER_ROW, 1, "部门（单位）名称")
     put(HEADER_ROW, 2, table.unit_name, to_column=6, alignment=LEFT)
-    put(HEADER_ROW, 7, "下属单位个数", to_column=8, head=True)
+    put(HEADER_ROW, 7, "下属单位个数", to_column=8)
     put(HEADER_ROW, 9, table.subordinate_unit_count, number_format=WHOLE_FORMAT)
 
     budget_end = BUDGET_HEAD_ROW + len(table.budget_rows)
-    put(BUDGET_HEAD_ROW, 1, "整体支出规模（元）", to_row=budget_end, head=True)
+    rows_at[BUDGET_ANCHOR] = BUDGET_HEAD_ROW
+    put(BUDGET_HEAD_ROW, 1, "整体支出规模（元）", to_row=budget_end)
     put(BUDGET_HEAD_ROW, 2, None, to_column=4)
-    put(BUDGET_HEAD_ROW, 5, "全年预算数", to_column=6, head=True)
-    put(BUDGET_HEAD_ROW, 7, "全年执行数", to_column=8, head=True)
-    put(BUDGET_HEAD_ROW, 9, "执行率", head=True)
+    put(BUDGET_HEAD_ROW, 5, "全年预算数", to_column=6)
+    put(BUDGET_HEAD_ROW, 7, "全年执行数", to_column=8)
+    put(BUDGET_HEAD_ROW, 9, "执行率")
     for row, line in enumerate(table.budget_rows, start=BUDGET_HEAD_ROW + 1):
+        rows_at[line.anchor] = row
         put(row, 2, line.label, to_column=4, alignment=LEFT)
         put(row, 5, line.budget_amount, to_column=6, alignment=RIGHT, number_format=AMOUNT_FORMAT)
         put(row, 7, line.executed_amount, to_column=8, alignment=RIGHT, number_format=AMOUNT_FORMAT)
         put(row, 9, line.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
 
-    put(GOAL_HEAD_ROW, 1, "年度总体目标", to_row=GOAL_TEXT_ROW, head=True)
-    put(GOAL_HEAD_ROW, 2, "年初设定目标", to_column=5, head=True)
-    put(GOAL_HEAD_ROW, 6, "全年完成情况", to_column=9, head=True)
+    put(GOAL_HEAD_ROW, 1, "年度总体目标", to_row=GOAL_TEXT_ROW)
+    put(GOAL_HEAD_ROW, 2, "年初设定目标", to_column=5)
+    put(GOAL_HEAD_ROW, 6, "全年完成情况", to_column=9)
     put(GOAL_TEXT_ROW, 2, rich_text_to_plain(table.target_text), to_column=5, alignment=TOP_LEFT)
     put(GOAL_TEXT_ROW, 6, rich_text_to_plain(table.result_text), to_column=9, alignment=TOP_LEFT)
 
-    put(SECTION_ROW, 1, "分解目标自评", to_column=last, head=True)
+    put(SECTION_ROW, 1, "分解目标自评", to_column=last)
     for column, head in enumerate(INDICATOR_HEADS, start=1):
-        put(COLUMN_HEAD_ROW, column, head, head=True)
+        put(COLUMN_HEAD_ROW, column, head)
+
+    above = sheet.row_dimensions[TITLE_ROW].height + sum(
+        _row_height(drawing.heights.get(row, 1)) for row in range(YEAR_ROW, FIRST_INDICATOR_ROW)
+    )
+    title_rows = sum(_row_height(1) for _ in range(SECTION_ROW, FIRST_INDICATOR_ROW))
+    page_starts = {FIRST_INDICATOR_ROW + index for index in _plan_pages(table, above, title_rows)}
 
     row = FIRST_INDICATOR_ROW
     for group in table.groups:
         if not group.rowspan:
             continue
-        group_end = row + group.rowspan - 1
-        put(row, 1, group.name, to_row=group_end)
-        put(row, 2, group.weight, to_row=group_end, number_format=_weight_format(group.weight))
-        if group.note:
-            put(row, 4, group.note, to_row=group_end, alignment=LEFT)
+        rows_at[group.anchor] = row
+        for part, (first, end) in enumerate(_parts(row, group.rowspan, page_starts)):
+            # Cut where a page begins: the label again on the new page, marked （续）.
+            put(first, 1, group.name, to_row=end, number_format=CONTINUED_FORMAT if part else None)
+            if part:
+                put(first, 2, None, to_row=end)
+            else:
+                put(first, 2, group.weight, to_row=end, number_format=_weight_format(group.weight))
+            if group.note:
+                put(first, 4, group.note, to_row=end, alignment=LEFT)
         for category in group.categories:
-            put(row, 3, category.name, to_row=row + category.rowspan - 1)
+            for part, (first, end) in enumerate(_parts(row, category.rowspan, page_starts)):
+                put(
+                    first,
+                    3,
+                    category.name,
+                    to_row=end,
+                    number_format=CONTINUED_FORMAT if part else None,
+                )
             for line in category.rows:
+                rows_at[line.anchor] = row
                 if not group.note:
                     put(row, 4, line.name, alignment=LEFT)
                 put(row, 5, line.target)
@@ -276,7 +379,8 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
                 put(row, 8, line.score, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
                 put(row, 9, line.deviation_reason, alignment=LEFT)
                 row += 1
-    put(row, 1, "合计", to_column=6, head=True)
+    rows_at[TOTAL_ANCHOR] = row
+    put(row, 1, "合计", to_column=6)
     put(
         row,
         7,
@@ -287,23 +391,60 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
     put(row, 8, table.total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
     put(row, 9, None)
     drawing.finish()
+    for start in sorted(page_starts):
+        sheet.row_breaks.append(Break(id=start - 1))
 
     sheet.print_title_rows = f"{SECTION_ROW}:{COLUMN_HEAD_ROW}"
     sheet.print_area = f"A1:{get_column_letter(last)}{row}"
+    _print_setup(sheet)
+    if table.faults:
+        _write_faults(workbook.create_sheet(FAULT_SHEET_TITLE), table, rows_at)
+    workbook.properties.title = f"{table.unit_name} {table.year}年度 {TITLE}"
+    workbook.properties.subject = table.unit_code
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+def _print_setup(sheet: Worksheet) -> None:
+    """A4 portrait, fit to the page's width, the footer with room of its own."""
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.orientation = sheet.ORIENTATION_PORTRAIT
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_options.horizontalCentered = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
-    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.page_margins.left = sheet.page_margins.right = MARGIN_SIDES
+    sheet.page_margins.top, sheet.page_margins.bottom = MARGIN_TOP, MARGIN_BOTTOM
+    sheet.page_margins.header, sheet.page_margins.footer = MARGIN_HEADER, MARGIN_FOOTER
     sheet.oddFooter.center.text = "第 &P 页 共 &N 页"
-    workbook.properties.title = f"{table.unit_name} {table.year}年度 {TITLE}"
-    workbook.properties.subject = table.unit_code
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
+    sheet.oddFooter.center.font = FONT_NAME
+    sheet.oddFooter.center.size = 9
+
+
+def _write_faults(sheet: Worksheet, table: Table, rows_at: dict[str, int]) -> None:
+    """The consistency check's faults, each with the row of 自评表 it points at (a
+    sheet of its own only when there are faults: printed, it adds pages to the
+    count in the table's footer). The reader reads the sheet 自评表 only, so this
+    sheet never comes back in."""
+    sheet.column_dimensions["A"].width = 16
+    sheet.column_dimensions["B"].width = 90
+    cells = [("所在位置", "一致性检查发现的问题")]
+    for fault in table.faults:
+        row = rows_at.get(fault.anchor)
+        cells.append((f"{SHEET_TITLE}第 {row} 行" if row else SHEET_TITLE, fault.message))
+    for row, values in enumerate(cells, start=1):
+        for column, value in enumerate(values, start=1):
+            cell = sheet.cell(row, column)
+            if value:
+                set_value(cell, value)
+            cell.font = TEXT_FONT
+            cell.border = BORDER
+            cell.alignment = LEFT
+        lines = _estimated_lines(values[1], 90)
+        sheet.row_dimensions[row].height = _row_height(lines)
+    sheet.print_title_rows = "1:1"
+    _print_setup(sheet)
 
 
 # ---------------------------------------------------------------- reading

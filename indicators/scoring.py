@@ -69,6 +69,8 @@ def _suggest_at_least(
     goal, done = target.number, actual.number
     met = done > goal if target.comparator == ">" else done >= goal
     far_above = goal > 0 and done >= goal * FAR_ABOVE_TARGET
+    if done == goal and target.comparator == ">":
+        return Suggestion(round_score(points), _at_strict_limit(target, actual, "超过"))
     if met or goal == 0:
         reason = f"完成值{actual}达到目标{target}，建议得满分。"
         if far_above:
@@ -88,6 +90,8 @@ def _suggest_at_most(target: IndicatorValue, actual: IndicatorValue, points: Dec
         return Suggestion(
             round_score(points), f"完成值{actual}控制在目标{target}以内，建议得满分。"
         )
+    if done == limit:
+        return Suggestion(round_score(points), _at_strict_limit(target, actual, "低于"))
     if limit == 0:
         return Suggestion(ZERO, f"完成值{actual}超出目标{target}，建议得0分。")
     # Full points at the limit, falling linearly to zero at twice the limit.
@@ -95,6 +99,16 @@ def _suggest_at_most(target: IndicatorValue, actual: IndicatorValue, points: Dec
     return Suggestion(
         score,
         f"完成值{actual}超出目标{target}，按超出比例递减计分（达到目标值两倍时为0分）。",
+    )
+
+
+def _at_strict_limit(target: IndicatorValue, actual: IndicatorValue, direction: str) -> str:
+    """A strict target (`>`, `<`) met exactly: not met to the letter, yet both scoring
+    rules (by proportion, and falling from the limit) give full points there. The
+    sentence says both, so that it agrees with the score it comes with."""
+    return (
+        f"完成值{actual}恰好等于目标{target}的界限，未严格{direction}目标值；"
+        f"按计分规则在界限处仍为满分，建议得满分，如按未达标扣分请在偏差及原因分析中说明。"
     )
 
 

@@ -95,3 +95,62 @@ def test_the_targets_phase_expects_no_scores_yet(sample):
         score=None, actual_number=None, actual_unit="", actual_label=""
     )
     assert faults_of(sample) == []
+
+
+def test_money_spent_on_a_line_with_no_budget_while_the_totals_balance(sample):
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        executed_amount=Decimal("1000.00")
+    )
+    basic = BudgetLine.objects.get(evaluation=sample, kind="basic")
+    BudgetLine.objects.filter(pk=basic.pk).update(
+        executed_amount=basic.executed_amount + Decimal("1000.00")
+    )
+    assert [(fault.anchor, fault.message) for fault in faults_of(sample)] == [
+        (
+            "budget-other",
+            "整体支出规模·其他资金：全年预算数为 0，全年执行数却有 1,000.00，请核对预算数或执行数。",
+        )
+    ]
+
+
+def test_spending_above_budget(sample):
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        budget_amount=Decimal("2000.00"), executed_amount=Decimal("3000.00")
+    )
+    BudgetLine.objects.filter(evaluation=sample, kind="basic").update(
+        budget_amount=Decimal("3446197.01"), executed_amount=Decimal("3444760.72")
+    )
+    assert [(fault.anchor, fault.message) for fault in faults_of(sample)] == [
+        (
+            "budget-other",
+            "整体支出规模·其他资金：全年执行数 3,000.00 超过全年预算数 2,000.00"
+            "（执行率 150.00%），请核对或说明。",
+        )
+    ]
+
+
+def test_a_qualitative_score_outside_its_band(sample):
+    open_results(sample)
+    indicator = Indicator.objects.get(
+        category__group__evaluation=sample, name="基础社会治理能力提升情况"
+    )
+    indicator.actual_label = "部分达成指标"
+    indicator.score = Decimal("8.01")
+    indicator.deviation_reason = "部分街道未完成。"
+    indicator.save()
+    # The group's total moved too; only the row's own fault is asked about here.
+    row_faults = [fault for fault in faults_of(sample) if fault.anchor == indicator.anchor]
+    assert [fault.message for fault in row_faults] == [
+        "“基础社会治理能力提升情况”：全年完成值为“部分达成指标”，"
+        "得分应在分值的60%–80%（6.00–8.00）之间，现为 8.01。"
+    ]
+    for score, label in [("8.00", "部分达成指标"), ("6.00", "部分达成指标"), ("8.00", "达成指标")]:
+        indicator.score, indicator.actual_label = Decimal(score), label
+        indicator.save()
+        assert [f for f in faults_of(sample) if f.anchor == indicator.anchor] == []
+    indicator.score, indicator.actual_label = Decimal("7.99"), "达成指标"
+    indicator.save()
+    assert [f.message for f in faults_of(sample) if f.anchor == indicator.anchor] == [
+        "“基础社会治理能力提升情况”：全年完成值为“达成指标”，"
+        "得分应在分值的80%–100%（8.00–10.00）之间，现为 7.99。"
+    ]

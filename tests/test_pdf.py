@@ -5,21 +5,29 @@ import io
 import logging
 import re
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pdfplumber
 import pypdf
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from PIL import Image
 from weasyprint.text import ffi
 
 from evaluations import pdf
 from evaluations.demo import sample_data
-from evaluations.models import Evaluation
-from evaluations.pdf import URL_FETCHER, font_families, lay_out, render_pdf, static_file_path
+from evaluations.models import BudgetLine, Evaluation
+from evaluations.pdf import (
+    URL_FETCHER,
+    MissingGlyphs,
+    font_families,
+    lay_out,
+    render_pdf,
+    static_file_path,
+)
 from indicators.models import Indicator, IndicatorCategory
 
 from .conftest import make_evaluation, make_unit, synthetic_data
@@ -106,10 +114,11 @@ def test_holds_every_figure_of_the_sample(sample):
 def test_pages_footer_title_status_and_size(sample):
     content = pdf_of(sample)
     pages = page_texts(content)
-    # The head and 年度总体目标; 投入管理, 产出 and 效益; 满意度 and the total.
-    assert len(pages) == 3
+    # The head and 年度总体目标; then every indicator and the total: no page holding
+    # only 满意度 and 合计.
+    assert len(pages) == 2
     for number, text in enumerate(pages, start=1):
-        assert f"第 {number} 页 共 3 页" in text
+        assert f"第 {number} 页 共 2 页" in text
         assert "状态：草稿" in text
     assert re.search(r"状态：草稿\s生成时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", pages[0])
     reader = pypdf.PdfReader(io.BytesIO(content))
@@ -422,3 +431,149 @@ def test_faults_are_printed(sample):
     Indicator.objects.filter(category=category, name="设备使用率").update(score="1.50")
     text = "\n".join(page_texts(pdf_of(sample)))
     assert "【问题】“设备使用率”" in text
+
+
+EXTENSION_B = "\U00021484"  # 𡒄, CJK Extension B: not in Noto CJK
+
+
+def test_an_extension_b_character_in_a_unit_name_is_printed(district, caplog):
+    unit = make_unit("EXTB", f"上海市{EXTENSION_B}城街道城市运行管理中心", district)
+    evaluation = make_evaluation(unit)
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+
+    content = pdf_of(evaluation)
+
+    assert weasyprint_warnings(caplog) == []
+    assert f"上海市{EXTENSION_B}城街道" in page_texts(content)[0]
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in pypdf.PdfReader(io.BytesIO(content)).pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert any("HanaMinB" in font for font in fonts), fonts
+
+
+def test_a_character_no_installed_font_has_stops_the_pdf(district, staff_client, sample):
+    # A private-use character stands for a name character no font on the machine has.
+    missing = "\U000f0001"
+    sample.unit.name = f"上海市{missing}街道城市运行管理中心"
+    sample.unit.save()
+
+    with pytest.raises(MissingGlyphs) as refused:
+        pdf_of(sample)
+    assert "U+F0001" in str(refused.value) and "未生成 PDF" in str(refused.value)
+
+    response = staff_client.get(pdf_url(sample), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("evaluation_table", args=[sample.pk])
+    assert "未生成 PDF：已安装的字体中没有" in response.content.decode()
+
+    with pytest.raises(CommandError, match="U\\+F0001"):
+        call_command(
+            "export_evaluation", unit=sample.unit.code, year=2023, format="pdf", output="/dev/null"
+        )
+
+
+def form_xobjects(content: bytes) -> list[int]:
+    """Per page, how many drawings (the watermark is one) the page shows."""
+    return [
+        sum(
+            xobject.get_object()["/Subtype"] == "/Form"
+            for xobject in page["/Resources"].get("/XObject", {}).values()
+        )
+        for page in pypdf.PdfReader(io.BytesIO(content)).pages
+    ]
+
+
+def test_a_draft_is_marked_on_every_page(sample):
+    content = pdf_of(sample)
+    assert all(count > 0 for count in form_xobjects(content))  # 草稿 across the page
+    for text in page_texts(content):
+        assert "状态：草稿" in text  # and in the footer
+    assert "草稿" not in page_texts(content)[1].replace("状态：草稿", "")  # no text
+
+
+def test_an_approved_table_prints_as_the_form(sample):
+    Evaluation.objects.filter(pk=sample.pk).update(
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    content = pdf_of(sample)
+    pages = page_texts(content)
+    assert form_xobjects(content) == [0] * len(pages)
+    for text in pages:
+        assert "状态" not in text and "生成时间" not in text and "草稿" not in text
+    assert pages[0].startswith("《部门（单位）整体支出绩效自评表》\n(2023年度)\n部门（单位）名称")
+    assert re.search(r"合计 100 96\n", pages[-1])
+
+
+def test_no_subordinate_units_leaves_the_count_blank(sample):
+    head = page_texts(pdf_of(sample))[0].splitlines()
+    assert "部门（单位）名称 上海市闵行区浦锦街道城市运行管理中心 下属单位个数" in head
+    Evaluation.objects.filter(pk=sample.pk).update(subordinate_unit_count=3)
+    head = page_texts(pdf_of(sample))[0].splitlines()
+    assert "部门（单位）名称 上海市闵行区浦锦街道城市运行管理中心 下属单位个数 3" in head
+
+
+def test_the_indicator_table_follows_short_goals_on_the_first_page(district):
+    data = synthetic_data(40)
+    data["target_text"] = "<p>做实处置网格，提升基层治理能力。</p>"
+    data["result_text"] = "<p>全年目标均已完成。</p>"
+    evaluation = make_evaluation(make_unit("SHORT", "短目标单位", district), data=data)
+
+    pages = page_texts(pdf_of(evaluation))
+
+    # Before, the table always began on page 2 and left page 1 three quarters blank.
+    assert "分解目标自评" in pages[0] and "三级指标1-1" in pages[0]
+    assert len(pages) == 2
+    rows = indicator_pages(pages)
+    assert rows["三级指标1-1"] == {0}
+    for group in data["groups"]:  # each 一级 group of ten still on one page
+        names = [row["name"] for category in group["categories"] for row in category["indicators"]]
+        assert len(set.union(*(rows[name] for name in names))) == 1
+
+
+def test_the_sample_is_laid_out_once(sample, monkeypatch):
+    # The first group does not fit under the goals: it moves to page 2 whole, with the
+    # header rows, in the first layout (no second layout, no orphaned header rows).
+    import evaluations.pdf
+
+    layouts = []
+    monkeypatch.setattr(
+        evaluations.pdf,
+        "lay_out",
+        lambda html, real=evaluations.pdf.lay_out: layouts.append(1) or real(html),
+    )
+    pages = page_texts(pdf_of(sample))
+    assert len(layouts) == 1
+    assert "分解目标自评" not in pages[0] and "预算编审管理" in pages[1]
+
+
+def test_a_budget_line_fault_is_printed_in_the_budget_block(sample):
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        budget_amount=Decimal("2000.00"), executed_amount=Decimal("3000.00")
+    )
+    BudgetLine.objects.filter(evaluation=sample, kind="basic").update(
+        budget_amount=Decimal("3446197.01"), executed_amount=Decimal("3444760.72")
+    )
+    first_page = page_texts(pdf_of(sample))[0]
+    budget_block = first_page[: first_page.index("年初设定目标")]
+    assert "【问题】整体支出规模·其他资金：全年执行数 3,000.00 超过全年预算数" in budget_block
+
+
+def test_a_bulk_export_item_names_the_missing_character():
+    from evaluations.bulk_export import describe_error
+
+    assert describe_error(MissingGlyphs(["\U000f0001"])).startswith(
+        "未生成 PDF：已安装的字体中没有 “\U000f0001”（U+F0001）"
+    )
+
+
+def test_a_missing_character_is_caught_with_weasyprint_quietened(district):
+    unit = make_unit("QUIET", "上海市\U000f0001街道", district)
+    quiet = logging.getLogger("weasyprint")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with pytest.raises(MissingGlyphs):
+            pdf_of(make_evaluation(unit))
+    finally:
+        quiet.setLevel(level)

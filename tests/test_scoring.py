@@ -95,3 +95,23 @@ def test_a_suggestion_stays_between_zero_and_the_points(comparator, target, actu
     assert suggestion.score is not None
     assert Decimal("0") <= suggestion.score <= maximum
     assert suggestion.score == suggestion.score.quantize(Decimal("0.01"))
+
+
+@pytest.mark.parametrize(
+    ("target", "actual", "direction"),
+    [("<5.00(件)", "5.00(件)", "低于"), (">90.00(%)", "90.00(%)", "超过")],
+)
+def test_at_a_strict_limit_the_sentence_agrees_with_full_points(target, actual, direction):
+    suggestion = suggest(target, actual, "2.00")
+    assert suggestion.score == Decimal("2.00")
+    assert "建议得满分" in suggestion.reason
+    assert f"未严格{direction}" in suggestion.reason
+    assert "超出目标" not in suggestion.reason and "未达到" not in suggestion.reason
+    assert "按完成比例" not in suggestion.reason and "递减计分（" not in suggestion.reason
+
+
+def test_just_past_a_strict_limit_the_formulas_apply():
+    assert suggest("<5.00(件)", "5.50(件)", "2.00").score == Decimal("1.80")
+    assert "超出目标" in suggest("<5.00(件)", "5.50(件)", "2.00").reason
+    assert suggest(">90.00(%)", "81.00(%)", "2.00").score == Decimal("1.80")
+    assert "未达到" in suggest(">90.00(%)", "81.00(%)", "2.00").reason

@@ -73,7 +73,10 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
     output = IndicatorGroup.objects.get(evaluation=sample, name="产出指标")
     output.weight = Decimal("24")
     output.save()
-    BudgetLine.objects.filter(evaluation=sample, kind="project").update(budget_amount=Decimal("1"))
+    # More budget than spent (spending above budget is a fault of its own).
+    BudgetLine.objects.filter(evaluation=sample, kind="project").update(
+        budget_amount=Decimal("4834065.02")
+    )
     open_results(sample)
     lowered = Indicator.objects.get(category__group=output, name="设备使用率")
     lowered.score = Decimal("1.50")
@@ -93,6 +96,20 @@ def test_shows_each_fault_at_its_row(staff_client, sample):
     assert "整体支出规模·全年预算数：资金来源合计（财政拨款+其他资金）8,278,261.03" in budget_block
     total_row = page[page.index('id="indicator-total"') :]
     assert "各一级指标权重合计 99，应为 100。" in total_row
+
+
+def test_a_budget_line_fault_is_shown_by_its_line(staff_client, sample):
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        budget_amount=Decimal("2000.00"), executed_amount=Decimal("3000.00")
+    )
+    BudgetLine.objects.filter(evaluation=sample, kind="basic").update(
+        budget_amount=Decimal("3446197.01"), executed_amount=Decimal("3444760.72")
+    )
+    page = staff_client.get(table_url(sample)).content.decode()
+    assert '<tr id="budget-other" class="faulty">' in page
+    budget_block = page[page.index('id="budget"') : page.index('class="goal-block"')]
+    assert "整体支出规模·其他资金：全年执行数 3,000.00 超过全年预算数 2,000.00" in budget_block
+    assert 'href="#budget-other">整体支出规模·其他资金' in page
 
 
 def test_rich_text_is_escaped_or_cleaned(staff_client, sample):
@@ -161,3 +178,11 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
         counts.append(len(queries))
     # The 12 of a draft, the notes of the return, and the five field histories.
     assert counts[0] == counts[1] == 18
+
+
+def test_an_extension_b_character_is_on_the_page(staff_client, sample):
+    name = "上海市\U00021484城街道城市运行管理中心"  # 𡒄, CJK Extension B
+    sample.unit.name = name
+    sample.unit.save()
+    page = staff_client.get(table_url(sample)).content.decode()
+    assert f'<td colspan="5" class="unit-name">{name}</td>' in page

@@ -8,12 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from evaluations.models import Evaluation
+from evaluations.models import BudgetLine, Evaluation
 from evaluations.workbook import plain_text_to_rich, render_xlsx, rich_text_to_plain
 from evaluations.xlsx import WorkbookError, check_xlsx
 from indicators.models import Indicator
 
-from .conftest import open_results
+from .conftest import make_evaluation, open_results, synthetic_data
 from .workbooks import find_row, load, zip_bomb
 
 
@@ -187,3 +187,89 @@ def test_total_uncompressed_size_is_limited(settings, monkeypatch):
     workbook.save(output)
     with pytest.raises(WorkbookError, match="解压后"):
         check_xlsx(output.getvalue())
+
+
+EXTENSION_B = "\U00021484"  # 𡒄, CJK Extension B
+
+
+def test_an_extension_b_character_is_kept_in_the_workbook(sample):
+    sample.unit.name = f"上海市{EXTENSION_B}城街道城市运行管理中心"
+    sample.unit.save()
+    Indicator.objects.filter(category__group__evaluation=sample, name="设备使用率").update(
+        name=f"设备{EXTENSION_B}使用率"
+    )
+    sheet = load(exported(sample)).active
+    assert sheet["B3"].value == f"上海市{EXTENSION_B}城街道城市运行管理中心"
+    assert find_row(sheet, 4, f"设备{EXTENSION_B}使用率")
+
+
+def test_printed_the_footer_has_room_and_text_a_font(sample):
+    sheet = load(exported(sample)).active
+    margins = sheet.page_margins
+    # The footer 第 x 页 共 y 页 sits in the bottom margin with room for its line.
+    assert margins.bottom - margins.footer >= 0.4
+    assert margins.top - margins.header >= 0.25
+    assert sheet.oddFooter.center.text == "第 &P 页 共 &N 页"
+    table_cells = [cell for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert {cell.font.name for cell in table_cells} == {"宋体"}
+    # No grey fill: the printed form has none.
+    assert all(cell.fill.fill_type is None for row in sheet.iter_rows() for cell in row)
+
+
+def test_row_heights_count_ascii_as_half_a_character(sample):
+    sheet = load(exported(sample)).active
+    # =100.00(%) is ten narrow characters: one line, the program's own height.
+    row = find_row(sheet, 4, "巡管员使用率")
+    assert sheet["E20"].value == "=100.00(%)" and row == 20
+    assert sheet.row_dimensions[row].height is None
+    # A 偏差及原因分析 of 60 characters takes several lines, and the row is that tall.
+    reason_row = find_row(sheet, 4, "巡查责任网格覆盖率")
+    assert sheet.row_dimensions[reason_row].height > 3 * 13.5
+
+
+def test_the_budget_label_is_not_broken_before_its_bracket(sample):
+    from evaluations.workbook import _estimated_lines
+
+    sheet = load(exported(sample)).active
+    assert sheet["A4"].value == "整体支出规模（元）"
+    assert _estimated_lines("整体支出规模（元）", sheet.column_dimensions["A"].width) == 1
+
+
+def test_a_label_crossing_a_page_break_is_repeated_with_continued(unit):
+    from evaluations.workbook import FIRST_INDICATOR_ROW
+
+    evaluation = make_evaluation(unit, year=2024, data=synthetic_data(80))
+    sheet = load(exported(evaluation)).active
+    breaks = [page_break.id for page_break in sheet.row_breaks.brk]
+    assert breaks and all(row >= FIRST_INDICATOR_ROW for row in breaks)
+    merged = [cells for cells in sheet.merged_cells.ranges if cells.min_col in (1, 2, 3)]
+    for row in breaks:
+        # No 一级, 权重 or 二级 cell runs across a page end ...
+        assert not [cells for cells in merged if cells.min_row <= row < cells.max_row]
+        first = sheet.cell(row + 1, 1)
+        # ... and the page begins with its 一级 label again, printed with （续）.
+        assert first.value.startswith("一级指标")
+        assert first.number_format == '@"（续）"'
+        assert sheet.cell(row + 1, 2).value is None  # the weight only once
+    names = [sheet.cell(row, 1).value for row in range(FIRST_INDICATOR_ROW, sheet.max_row)]
+    assert len({name for name in names if name}) == 4  # reads back as four groups
+
+
+def test_the_consistency_faults_have_a_sheet_of_their_own(sample):
+    assert load(exported(sample)).sheetnames == ["自评表"]  # consistent: no such sheet
+    Indicator.objects.filter(category__group__evaluation=sample, name="设备使用率").update(
+        score=Decimal("1.50")
+    )
+    BudgetLine.objects.filter(evaluation=sample, kind="other").update(
+        executed_amount=Decimal("100.00")
+    )
+    workbook = load(exported(sample))
+    assert workbook.sheetnames == ["自评表", "一致性检查"]
+    assert workbook.active.title == "自评表"
+    faults = workbook["一致性检查"]
+    rows = [(faults.cell(row, 1).value, faults.cell(row, 2).value) for row in range(1, 10)]
+    row = find_row(workbook["自评表"], 4, "设备使用率")
+    assert rows[0] == ("所在位置", "一致性检查发现的问题")
+    assert ("自评表第 6 行", rows[1][1]) == rows[1]
+    assert rows[1][1].startswith("整体支出规模·其他资金：全年预算数为 0")
+    assert any(place == f"自评表第 {row} 行" and "“设备使用率”" in text for place, text in rows)

@@ -50,6 +50,9 @@ class Command(BaseCommand):
         if len(matches) > 1:
             codes = "、".join(evaluation.unit.code for evaluation in matches)
             raise CommandError(f"单位名称“{unit}”对应多个单位（{codes}），请改用单位编码")
-        content = FORMATS[format](matches[0])
+        try:
+            content = FORMATS[format](matches[0])
+        except ValueError as error:  # e.g. a character no installed font has (PDF)
+            raise CommandError(str(error)) from error
         Path(output).write_bytes(content)
         self.stdout.write(f"已导出 {output}（{len(content):,} 字节）")
