@@ -29,7 +29,12 @@ from indicators.values import ValueParseError, format_value, parse_value
 
 from .models import BudgetLine, Evaluation, parse_two_places
 from .table import SOURCE_LABELS, TITLE, build_table
-from .xlsx import WorkbookError, check_merged_ranges, check_xlsx, load_workbook, set_value
+from .xlsx import (
+    SheetLimits,
+    WorkbookError,
+    load_workbook,
+    set_value,
+)
 
 SHEET_TITLE = "自评表"
 INDICATOR_HEADS = (
@@ -66,6 +71,23 @@ FIRST_INDICATOR_ROW = COLUMN_HEAD_ROW + 1
 # seconds and gigabytes for a file of a few kilobytes.
 BLANK_PADDING_ROWS = 1000
 MAX_SHEET_ROWS = FIRST_INDICATOR_ROW + MAX_INDICATOR_ROWS + BLANK_PADDING_ROWS
+# What the sheets may hold before openpyxl builds them: the table's rows at 16
+# cells each (it has nine columns; Excel keeps styled empty cells beside them),
+# and 16 MB of XML (a full table with long texts written inline is under 8 MB).
+SHEET_LIMITS = SheetLimits(
+    last_row=MAX_SHEET_ROWS,
+    cells=MAX_SHEET_ROWS * 16,
+    xml_bytes=16 * 1024 * 1024,
+    beyond_last_row=lambda title, row: (
+        f"工作表“{title}”第 {row:,} 行仍有内容，超出自评表的范围（最多 {MAX_SHEET_ROWS:,} 行，"
+        f"其中指标最多 {MAX_INDICATOR_ROWS:,} 行）。请删除表格下方多余的内容后再上传。"
+    ),
+    last_column=len(COLUMN_WIDTHS),
+    beyond_merge=lambda title, reference: (
+        f"工作表“{title}”中的合并单元格 {reference} 超出自评表的范围"
+        f"（最多 {MAX_SHEET_ROWS:,} 行、{len(COLUMN_WIDTHS)} 列），已拒绝。"
+    ),
+)
 
 THIN = Side(style="thin", color="000000")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -412,9 +434,7 @@ def _find_sheet(workbook) -> Worksheet:
 
 def read_workbook(content: bytes) -> ReadResult:
     try:
-        check_xlsx(content)
-        check_merged_ranges(content, max_row=MAX_SHEET_ROWS, max_column=len(COLUMN_WIDTHS))
-        workbook = load_workbook(content, read_only=False)
+        workbook = load_workbook(content, read_only=False, limits=SHEET_LIMITS)
     except WorkbookError as error:
         return ReadResult(errors=[str(error)])
     reader = _Reader(_find_sheet(workbook))

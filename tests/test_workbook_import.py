@@ -19,7 +19,17 @@ from evaluations.workbook_import import fingerprint, snapshot
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit, make_user, open_results, synthetic_data
-from .workbooks import cells, find_row, load, save, with_wrong_dimension, zip_bomb
+from .workbooks import (
+    RowsRead,
+    cells,
+    find_row,
+    load,
+    save,
+    sheet_of,
+    tall_workbook,
+    with_wrong_dimension,
+    zip_bomb,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -384,6 +394,70 @@ def test_a_cell_far_below_the_table(staff_client, sample):
         f"最多 {MAX_SHEET_ROWS:,} 行",
     )
     assert time.perf_counter() - start < 1.5
+
+
+def test_a_tall_workbook_is_refused_after_the_tables_rows(staff_client, sample, monkeypatch):
+    """4.8 MB inside every file limit (1:9.6), 178,296 rows of 9 cells: openpyxl used to
+    build all 1.6 million cells first (52 s, +600 MB). Now the sheet is read as a
+    stream and refused one row past the table."""
+    content = tall_workbook()
+    assert len(content) < 5 * 1024 * 1024
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        content,
+        f"工作表“Sheet”第 {MAX_SHEET_ROWS + 1:,} 行仍有内容",
+        f"最多 {MAX_SHEET_ROWS:,} 行",
+    )
+    assert rows_read.count == MAX_SHEET_ROWS + 1
+
+
+def test_too_many_cells_in_few_rows(staff_client, sample, monkeypatch):
+    """100 rows of 400 cells: within the rows, far beyond what a table holds."""
+    row = '<row r="%d">' + "".join(f"<c><v>{column}</v></c>" for column in range(400)) + "</row>"
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        sheet_of([row % number for number in range(1, 101)]),
+        f"单元格超过 {MAX_SHEET_ROWS * 16:,} 个",
+    )
+    assert rows_read.count == MAX_SHEET_ROWS * 16 // 400 + 1
+
+
+def test_too_many_empty_rows(staff_client, sample, monkeypatch):
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        sheet_of(['<row ht="20" customHeight="1"/>'] * (3 * MAX_SHEET_ROWS)),
+        f"超过 {2 * MAX_SHEET_ROWS:,} 行",
+    )
+    assert rows_read.count == 2 * MAX_SHEET_ROWS + 1
+
+
+def test_too_much_sheet_xml_in_few_cells(staff_client, sample):
+    """Twenty cells of 1 MB of text each: few cells, 20 MB of XML."""
+    import random
+
+    generator = random.Random(1)
+    text = "".join(generator.choice("甲乙") for _ in range(350_000))  # 1 MB in UTF-8
+    row = '<row r="%d"><c t="inlineStr"><is><t>' + text + "</t></is></c></row>"
+    content = sheet_of([row % number for number in range(1, 21)])
+    assert len(content) < 5 * 1024 * 1024
+    assert_refused(staff_client, sample, content, "工作表内容解压后超过 16 MB")
+
+
+def test_too_many_shared_strings(staff_client, sample):
+    strings = "".join(f"<si><t>{number}</t></si>" for number in range(MAX_SHEET_ROWS * 16 + 1))
+    content = sheet_of(
+        ['<row r="1"><c t="s"><v>0</v></c></row>'],
+        {
+            "xl/sharedStrings.xml": f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{strings}</sst>'
+        },
+    )
+    assert_refused(staff_client, sample, content, "单元格超过")
 
 
 def test_reading_never_creates_cells(sample, monkeypatch):
