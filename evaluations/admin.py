@@ -13,6 +13,7 @@ from import_export.admin import ImportExportMixin
 from indicators.models import IndicatorGroup
 
 from . import views, workflow
+from .forms import NUMBER_FIELDS
 from .models import (
     BudgetLine,
     District,
@@ -74,6 +75,8 @@ class VersionCheckedForm(forms.ModelForm):
 class VersionCheckedAdmin(admin.ModelAdmin):
     """Saves through `workflow.save_changes`, which checks and raises the version."""
 
+    formfield_overrides = NUMBER_FIELDS
+
     def evaluation_of(self, obj) -> Evaluation | None:
         raise NotImplementedError
 
@@ -118,6 +121,8 @@ class VersionCheckedAdmin(admin.ModelAdmin):
 
 class PhaseInline:
     """An inline whose rows follow the phase of the evaluation `evaluation_of(parent)`."""
+
+    formfield_overrides = NUMBER_FIELDS
 
     def evaluation_of(self, parent) -> Evaluation | None:
         raise NotImplementedError

@@ -338,8 +338,7 @@ def _squeezed(html: str) -> str:
 
 
 def _decimal(text: str, label: str, maximum: Decimal, example: str) -> Decimal | None:
-    text = text.replace(",", "").replace("，", "").replace(" ", "")
-    if not text:
+    if not text.strip():
         return None
     return parse_two_places(text, label, maximum=maximum, example=example)
 

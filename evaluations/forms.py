@@ -1,6 +1,10 @@
-from django import forms
+from decimal import Decimal
 
-from .models import Unit
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .models import Unit, parse_two_places
 from .overview import STAGES
 
 
@@ -20,3 +24,26 @@ class ExportForm(forms.Form):
             (str(unit.pk), unit.name) for unit in parents
         ]
         self.fields["parent"].coerce = self.parents.get
+
+
+class TwoPlacesField(forms.DecimalField):
+    """Amounts, points, scores and weights in the admin's forms, read by the one
+    grammar of typed numbers (`parse_two_places`): 8,278,261.03 is read, 8278261,03
+    is refused rather than taken for 827,826,103. The range is left to the model's
+    validators and constraints."""
+
+    def to_python(self, value):
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        whole_digits = (self.max_digits or 14) - (self.decimal_places or 2)
+        largest = Decimal(10) ** whole_digits - Decimal("0.01")
+        try:
+            return parse_two_places(
+                value, str(self.label or "数值"), maximum=largest, minimum=-largest
+            )
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+
+# For ModelAdmin.formfield_overrides: every DecimalField of the admin's forms.
+NUMBER_FIELDS = {models.DecimalField: {"form_class": TwoPlacesField}}

@@ -1,4 +1,4 @@
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import nh3
 from django.conf import settings
@@ -7,6 +7,8 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, Value
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
+
+from .text import read_number
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
@@ -78,16 +80,17 @@ def parse_two_places(
 ) -> Decimal:
     """A typed or read number with at most two decimals (within `tolerance`, for
     the float noise of a spreadsheet), between `minimum` and `maximum`, to the cent;
-    ValueError in Chinese otherwise. The range is checked before rounding: rounding
-    1e30 to the cent fails with InvalidOperation, which is no ValueError."""
-    if isinstance(value, float):
-        value = repr(value)  # the shortest repr is the number typed
-    text = str(value).replace(",", "").replace("，", "").replace(" ", "")
+    ValueError in Chinese otherwise. Text is read by the one grammar of typed
+    numbers (`text.read_number`), never guessed at. The range is checked before
+    rounding: rounding 1e30 to the cent fails with InvalidOperation, which is no
+    ValueError."""
     not_a_number = f"{label}须为数字，如 {example}。" if example else f"{label}须为数字。"
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(not_a_number) from None
+    if isinstance(value, str):
+        number = read_number(value, label, example=example)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # the shortest repr is the number typed
+    else:
+        number = Decimal(value)
     if not number.is_finite():
         raise ValueError(not_a_number)
     if number < minimum:

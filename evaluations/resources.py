@@ -87,7 +87,12 @@ class NumberWidget(widgets.DecimalWidget):
                 raise ValueError(f"{self.label}：不能为空，请填写数字。")
             return None
         number = parse_two_places(
-            text, f"{self.label}：", minimum=self.minimum, maximum=self.maximum
+            value
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            else text,
+            f"{self.label}：",
+            minimum=self.minimum,
+            maximum=self.maximum,
         )
         if self.whole and number != number.to_integral_value():
             raise ValueError(f"{self.label}：应为整数，而不是 {text}。")

@@ -16,7 +16,7 @@ with its sheet, row and column.
 import io
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from html import escape
 from html.parser import HTMLParser
 
@@ -400,20 +400,10 @@ class _Reader:
         if isinstance(value, bool):
             self.fail(row, column, f"{label}应为数字。")
             return None
-        if isinstance(value, int | float | Decimal):
-            # A float read from the file: its shortest repr is the number typed.
-            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        else:
-            try:
-                number = Decimal(str(value).replace(",", "").replace("，", ""))
-            except InvalidOperation:
-                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
-                return None
-            if not number.is_finite():
-                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
-                return None
+        if not isinstance(value, int | float | Decimal):
+            value = str(value)  # text in a number cell: read by the one grammar
         try:
-            return parse_two_places(number, label, maximum=maximum, tolerance=Decimal("0.000001"))
+            return parse_two_places(value, label, maximum=maximum, tolerance=Decimal("0.000001"))
         except ValueError as error:
             self.fail(row, column, str(error))
             return None

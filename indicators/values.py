@@ -9,7 +9,9 @@ them the same way.
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
+
+from evaluations.text import read_number
 
 COMPARATORS = ("=", "≥", "≤", ">", "<")
 
@@ -38,7 +40,7 @@ TWO_PLACES = Decimal("0.01")
 _QUANTITATIVE = re.compile(
     r"""^\s*
     (?P<comparator>==|>=|<=|＞＝|＜＝|[=＝≥≤><＞＜])?\s*
-    (?P<number>[+-]?\d+(?:\.\d+)?)\s*
+    (?P<number>[+-]?[0-9０-９][0-9０-９,，.．]*)\s*
     (?:[(（]\s*(?P<unit>[^()（）]*?)\s*[)）])?
     \s*$""",
     re.VERBOSE,
@@ -83,9 +85,9 @@ def parse_value(text: str | None, *, allow_comparator: bool = True) -> Indicator
         if comparator and not allow_comparator:
             raise ValueParseError(f"“{text}”：全年完成值只写数值和单位，不带比较符号")
         try:
-            number = Decimal(match["number"])
-        except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
-            raise ValueParseError(f"“{text}”不是有效的数值") from error
+            number = read_number(match["number"], f"指标值“{text}”中的数值")
+        except ValueError as error:
+            raise ValueParseError(str(error).removesuffix("。")) from None
         if number < 0:
             raise ValueParseError(f"“{text}”：指标值不能为负数")
         if number > MAX_NUMBER:

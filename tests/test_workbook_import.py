@@ -310,18 +310,18 @@ def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
         staff_client,
         sample,
         save(workbook),
-        "工作表“自评表”第 20 行 G 列（分值）：“两分”不是数字，分值应填写数字。",
+        "工作表“自评表”第 20 行 G 列（分值）：分值须为数字（填写的“两分”不是数字）。",
         "工作表“自评表”第 21 行 H 列（得分）：得分 5.00 超过分值 2.00。",
         "工作表“自评表”第 22 行 E 列（年度指标值）：无法识别的指标值“≥约12(人”",
         "工作表“自评表”第 23 行 F 列（全年完成值）：“≥100.00(%)”：全年完成值只写数值和单位",
-        "工作表“自评表”第 5 行 E 列：“八百万”不是数字，资金来源：（1）财政拨款·全年预算数应填写数字。",
+        "工作表“自评表”第 5 行 E 列：资金来源：（1）财政拨款·全年预算数须为数字（填写的“八百万”不是数字）。",
     )
 
 
 def test_odd_numbers_in_number_cells(staff_client, sample):
     workbook = load(exported(sample))
     sheet = workbook.active
-    sheet["G20"] = "1e30"
+    sheet["G20"] = 1e30
     sheet["G21"] = "NaN"
     sheet["G22"] = "Infinity"
     sheet["G23"] = -1
@@ -331,8 +331,8 @@ def test_odd_numbers_in_number_cells(staff_client, sample):
         sample,
         save(workbook),
         "工作表“自评表”第 20 行 G 列（分值）：分值不能超过 100。",
-        "工作表“自评表”第 21 行 G 列（分值）：“NaN”不是数字，分值应填写数字。",
-        "工作表“自评表”第 22 行 G 列（分值）：“Infinity”不是数字，分值应填写数字。",
+        "工作表“自评表”第 21 行 G 列（分值）：分值须为数字（填写的“NaN”不是数字）。",
+        "工作表“自评表”第 22 行 G 列（分值）：分值须为数字（填写的“Infinity”不是数字）。",
         "工作表“自评表”第 23 行 G 列（分值）：分值不能为负数。",
         "工作表“自评表”第 24 行 G 列（分值）：分值最多保留两位小数。",
     )
