@@ -24,7 +24,7 @@ from indicators.values import format_value
 
 from . import workflow
 from .consistency import Fault, faults_of
-from .models import BudgetLine, Evaluation, clean_rich_text, parse_two_places
+from .models import BudgetLine, Evaluation, check_field_text, clean_rich_text, parse_two_places
 from .table import SOURCE_LABELS
 from .templatetags.official import two_places, whole_or_two_places
 
@@ -306,17 +306,17 @@ def _apply(obj: models.Model, spec: Spec, text: str) -> None:
         obj.actual = text
     elif spec.kind == "rich":
         cleaned = clean_rich_text(text)
+        check_field_text(obj, spec.field, cleaned, spec.label)
         # The editor may respell untouched text (spaces between paragraphs): no change then.
         if _squeezed(cleaned) != _squeezed(clean_rich_text(getattr(obj, spec.field))):
             setattr(obj, spec.field, cleaned)
     elif spec.kind == "text":
-        if len(text) > spec.max_length:
-            raise ValueError(f"{spec.label}最多 {spec.max_length} 个字（现有 {len(text)} 个）。")
+        check_field_text(obj, spec.field, text, spec.label)
         setattr(obj, spec.field, text)
     elif spec.kind == "count":
         if not text:
             setattr(obj, spec.field, None)
-        elif not text.isdigit() or int(text) > 100000:
+        elif not (text.isascii() and text.isdigit()) or int(text) > 100000:
             raise ValueError(f"{spec.label}须为不小于 0 的整数。")
         else:
             setattr(obj, spec.field, int(text))

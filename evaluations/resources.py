@@ -18,6 +18,7 @@ from import_export.results import RowResult
 
 from .access import is_admin
 from .models import District, Unit, parse_two_places
+from .text import TextError, check_text
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")
@@ -61,6 +62,10 @@ class TextWidget(widgets.CharWidget):
             raise ValueError(f"{self.label}：不能为空。")
         if len(text) > self.max_length:
             raise ValueError(f"{self.label}：过长（最多 {self.max_length} 字）。")
+        try:
+            check_text(text, "", max_length=self.max_length)
+        except TextError as error:
+            raise ValueError(f"{self.label}：{error}") from None
         return text
 
 

@@ -96,6 +96,7 @@ def check_rich_text(html: str, label: str, *, max_length: int = RICH_TEXT_MAX_LE
             "请删除多余的空段落或列表后再保存。"
         )
     check_text(html, label, max_length=markup_limit, multiline=True)
+    check_text(text, label, max_length=max_length, multiline=True)  # entities read
 
 
 # ---------------------------------------------------------------- numbers

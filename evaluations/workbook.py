@@ -29,6 +29,7 @@ from indicators.values import ValueParseError, format_value, parse_value
 
 from .models import BudgetLine, Evaluation, parse_two_places
 from .table import SOURCE_LABELS, TITLE, build_table
+from .text import REASON_MAX_LENGTH, RICH_TEXT_MAX_LENGTH, TextError, check_text
 from .xlsx import (
     SheetLimits,
     WorkbookError,
@@ -408,6 +409,15 @@ class _Reader:
             self.fail(row, column, str(error))
             return None
 
+    def check(
+        self, row: int, column: int, text: str, label: str, max_length: int, multiline=False
+    ) -> None:
+        """The text rules of the field the cell fills (`evaluations.text`)."""
+        try:
+            check_text(text, label, max_length=max_length, multiline=multiline)
+        except TextError as error:
+            self.fail(row, column, str(error))
+
     def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
         for row in range(start, self.last_row + 1):
             value = self.value(row, column)
@@ -507,8 +517,9 @@ def _read_goals(reader: _Reader, data: dict) -> None:
         if reader.text(row, 1) and reader.text(row, 1) != "年度总体目标":
             break
         row += 1
-    data["target_text"] = reader.text(row, columns["年初设定目标"])
-    data["result_text"] = reader.text(row, columns["全年完成情况"])
+    for key, label in (("target_text", "年初设定目标"), ("result_text", "全年完成情况")):
+        data[key] = reader.text(row, columns[label])
+        reader.check(row, columns[label], data[key], label, RICH_TEXT_MAX_LENGTH, multiline=True)
 
 
 def _read_indicators(reader: _Reader, data: dict) -> None:
@@ -561,16 +572,8 @@ def _read_indicators(reader: _Reader, data: dict) -> None:
             # The 三级 column merged down a whole 一级 is its note (投入管理).
             if (row, 4) in reader.note_cells and reader.text(row, 4):
                 group["note"] = reader.text(row, 4)
-            for text, limit, label in (
-                (group_name, 100, "一级指标名称"),
-                (group["note"], 300, "三级指标说明"),
-            ):
-                if len(text) > limit:
-                    reader.fail(
-                        row,
-                        1 if label == "一级指标名称" else 4,
-                        f"{label}过长（最多 {limit} 字）。",
-                    )
+            reader.check(row, 1, group_name, "一级指标名称", 100)
+            reader.check(row, 4, group["note"], "三级指标说明", 300)
         elif group is None:
             reader.fail(row, 1, "第一行指标必须填写一级指标名称。")
             continue
@@ -583,8 +586,7 @@ def _read_indicators(reader: _Reader, data: dict) -> None:
             )
         if category_name and (category is None or category_name != category["name"]):
             category = {"name": category_name, "row": row, "indicators": []}
-            if len(category_name) > 100:
-                reader.fail(row, 3, "二级指标名称过长（最多 100 字）。")
+            reader.check(row, 3, category_name, "二级指标名称", 100)
             group["categories"].append(category)
         elif category is None:
             reader.fail(row, 3, f"一级指标“{group['name']}”下的第一行必须填写二级指标名称。")
@@ -607,14 +609,15 @@ def _read_indicator_row(reader: _Reader, row: int, name: str) -> dict:
     score = reader.decimal(row, 8, "得分", maximum=Decimal("100"))
     if points is not None and score is not None and score > points:
         reader.fail(row, 8, f"得分 {score} 超过分值 {points}。")
-    if len(name) > 200:
-        reader.fail(row, 4, "三级指标名称过长（最多 200 字）。")
+    reader.check(row, 4, name, "三级指标名称", 200)
+    reason = reader.text(row, 9)
+    reader.check(row, 9, reason, "偏差及原因分析", REASON_MAX_LENGTH, multiline=True)
     return {
         "name": name,
         "target": values["target"],
         "actual": values["actual"],
         "points": str(points) if points is not None else "0.00",
         "score": str(score) if score is not None else None,
-        "deviation_reason": reader.text(row, 9),
+        "deviation_reason": reason,
         "row": row,
     }

@@ -47,6 +47,7 @@ from .models import (
     StaleVersion,
     parse_two_places,
 )
+from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text
 
 logger = logging.getLogger(__name__)
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
@@ -89,7 +90,10 @@ def return_for_revision(
         _check_review(by, locked)
         if not reason:
             raise WorkflowError("请填写退回理由。")
+        _check_text(reason, "退回理由", REASON_MAX_LENGTH)
         rows = _rows_by_anchor(locked, comments)
+        for anchor, row in rows.items():
+            _check_text(comments[anchor], f"对“{_row_label(row)}”的意见", NOTE_MAX_LENGTH)
         event = _move(evaluation, locked, by, Action.RETURN, locked.phase, Status.RETURNED, reason)
         ReviewComment.objects.bulk_create(
             ReviewComment(
@@ -133,6 +137,7 @@ def reopen(
             raise WorkflowError("只有管理员可以重新打开已审核的自评表。")
         if not reason:
             raise WorkflowError("请填写重新打开的理由。")
+        _check_text(reason, "重新打开的理由", REASON_MAX_LENGTH)
         if locked.is_final:
             return _move(
                 evaluation, locked, by, Action.REOPEN, Phase.RESULTS, Status.RETURNED, reason
@@ -167,6 +172,7 @@ def recheck(
     results phase, kept beside the unit's score."""
     score = _parse_score(review_score)
     opinion = (review_opinion or "").strip()
+    _check_text(opinion, "复核意见", NOTE_MAX_LENGTH)
     with transaction.atomic():
         locked = _lock(evaluation)
         _check_review(by, locked)
@@ -324,6 +330,15 @@ def _row_label(row: Indicator | BudgetLine) -> str:
     if isinstance(row, BudgetLine):
         return f"整体支出规模·{row.get_kind_display()}"
     return row.label
+
+
+def _check_text(text: str, label: str, max_length: int) -> None:
+    """The text rules (`evaluations.text`), before anything is locked or written;
+    the models' save refuses the same text on any other path."""
+    try:
+        check_text(text, label, max_length=max_length, multiline=True)
+    except TextError as error:
+        raise WorkflowError(str(error)) from None
 
 
 def _parse_score(value: str | Decimal | None) -> Decimal | None:

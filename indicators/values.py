@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from evaluations.text import read_number
+from evaluations.text import TextError, check_text, read_number
 
 COMPARATORS = ("=", "≥", "≤", ">", "<")
 
@@ -34,6 +34,8 @@ COMPARATOR_SPELLINGS = {
 
 MAX_UNIT_LENGTH = 10
 MAX_LABEL_LENGTH = 50
+# Longer than any value can be; the parts' own limits say more.
+MAX_TEXT_LENGTH = 1000
 MAX_NUMBER = Decimal("999999999999.99")
 TWO_PLACES = Decimal("0.01")
 
@@ -79,6 +81,10 @@ def parse_value(text: str | None, *, allow_comparator: bool = True) -> Indicator
     if text is None or not str(text).strip():
         return EMPTY
     text = str(text).strip()
+    try:
+        check_text(text, "指标值", max_length=MAX_TEXT_LENGTH)
+    except TextError as error:
+        raise ValueParseError(str(error).removesuffix("。")) from None
     match = _QUANTITATIVE.match(text)
     if match:
         comparator = COMPARATOR_SPELLINGS[match["comparator"]] if match["comparator"] else ""

@@ -10,11 +10,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.models import BudgetLine, Evaluation
+from evaluations.models import BudgetLine, Evaluation, ReviewComment, TextRefused, Unit
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import snapshot
-from indicators.models import IndicatorTemplate
+from indicators.models import Indicator, IndicatorTemplate
 
+from .conftest import open_results
 from .test_entry import Fields, entry_url, preview_url
 from .workbooks import load, save
 
@@ -234,3 +235,229 @@ def test_the_bulk_import_refuses_a_malformed_number(admin_user, typed, reason):
     page = response.content.decode()
     assert f"权重：“{typed}”不是有效的数字" in page and reason in page
     assert not IndicatorTemplate.objects.exists()
+
+
+# ---------------------------------------------------------------- text on the entry page
+
+
+def first_row(evaluation):
+    return (
+        Indicator.objects.filter(category__group__evaluation=evaluation, name="设备使用准确率")
+        .select_related("category__group")
+        .get()
+    )
+
+
+ENTRY_INPUTS = {
+    # input: (its name on the page, label in the message, phase)
+    "三级指标": (lambda row: f"indicator-{row.pk}-name", "三级指标", "targets"),
+    "二级指标": (lambda row: f"category-{row.category_id}-name", "二级指标", "targets"),
+    "一级指标": (lambda row: f"group-{row.category.group_id}-name", "一级指标", "targets"),
+    "年度指标值": (lambda row: f"indicator-{row.pk}-target", "指标值", "targets"),
+    "全年完成值": (lambda row: f"indicator-{row.pk}-actual", "指标值", "results"),
+    "偏差及原因分析": (
+        lambda row: f"indicator-{row.pk}-deviation_reason",
+        "偏差及原因分析",
+        "results",
+    ),
+}
+
+
+def post_entry(client, evaluation, name: str, value: str):
+    fields = fields_of(client, evaluation)
+    assert name in fields, name
+    fields[name] = [value]
+    preview = client.post(preview_url(evaluation), fields).json()
+    response = client.post(entry_url(evaluation), fields)
+    assert response.status_code == 400, response.status_code
+    return preview["errors"].get(name, ""), response.content.decode()
+
+
+@pytest.mark.parametrize("which", list(ENTRY_INPUTS))
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [("\x00", "U+0000"), ("\x01\x1f", "U+0001")],
+    ids=["NUL", "controls"],
+)
+def test_the_entry_page_refuses_control_characters(staff_client, sample, which, typed, shown):
+    name_of, label, phase = ENTRY_INPUTS[which]
+    if phase == "results":
+        open_results(sample)
+    row = first_row(sample)
+    before = state(sample)
+    error, page = post_entry(staff_client, sample, name_of(row), f"巡查{typed}率")
+    assert error.startswith(label) and f"不允许的控制字符 {shown}" in error
+    assert f"不允许的控制字符 {shown}" in page
+    assert state(sample) == before
+
+
+@pytest.mark.parametrize("which", ["三级指标", "二级指标", "一级指标"])
+@pytest.mark.parametrize("typed", ["\u202e", "\u200b"], ids=["RLO", "ZWSP"])
+def test_the_entry_page_refuses_invisible_characters_in_names(staff_client, sample, which, typed):
+    name_of, label, _ = ENTRY_INPUTS[which]
+    row = first_row(sample)
+    before = state(sample)
+    error, _ = post_entry(staff_client, sample, name_of(row), f"巡查{typed}率")
+    assert error.startswith(label) and f"不可见的格式字符 U+{ord(typed):04X}" in error
+    assert state(sample) == before
+
+
+def test_goal_text_has_a_limit_of_visible_characters(staff_client, sample):
+    """300,000 characters were saved, and that form's PDF then took 66 s."""
+    before = state(sample)
+    error, page = post_entry(staff_client, sample, "target_text", "<p>" + "目" * 300_000 + "</p>")
+    assert error == "年初设定目标最多 5,000 个字（现有 300,000 个）。"
+    assert state(sample) == before
+    fields = fields_of(staff_client, sample)
+    fields["target_text"] = [
+        "<p>" + "目" * 2500 + "</p><p><strong>" + "标" * 2500 + "</strong></p>"
+    ]
+    assert staff_client.post(entry_url(sample), fields).status_code == 302
+    assert len(Evaluation.objects.get(pk=sample.pk).target_text) > 5000
+
+
+def test_goal_text_refuses_control_characters_even_as_entities(staff_client, sample):
+    before = state(sample)
+    error, _ = post_entry(staff_client, sample, "target_text", "<p>目标&#1;完成</p>")
+    assert "U+0001" in error
+    open_results(sample)
+    error, _ = post_entry(staff_client, sample, "result_text", "<p>完成\x1f情况</p>")
+    assert error.startswith("全年完成情况") and "U+001F" in error
+    assert json.loads(state(sample))["evaluation"][:2] == json.loads(before)["evaluation"][:2]
+
+
+def test_a_reason_over_its_limit_is_refused(staff_client, sample):
+    open_results(sample)
+    row = first_row(sample)
+    before = state(sample)
+    error, _ = post_entry(staff_client, sample, f"indicator-{row.pk}-deviation_reason", "因" * 2001)
+    assert error == "偏差及原因分析最多 2,000 个字（现有 2,001 个）。"
+    assert state(sample) == before
+
+
+# ---------------------------------------------------------------- the review verbs
+
+
+def submitted_results(evaluation) -> None:
+    Evaluation.objects.filter(pk=evaluation.pk).update(phase="results", status="submitted")
+
+
+VERBS = {
+    "退回理由": ("return_evaluation", lambda row: {"reason": "{}"}, "退回理由"),
+    "逐行意见": (
+        "return_evaluation",
+        lambda row: {"reason": "请修改", f"comment-indicator-{row.pk}": "{}"},
+        "对“设备使用准确率”的意见",
+    ),
+    "复核意见": ("recheck_indicator", lambda row: {"review_opinion": "{}"}, "复核意见"),
+    "重新打开的理由": ("reopen_evaluation", lambda row: {"reason": "{}"}, "重新打开的理由"),
+}
+
+
+@pytest.mark.parametrize("which", list(VERBS))
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [("\x00", "U+0000"), ("\x01\x1f", "U+0001")],
+    ids=["NUL", "controls"],
+)
+def test_the_review_verbs_refuse_control_characters(
+    client, sample, reviewer, admin_user, which, typed, shown
+):
+    url_name, form, label = VERBS[which]
+    if url_name == "reopen_evaluation":
+        Evaluation.objects.filter(pk=sample.pk).update(phase="results", status="approved")
+        client.force_login(admin_user)
+    else:
+        submitted_results(sample)
+        client.force_login(reviewer)
+    row = first_row(sample)
+    args = [sample.pk, row.pk] if url_name == "recheck_indicator" else [sample.pk]
+    data = {key: value.format(f"理由{typed}一") for key, value in form(row).items()}
+    data["version"] = Evaluation.objects.get(pk=sample.pk).version
+    before = state(sample)
+    response = client.post(reverse(url_name, args=args), data, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"{label}含有不允许的控制字符 {shown}" in page
+    assert state(sample) == before
+    assert not ReviewComment.objects.exists()
+
+
+def test_the_review_verbs_refuse_overlong_text(client, sample, reviewer):
+    submitted_results(sample)
+    client.force_login(reviewer)
+    row = first_row(sample)
+    before = state(sample)
+    version = Evaluation.objects.get(pk=sample.pk).version
+    page = client.post(
+        reverse("return_evaluation", args=[sample.pk]),
+        {"reason": "改" * 2001, "version": version},
+        follow=True,
+    ).content.decode()
+    assert "退回理由最多 2,000 个字（现有 2,001 个）。" in page
+    page = client.post(
+        reverse("recheck_indicator", args=[sample.pk, row.pk]),
+        {"review_opinion": "意" * 1001, "version": version},
+        follow=True,
+    ).content.decode()
+    assert "复核意见最多 1,000 个字（现有 1,001 个）。" in page
+    assert state(sample) == before
+
+
+# ---------------------------------------------------------------- names elsewhere
+
+
+def test_the_admin_refuses_control_and_invisible_characters_in_names(admin_user, district):
+    client = logged_in(admin_user)
+    url = reverse("admin:evaluations_unit_add")
+    for typed, shown in (("\x01\x1f", "U+0001"), ("\u202e", "U+202E"), ("\x00", "U+0000")):
+        response = client.post(
+            url, {"code": "310112-X", "name": f"某{typed}单位", "district": district.pk}
+        )
+        assert response.status_code == 200
+        assert shown in response.content.decode() or "空字符" in response.content.decode()
+    response = client.post(
+        reverse("admin:indicators_indicatortemplate_add"), template_form(name="巡管员\u200b使用率")
+    )
+    assert "三级指标含有不可见的格式字符 U+200B" in response.content.decode()
+    assert not Unit.objects.filter(code="310112-X").exists()
+    assert not IndicatorTemplate.objects.exists()
+
+
+def test_the_bulk_import_refuses_control_characters_in_names(admin_user, district):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["单位编码", "部门（单位）名称", "所属区编码", "主管部门编码"])
+    book.active.append(["310112-X", "某\u202e单位", "310112", None])
+    client = logged_in(admin_user)
+    page = admin_import(client, "admin:evaluations_unit_import", save(book)).content.decode()
+    assert "部门（单位）名称：含有不可见的格式字符 U+202E" in page
+    assert not Unit.objects.filter(code="310112-X").exists()
+
+
+def test_the_workbook_import_refuses_control_characters(staff_client, sample):
+    workbook = load(render_xlsx(Evaluation.objects.with_table().get(pk=sample.pk)))
+    sheet = workbook.active
+    sheet["D20"] = "巡查\u200b率"
+    sheet["I21"] = "原因" * 1001
+    before = state(sample)
+    page = upload(staff_client, sample, save(workbook)).content.decode()
+    assert "三级指标名称含有不可见的格式字符 U+200B" in page
+    assert "偏差及原因分析最多 2,000 个字（现有 2,002 个）。" in page
+    assert state(sample) == before
+
+
+def test_every_other_path_is_refused_by_the_save_itself(sample, unit):
+    """The shell, a command, a future form: the model refuses what the rules forbid."""
+    unit.name = "某\x01单位"
+    with pytest.raises(TextRefused, match="部门（单位）名称含有不允许的控制字符 U\\+0001"):
+        unit.save()
+    row = first_row(sample)
+    row.name = "巡查\x00率"
+    with pytest.raises(TextRefused, match="U\\+0000"):
+        row.save()
+    sample.target_text = "<p>" + "目" * 5001 + "</p>"
+    with pytest.raises(TextRefused, match="年初设定目标最多 5,000 个字"):
+        sample.save()
+    assert Unit.objects.get(pk=unit.pk).name != unit.name
