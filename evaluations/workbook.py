@@ -35,6 +35,7 @@ from .xlsx import (
     WorkbookError,
     load_workbook,
     set_value,
+    storable,
 )
 
 SHEET_TITLE = "自评表"
@@ -322,8 +323,8 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
     sheet.page_margins.left = sheet.page_margins.right = 0.4
     sheet.page_margins.top = sheet.page_margins.bottom = 0.6
     sheet.oddFooter.center.text = "第 &P 页 共 &N 页"
-    workbook.properties.title = f"{table.unit_name} {table.year}年度 {TITLE}"
-    workbook.properties.subject = table.unit_code
+    workbook.properties.title = storable(f"{table.unit_name} {table.year}年度 {TITLE}")
+    workbook.properties.subject = storable(table.unit_code)
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()

@@ -28,7 +28,7 @@ import openpyxl
 import tablib
 from defusedxml import ElementTree
 from import_export.formats.base_formats import XLSX
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -281,8 +281,16 @@ def load_workbook(content: bytes, *, read_only: bool, limits: SheetLimits) -> op
         raise WorkbookError(DAMAGED) from error
 
 
+def storable(text: str) -> str:
+    """`text` as a workbook can hold it: a control character no workbook can hold —
+    refused on input, but perhaps stored before that rule — becomes U+FFFD (�),
+    visibly, rather than failing the whole file."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+
+
 def set_text(cell: Cell, text: str) -> None:
     """Write `text` as a string cell that no spreadsheet program evaluates."""
+    text = storable(text)
     cell.value = text
     if text.startswith(FORMULA_STARTS):
         cell.data_type = "s"

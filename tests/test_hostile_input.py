@@ -461,3 +461,19 @@ def test_every_other_path_is_refused_by_the_save_itself(sample, unit):
     with pytest.raises(TextRefused, match="年初设定目标最多 5,000 个字"):
         sample.save()
     assert Unit.objects.get(pk=unit.pk).name != unit.name
+
+
+def test_a_control_character_stored_before_the_rule_does_not_break_the_workbooks(
+    staff_client, reviewer, sample
+):
+    """Rows written before the rule may hold one: the table's workbook, the overview's
+    and the bulk imports' exports still come out, showing it as U+FFFD."""
+    Unit.objects.filter(pk=sample.unit_id).update(name="某\x01单位")
+    Indicator.objects.filter(pk=first_row(sample).pk).update(name="巡查\x1f率")
+    response = staff_client.get(reverse("evaluation_workbook", args=[sample.pk]))
+    assert response.status_code == 200
+    sheet = load(b"".join(response.streaming_content) if response.streaming else response.content)
+    values = {cell.value for row in sheet.active.iter_rows() for cell in row}
+    assert "巡查\ufffd率" in values
+    client = logged_in(reviewer)
+    assert client.get(reverse("overview_workbook"), {"year": 2023}).status_code == 200
