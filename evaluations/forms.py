@@ -6,6 +6,7 @@ from django.db import models
 
 from .models import Unit, parse_two_places
 from .overview import STAGES
+from .text import read_number
 
 
 class ExportForm(forms.Form):
@@ -45,5 +46,29 @@ class TwoPlacesField(forms.DecimalField):
             raise ValidationError(str(error), code="invalid") from None
 
 
-# For ModelAdmin.formfield_overrides: every DecimalField of the admin's forms.
-NUMBER_FIELDS = {models.DecimalField: {"form_class": TwoPlacesField}}
+class WholeNumberField(forms.IntegerField):
+    """Counts, years and positions in the admin's forms, by the same grammar: Python's
+    int() would read 1_000 and ١٢٣."""
+
+    def to_python(self, value):
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, int):
+            return value
+        label = str(self.label or "数值")
+        try:
+            number = read_number(str(value), label)
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from None
+        if number != number.to_integral_value() or abs(number) > 2**31:
+            raise ValidationError(f"{label}须为整数。", code="invalid")
+        return int(number)
+
+
+# For ModelAdmin.formfield_overrides: every number field of the admin's forms.
+NUMBER_FIELDS = {
+    models.DecimalField: {"form_class": TwoPlacesField},
+    models.IntegerField: {"form_class": WholeNumberField},
+    models.PositiveIntegerField: {"form_class": WholeNumberField},
+    models.PositiveSmallIntegerField: {"form_class": WholeNumberField},
+}

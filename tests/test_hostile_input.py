@@ -477,3 +477,16 @@ def test_a_control_character_stored_before_the_rule_does_not_break_the_workbooks
     assert "巡查\ufffd率" in values
     client = logged_in(reviewer)
     assert client.get(reverse("overview_workbook"), {"year": 2023}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"), [("2_024", "“_”"), ("٢٠٢٤", "“٢”"), ("2,0,2,4", "每三位一组")]
+)
+def test_the_admin_refuses_malformed_whole_numbers(admin_user, typed, reason):
+    client = logged_in(admin_user)
+    response = client.post(
+        reverse("admin:indicators_indicatortemplate_add"), template_form(year=typed)
+    )
+    page = response.content.decode()
+    assert f"年度“{typed}”不是有效的数字" in page and reason in page
+    assert not IndicatorTemplate.objects.exists()
