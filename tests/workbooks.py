@@ -101,16 +101,16 @@ def tall_workbook(rows: int = 178_296, columns: int = 9, seed: int = 17) -> byte
                 b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
                 b"<sheetData>"
             )
-            # One row's cells as a format; its values are two random bits each.
-            template = "".join(
-                f'<c r="{letter}%(row)d"><v>%({letter})d</v></c>' for letter in letters
-            )
-            template = '<row r="%(row)d">' + template + "</row>"
+            # One row as a format; each cell's value is two random bits.
+            cells = "".join(f'<c r="{letter}%(row)d"><v>%({letter})d</v></c>' for letter in letters)
+            template = '<row r="%(row)d">' + cells + "</row>"
+            shifts = [(letter, 2 * index) for index, letter in enumerate(letters)]
             batch = []
             for row in range(1, rows + 1):
                 bits = generator.getrandbits(2 * columns)
-                values = {letter: (bits >> (2 * index)) & 3 for index, letter in enumerate(letters)}
-                batch.append(template % {"row": row, **values})
+                values = {letter: (bits >> shift) & 3 for letter, shift in shifts}
+                values["row"] = row
+                batch.append(template % values)
                 if len(batch) == 1000:
                     member.write("".join(batch).encode())
                     batch = []
