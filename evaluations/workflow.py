@@ -333,7 +333,7 @@ def _row_label(row: Indicator | BudgetLine) -> str:
 
 
 def _check_text(text: str, label: str, max_length: int) -> None:
-    """The text rules (`evaluations.text`), before anything is locked or written;
+    """The text rules (`evaluations.text`), checked before anything is written;
     the models' save refuses the same text on any other path."""
     try:
         check_text(text, label, max_length=max_length, multiline=True)
