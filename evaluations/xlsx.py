@@ -103,7 +103,7 @@ class SheetLimits:
 
     last_row: int  # the last row that may hold a value, on every sheet
     cells: int  # <c> elements of all sheets, empty styled ones included
-    xml_bytes: int  # the sheets' XML and the shared strings, uncompressed
+    xml_bytes: int  # all XML parts (sheets, shared strings, styles …), uncompressed
     # The refusal of a value beyond `last_row`: (sheet title, row) -> Chinese message.
     beyond_last_row: Callable[[str, int], str]
     # Merged ranges must end within `last_row` and this column, if given: opened in
@@ -181,6 +181,8 @@ class _SheetCounter:
         )
 
     def read(self, archive: zipfile.ZipFile, name: str, handler) -> None:
+        """Feed member `name` to expat, if it is XML at all (images, printer settings
+        and macros are not, and openpyxl could not read them as sheets either)."""
         parser = expat.ParserCreate()
         parser.StartElementHandler = handler
         # No spreadsheet has a DTD; one is how entity bombs start.
@@ -189,11 +191,15 @@ class _SheetCounter:
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         try:
             with archive.open(name) as member:
-                while chunk := member.read(READ_CHUNK):
+                chunk = member.read(READ_CHUNK)
+                if not chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+                    return
+                while chunk:
                     self.bytes_left -= len(chunk)
                     if self.bytes_left < 0:
                         raise WorkbookError(self.too_big)
                     parser.Parse(chunk, False)
+                    chunk = member.read(READ_CHUNK)
                 parser.Parse(b"", True)
         except (expat.ExpatError, zipfile.BadZipFile, EOFError, ValueError) as error:
             if isinstance(error, WorkbookError):
@@ -204,6 +210,8 @@ class _SheetCounter:
         raise WorkbookError(DAMAGED)
 
     def sheet(self, title: str):
+        """The handler of one XML part: rows, cells and merges as in a worksheet, the
+        strings of a shared-string table."""
         limits = self.limits
         row = rows = 0
 
@@ -229,6 +237,11 @@ class _SheetCounter:
                         f"工作表“{title}”超过 {2 * limits.last_row:,} 行，"
                         "远超本表格应有的大小，已拒绝。"
                     )
+            elif tag == "si":
+                # More distinct strings than the cells could use is not a table.
+                self.strings += 1
+                if self.strings > limits.cells:
+                    raise WorkbookError(self.too_many_cells)
             elif tag == "mergeCell" and limits.last_column is not None:
                 self.merge(title, attributes.get("ref", ""))
 
@@ -244,29 +257,20 @@ class _SheetCounter:
         ):
             raise WorkbookError(self.limits.beyond_merge(title, reference))
 
-    def shared_string(self, tag: str, attributes: dict) -> None:
-        if tag.rpartition(":")[2] == "si":
-            # More distinct strings than the cells could use is not a table.
-            self.strings += 1
-            if self.strings > self.limits.cells:
-                raise WorkbookError(self.too_many_cells)
-
 
 def check_sheets(content: bytes, limits: SheetLimits) -> _SheetCounter:
     """Refuse, in Chinese, a workbook whose sheets hold more than `limits`: their XML
     is read as a stream, and reading stops at the first limit crossed. (Call after
-    check_xlsx.) Returns the counts."""
+    check_xlsx.) Every XML part is read, wherever it lies: openpyxl finds sheets and
+    shared strings through the package's relationships, which a file may point
+    anywhere. Returns the counts."""
     counter = _SheetCounter(limits)
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         titles = _sheet_titles(archive)
-        names = archive.namelist()
-        for name in names:
-            if re.fullmatch(r"xl/worksheets/[^/]+\.xml", name):
-                title = titles.get(name) or name.rsplit("/", 1)[-1]
-                counter.read(archive, name, counter.sheet(title))
-        for name in names:
-            if name.lower() == "xl/sharedstrings.xml":
-                counter.read(archive, name, counter.shared_string)
+        for info in archive.infolist():
+            if not info.is_dir():
+                title = titles.get(info.filename) or info.filename.rsplit("/", 1)[-1]
+                counter.read(archive, info.filename, counter.sheet(title))
     return counter
 
 

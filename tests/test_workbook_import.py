@@ -560,3 +560,25 @@ def test_a_reason_made_of_digits_is_previewed_as_written(staff_client, sample):
     page = staff_client.get(response["Location"]).content.decode()
     assert '<span class="new">2023</span>' in page
     assert "2023.00" not in page
+
+
+def test_a_sheet_moved_out_of_its_folder_is_counted_too(staff_client, sample, monkeypatch):
+    """openpyxl finds sheets through the package's relationships, so a file can keep its
+    sheet anywhere (here without even an .xml ending): every XML part is counted."""
+    content = sheet_of([f'<row r="{MAX_SHEET_ROWS + 1}"><c><v>1</v></c></row>'])
+    source = zipfile.ZipFile(io.BytesIO(content))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            name = item.filename
+            if name == "xl/worksheets/sheet1.xml":
+                name = "xl/elsewhere/part"
+            else:
+                data = data.replace(b"worksheets/sheet1.xml", b"elsewhere/part")
+            target.writestr(name, data)
+    moved = output.getvalue()
+    assert load(moved).active.max_row == MAX_SHEET_ROWS + 1  # openpyxl reads it
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(staff_client, sample, moved, f"第 {MAX_SHEET_ROWS + 1:,} 行仍有内容")
+    assert rows_read.count == 1
