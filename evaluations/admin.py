@@ -17,6 +17,7 @@ from import_export.admin import ImportExportMixin
 from indicators.models import IndicatorGroup
 
 from . import roles, views, workflow
+from .forms import NUMBER_FIELDS
 from .models import BudgetLine, District, Evaluation, ReviewComment, ReviewEvent, StaleVersion, Unit
 from .resources import UnitResource, UserResource, districts_open_to_import
 from .roles import ROLES
@@ -71,6 +72,8 @@ class VersionCheckedForm(forms.ModelForm):
 class VersionCheckedAdmin(admin.ModelAdmin):
     """Saves inside `workflow.changing`, which checks and raises the version."""
 
+    formfield_overrides = NUMBER_FIELDS
+
     def evaluation_of(self, obj) -> Evaluation | None:
         raise NotImplementedError
 
@@ -111,6 +114,8 @@ class VersionCheckedAdmin(admin.ModelAdmin):
 
 class PhaseInline:
     """An inline whose rows follow the phase of the evaluation `evaluation_of(parent)`."""
+
+    formfield_overrides = NUMBER_FIELDS
 
     def evaluation_of(self, parent) -> Evaluation | None:
         raise NotImplementedError

@@ -1,7 +1,11 @@
 import re
 from decimal import Decimal
+from functools import partial
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
+from django.db import models
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from indicators.values import IndicatorValue, ValueParseError, format_value, parse_value
@@ -12,13 +16,62 @@ from .models import (
     BudgetLine,
     Evaluation,
     Unit,
+    check_field_text,
     clean_rich_text,
     parse_two_places,
 )
 from .numbers import two_places, whole_or_two_places
 from .overview import STAGES
+from .text import read_number
 
 ZERO = Decimal("0.00")
+
+
+class ModelDecimalField(forms.DecimalField):
+    """Amounts, points, scores and weights in the admin's forms, read by the one
+    grammar of typed numbers (`parse_two_places`): 8,278,261.03 is read, 8278261,03
+    is refused rather than taken for 827,826,103. The range is left to the model's
+    validators and constraints."""
+
+    def to_python(self, value):
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        whole_digits = (self.max_digits or 14) - (self.decimal_places or 2)
+        largest = Decimal(10) ** whole_digits - Decimal("0.01")
+        try:
+            return parse_two_places(
+                value, str(self.label or "数值"), maximum=largest, minimum=-largest
+            )
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+
+class WholeNumberField(forms.IntegerField):
+    """Counts, years and positions in the admin's forms, by the same grammar: Python's
+    int() would read 1_000 and ١٢٣."""
+
+    def to_python(self, value):
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, int):
+            return value
+        label = str(self.label or "数值")
+        try:
+            number = read_number(str(value), label)
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from None
+        if number != number.to_integral_value() or abs(number) > 2**31:
+            raise ValidationError(f"{label}须为整数。", code="invalid")
+        return int(number)
+
+
+# For ModelAdmin.formfield_overrides: every number field of the admin's forms.
+NUMBER_FIELDS = {
+    models.DecimalField: {"form_class": ModelDecimalField},
+    models.IntegerField: {"form_class": WholeNumberField},
+    models.PositiveIntegerField: {"form_class": WholeNumberField},
+    models.PositiveSmallIntegerField: {"form_class": WholeNumberField},
+}
 
 
 class ExportForm(forms.Form):
@@ -116,8 +169,27 @@ class EntryForm(forms.ModelForm):
             open_fields = Evaluation.PHASE_FIELDS[evaluation.phase].get(model_name, ())
         else:
             open_fields = evaluation.editable_fields(model_name)
+        model_fields = {field.name for field in self._meta.model._meta.fields}
         for name, form_field in self.fields.items():
             form_field.disabled = locked or self.opened_by.get(name, name) not in open_fields
+            if isinstance(form_field, forms.CharField):
+                # What a text may hold is one rule (`evaluations.text`), with the model's
+                # limits and a message naming the field; Django's generic checks go.
+                form_field.validators = [
+                    validator
+                    for validator in form_field.validators
+                    if not isinstance(
+                        validator, (MaxLengthValidator, ProhibitNullCharactersValidator)
+                    )
+                ]
+                if name in model_fields:
+                    form_field.validators.append(partial(self._check_text, name))
+
+    def _check_text(self, name: str, value: str) -> None:
+        try:
+            check_field_text(self.instance, name, value, label=str(self.fields[name].label))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def validate_unique(self):
         # The database's constraints hold every write; checking them here would cost a
@@ -130,7 +202,7 @@ class EntryForm(forms.ModelForm):
 
 
 class EvaluationEntryForm(EntryForm):
-    subordinate_unit_count = forms.IntegerField(
+    subordinate_unit_count = WholeNumberField(
         label="下属单位个数",
         required=False,
         min_value=0,

@@ -1,7 +1,8 @@
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import nh3
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
@@ -9,6 +10,14 @@ from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
 from .roles import ROLE_ADMIN, roles_of
+from .text import (
+    NOTE_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    TextError,
+    check_rich_text,
+    check_text,
+    read_number,
+)
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
@@ -40,6 +49,76 @@ class StaleVersion(EvaluationLocked):
         super().__init__(message)
 
 
+class TextRefused(EvaluationError):
+    """Text a field cannot hold (too long, or a forbidden character), refused on save."""
+
+
+def check_field_text(instance: models.Model, name: str, value: str, label: str = "") -> None:
+    """The rule of `evaluations.text` for field `name` of `instance`, applied to
+    `value`: rich text by its visible length, a TextField as multi-line text, a
+    CharField as a one-line name; the limit is the field's max_length. TextError
+    (a ValueError) in Chinese naming `label` (the field's verbose name by default)."""
+    field = instance._meta.get_field(name)
+    label = label or str(field.verbose_name)
+    if name in getattr(instance, "RICH_TEXT_FIELDS", ()):
+        check_rich_text(value, label)
+    else:
+        check_text(
+            value,
+            label,
+            max_length=field.max_length or len(value),
+            multiline=isinstance(field, models.TextField),
+        )
+
+
+def text_errors(instance: models.Model, names=None) -> dict[str, str]:
+    """{field: Chinese message} for the free-text fields of `instance` (those of
+    `names` only, if given) that break the text rules."""
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        if names is not None and field.name not in names:
+            continue
+        if not isinstance(field, models.CharField | models.TextField) or field.choices:
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(value, str) and value:
+            try:
+                check_field_text(instance, field.name, value)
+            except TextError as error:
+                errors[field.name] = str(error)
+    return errors
+
+
+class CheckedText(models.Model):
+    """Free text checked on every path: `full_clean` (the admin, the imports) reports
+    it beside the field; `save` (everything else) refuses it with TextRefused, so
+    nothing a form forgot reaches the database, a PDF or a workbook."""
+
+    # TextFields holding rich text (HTML), limited by what is visible.
+    RICH_TEXT_FIELDS: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        errors = text_errors(self, kwargs.get("update_fields"))
+        if errors:
+            raise TextRefused(next(iter(errors.values())))
+        super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None) -> None:
+        errors = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for name, message in text_errors(self).items():
+            if name not in errors and name not in (exclude or ()):
+                errors[name] = [ValidationError(message, code="text")]
+        if errors:
+            raise ValidationError(errors)
+
+
 def clean_rich_text(html: str) -> str:
     return nh3.clean(html or "", tags=RICH_TEXT_TAGS, attributes={}, link_rel=None).strip()
 
@@ -63,16 +142,17 @@ def parse_two_places(
 ) -> Decimal:
     """A typed or read number with at most two decimals (within `tolerance`, for
     the float noise of a spreadsheet), between `minimum` and `maximum`, to the cent;
-    ValueError in Chinese otherwise. The range is checked before rounding: rounding
-    1e30 to the cent fails with InvalidOperation, which is no ValueError."""
-    if isinstance(value, float):
-        value = repr(value)  # the shortest repr is the number typed
-    text = str(value).replace(",", "").replace("，", "").replace(" ", "")
+    ValueError in Chinese otherwise. Text is read by the one grammar of typed
+    numbers (`text.read_number`), never guessed at. The range is checked before
+    rounding: rounding 1e30 to the cent fails with InvalidOperation, which is no
+    ValueError."""
     not_a_number = f"{label}须为数字，如 {example}。" if example else f"{label}须为数字。"
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(not_a_number) from None
+    if isinstance(value, str):
+        number = read_number(value, label, example=example)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # the shortest repr is the number typed
+    else:
+        number = Decimal(value)
     if not number.is_finite():
         raise ValueError(not_a_number)
     if number < minimum:
@@ -87,7 +167,7 @@ def parse_two_places(
     return rounded
 
 
-class District(models.Model):
+class District(CheckedText):
     code = models.CharField("区划代码", max_length=32, unique=True)
     name = models.CharField("区名称", max_length=100, unique=True)
     reviewers = models.ManyToManyField(
@@ -105,7 +185,7 @@ class District(models.Model):
         return self.name
 
 
-class Unit(models.Model):
+class Unit(CheckedText):
     code = models.CharField("单位编码", max_length=64, unique=True)
     name = models.CharField("部门（单位）名称", max_length=200)
     district = models.ForeignKey(
@@ -221,7 +301,7 @@ class EvaluationStatus(models.TextChoices):
     APPROVED = "approved", "已审核"
 
 
-class Evaluation(models.Model):
+class Evaluation(CheckedText):
     """One 部门（单位）整体支出绩效自评表: one per unit and year.
 
     A year has two phases, each filled by the unit and reviewed by the district:
@@ -267,6 +347,7 @@ class Evaluation(models.Model):
     RECHECK_FIELDS = {"indicator": ("review_score", "review_opinion")}
     # Written by the workflow only.
     WORKFLOW_FIELDS = ("phase", "status", "version")
+    RICH_TEXT_FIELDS = ("target_text", "result_text")
     EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
 
     unit = models.ForeignKey(Unit, models.PROTECT, related_name="evaluations", verbose_name="单位")
@@ -434,7 +515,7 @@ def _refusal(evaluation: Evaluation, what: str) -> str:
     return f"{evaluation.state_display}：{what}不能修改。"
 
 
-class EvaluationPart(models.Model):
+class EvaluationPart(CheckedText):
     """A row of an evaluation (budget line, indicator …): saved and deleted only as
     far as the evaluation's phase and status allow, whatever path the write takes."""
 
@@ -517,7 +598,7 @@ class BudgetLine(EvaluationPart):
         return {"pk": self.evaluation_id}
 
 
-class ReviewEvent(models.Model):
+class ReviewEvent(CheckedText):
     """One step of the review, as it happened: who moved which phase from what to what, and why."""
 
     class Action(models.TextChoices):
@@ -537,7 +618,7 @@ class ReviewEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name="操作人"
     )
-    reason = models.TextField("理由", blank=True)
+    reason = models.TextField("理由", max_length=REASON_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField("时间", auto_now_add=True)
 
     class Meta:
@@ -554,7 +635,7 @@ class ReviewEvent(models.Model):
         return f"{self.get_action_display()}{self.get_phase_display()}"
 
 
-class ReviewComment(models.Model):
+class ReviewComment(CheckedText):
     """A reviewer's note pinned on one indicator row or budget line when returning."""
 
     event = models.ForeignKey(
@@ -578,7 +659,7 @@ class ReviewComment(models.Model):
     )
     # The row's name when the comment was made: the row may be renamed or deleted later.
     row_label = models.CharField("所在行", max_length=200)
-    text = models.TextField("意见")
+    text = models.TextField("意见", max_length=NOTE_MAX_LENGTH)
 
     class Meta:
         verbose_name = verbose_name_plural = "逐行审核意见"

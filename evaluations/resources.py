@@ -21,6 +21,7 @@ from . import roles
 from .access import is_admin
 from .models import District, Unit, parse_two_places
 from .roles import ROLE_ADMIN
+from .text import TextError, check_text
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")
@@ -64,6 +65,10 @@ class TextWidget(widgets.CharWidget):
             raise ValueError(f"{self.label}：不能为空。")
         if len(text) > self.max_length:
             raise ValueError(f"{self.label}：过长（最多 {self.max_length} 字）。")
+        try:
+            check_text(text, "", max_length=self.max_length)
+        except TextError as error:
+            raise ValueError(f"{self.label}：{error}") from None
         return text
 
 
@@ -90,7 +95,12 @@ class NumberWidget(widgets.DecimalWidget):
                 raise ValueError(f"{self.label}：不能为空，请填写数字。")
             return None
         number = parse_two_places(
-            text, f"{self.label}：", minimum=self.minimum, maximum=self.maximum
+            value
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            else text,
+            f"{self.label}：",
+            minimum=self.minimum,
+            maximum=self.maximum,
         )
         if self.whole and number != number.to_integral_value():
             raise ValueError(f"{self.label}：应为整数，而不是 {text}。")

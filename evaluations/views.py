@@ -135,7 +135,7 @@ def start_evaluation(request: HttpRequest) -> HttpResponse:
 
 def _whole_number(value: str | None) -> int:
     value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else 0
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
 
 
 @require_GET

@@ -17,7 +17,7 @@ with its sheet, row and column.
 import io
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from html import escape
 from html.parser import HTMLParser
 
@@ -32,7 +32,8 @@ from indicators.values import ValueParseError, format_value, parse_value
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
 from .models import BudgetLine, Evaluation, parse_two_places
 from .table import SOURCE_LABELS, TITLE, GroupBlock, Row, Table, build_table
-from .xlsx import WorkbookError, check_merged_ranges, check_xlsx, load_workbook, set_value
+from .text import REASON_MAX_LENGTH, RICH_TEXT_MAX_LENGTH, TextError, check_text
+from .xlsx import SheetLimits, WorkbookError, load_workbook, set_value, storable
 
 SHEET_TITLE = "自评表"
 INDICATOR_HEADS = (
@@ -75,6 +76,23 @@ FIRST_INDICATOR_ROW = COLUMN_HEAD_ROW + 1
 # seconds and gigabytes for a file of a few kilobytes.
 BLANK_PADDING_ROWS = 1000
 MAX_SHEET_ROWS = FIRST_INDICATOR_ROW + MAX_INDICATOR_ROWS + BLANK_PADDING_ROWS
+# What the sheets may hold before openpyxl builds them: the table's rows at 16
+# cells each (it has nine columns; Excel keeps styled empty cells beside them),
+# and 16 MB of XML (a full table with long texts written inline is under 8 MB).
+SHEET_LIMITS = SheetLimits(
+    last_row=MAX_SHEET_ROWS,
+    cells=MAX_SHEET_ROWS * 16,
+    xml_bytes=16 * 1024 * 1024,
+    beyond_last_row=lambda title, row: (
+        f"工作表“{title}”第 {row:,} 行仍有内容，超出自评表的范围（最多 {MAX_SHEET_ROWS:,} 行，"
+        f"其中指标最多 {MAX_INDICATOR_ROWS:,} 行）。请删除表格下方多余的内容后再上传。"
+    ),
+    last_column=len(COLUMN_WIDTHS),
+    beyond_merge=lambda title, reference: (
+        f"工作表“{title}”中的合并单元格 {reference} 超出自评表的范围"
+        f"（最多 {MAX_SHEET_ROWS:,} 行、{len(COLUMN_WIDTHS)} 列），已拒绝。"
+    ),
+)
 
 THIN = Side(style="thin", color="000000")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -399,8 +417,8 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
     _print_setup(sheet)
     if table.faults:
         _write_faults(workbook.create_sheet(FAULT_SHEET_TITLE), table, rows_at)
-    workbook.properties.title = f"{table.unit_name} {table.year}年度 {TITLE}"
-    workbook.properties.subject = table.unit_code
+    workbook.properties.title = storable(f"{table.unit_name} {table.year}年度 {TITLE}")
+    workbook.properties.subject = storable(table.unit_code)
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()
@@ -519,23 +537,22 @@ class _Reader:
         if isinstance(value, bool):
             self.fail(row, column, f"{label}应为数字。")
             return None
-        if isinstance(value, int | float | Decimal):
-            # A float read from the file: its shortest repr is the number typed.
-            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        else:
-            try:
-                number = Decimal(str(value).replace(",", "").replace("，", ""))
-            except InvalidOperation:
-                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
-                return None
-            if not number.is_finite():
-                self.fail(row, column, f"“{value}”不是数字，{label}应填写数字。")
-                return None
+        if not isinstance(value, int | float | Decimal):
+            value = str(value)  # text in a number cell: read by the one grammar
         try:
-            return parse_two_places(number, label, maximum=maximum, tolerance=Decimal("0.000001"))
+            return parse_two_places(value, label, maximum=maximum, tolerance=Decimal("0.000001"))
         except ValueError as error:
             self.fail(row, column, str(error))
             return None
+
+    def check(
+        self, row: int, column: int, text: str, label: str, max_length: int, multiline=False
+    ) -> None:
+        """The text rules of the field the cell fills (`evaluations.text`)."""
+        try:
+            check_text(text, label, max_length=max_length, multiline=multiline)
+        except TextError as error:
+            self.fail(row, column, str(error))
 
     def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
         for row in range(start, self.last_row + 1):
@@ -553,9 +570,7 @@ def _find_sheet(workbook) -> Worksheet:
 
 def read_workbook(content: bytes) -> ReadResult:
     try:
-        check_xlsx(content)
-        check_merged_ranges(content, max_row=MAX_SHEET_ROWS, max_column=len(COLUMN_WIDTHS))
-        workbook = load_workbook(content, read_only=False)
+        workbook = load_workbook(content, read_only=False, limits=SHEET_LIMITS)
     except WorkbookError as error:
         return ReadResult(errors=[str(error)])
     reader = _Reader(_find_sheet(workbook))
@@ -638,8 +653,9 @@ def _read_goals(reader: _Reader, data: dict) -> None:
         if reader.text(row, 1) and reader.text(row, 1) != "年度总体目标":
             break
         row += 1
-    data["target_text"] = reader.text(row, columns["年初设定目标"])
-    data["result_text"] = reader.text(row, columns["全年完成情况"])
+    for key, label in (("target_text", "年初设定目标"), ("result_text", "全年完成情况")):
+        data[key] = reader.text(row, columns[label])
+        reader.check(row, columns[label], data[key], label, RICH_TEXT_MAX_LENGTH, multiline=True)
 
 
 def _read_indicators(reader: _Reader, data: dict) -> None:
@@ -692,16 +708,8 @@ def _read_indicators(reader: _Reader, data: dict) -> None:
             # The 三级 column merged down a whole 一级 is its note (投入管理).
             if (row, 4) in reader.note_cells and reader.text(row, 4):
                 group["note"] = reader.text(row, 4)
-            for text, limit, label in (
-                (group_name, 100, "一级指标名称"),
-                (group["note"], 300, "三级指标说明"),
-            ):
-                if len(text) > limit:
-                    reader.fail(
-                        row,
-                        1 if label == "一级指标名称" else 4,
-                        f"{label}过长（最多 {limit} 字）。",
-                    )
+            reader.check(row, 1, group_name, "一级指标名称", 100)
+            reader.check(row, 4, group["note"], "三级指标说明", 300)
         elif group is None:
             reader.fail(row, 1, "第一行指标必须填写一级指标名称。")
             continue
@@ -714,8 +722,7 @@ def _read_indicators(reader: _Reader, data: dict) -> None:
             )
         if category_name and (category is None or category_name != category["name"]):
             category = {"name": category_name, "row": row, "indicators": []}
-            if len(category_name) > 100:
-                reader.fail(row, 3, "二级指标名称过长（最多 100 字）。")
+            reader.check(row, 3, category_name, "二级指标名称", 100)
             group["categories"].append(category)
         elif category is None:
             reader.fail(row, 3, f"一级指标“{group['name']}”下的第一行必须填写二级指标名称。")
@@ -738,14 +745,15 @@ def _read_indicator_row(reader: _Reader, row: int, name: str) -> dict:
     score = reader.decimal(row, 8, "得分", maximum=Decimal("100"))
     if points is not None and score is not None and score > points:
         reader.fail(row, 8, f"得分 {score} 超过分值 {points}。")
-    if len(name) > 200:
-        reader.fail(row, 4, "三级指标名称过长（最多 200 字）。")
+    reader.check(row, 4, name, "三级指标名称", 200)
+    reason = reader.text(row, 9)
+    reader.check(row, 9, reason, "偏差及原因分析", REASON_MAX_LENGTH, multiline=True)
     return {
         "name": name,
         "target": values["target"],
         "actual": values["actual"],
         "points": str(points) if points is not None else "0.00",
         "score": str(score) if score is not None else None,
-        "deviation_reason": reader.text(row, 9),
+        "deviation_reason": reason,
         "row": row,
     }

@@ -48,6 +48,7 @@ from .models import (
     parse_two_places,
 )
 from .table import build_table
+from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text
 
 logger = logging.getLogger(__name__)
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
@@ -133,7 +134,10 @@ def return_for_revision(
         _guard(review_refusal(by, locked))
         if not reason:
             raise WorkflowError("请填写退回理由。")
+        _check_text(reason, "退回理由", REASON_MAX_LENGTH)
         rows = _rows_by_anchor(locked, comments)
+        for anchor, row in rows.items():
+            _check_text(comments[anchor], f"对“{_row_label(row)}”的意见", NOTE_MAX_LENGTH)
         event = _move(evaluation, locked, by, Action.RETURN, locked.phase, Status.RETURNED, reason)
         ReviewComment.objects.bulk_create(
             ReviewComment(
@@ -176,6 +180,7 @@ def reopen(
         _guard(reopen_refusal(by, locked))
         if not reason:
             raise WorkflowError("请填写重新打开的理由。")
+        _check_text(reason, "重新打开的理由", REASON_MAX_LENGTH)
         if locked.is_final:
             return _move(
                 evaluation, locked, by, Action.REOPEN, Phase.RESULTS, Status.RETURNED, reason
@@ -206,6 +211,7 @@ def recheck(
     results phase, kept beside the unit's score."""
     score = _parse_score(review_score)
     opinion = (review_opinion or "").strip()
+    _check_text(opinion, "复核意见", NOTE_MAX_LENGTH)
     with transaction.atomic():
         locked = _lock(evaluation)
         _guard(recheck_refusal(by, locked))
@@ -349,6 +355,15 @@ def _row_label(row: Indicator | BudgetLine) -> str:
     if isinstance(row, BudgetLine):
         return f"整体支出规模·{row.get_kind_display()}"
     return row.label
+
+
+def _check_text(text: str, label: str, max_length: int) -> None:
+    """The text rules (`evaluations.text`), checked before anything is written;
+    the models' save refuses the same text on any other path."""
+    try:
+        check_text(text, label, max_length=max_length, multiline=True)
+    except TextError as error:
+        raise WorkflowError(str(error)) from None
 
 
 def _parse_score(value: str | Decimal | None) -> Decimal | None:

@@ -7,6 +7,7 @@ from evaluations.admin import (
     XlsxImportExportMixin,
     evaluations_for,
 )
+from evaluations.forms import NUMBER_FIELDS
 
 from .models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 from .resources import IndicatorTemplateResource
@@ -80,6 +81,7 @@ class IndicatorCategoryAdmin(VersionCheckedAdmin):
 class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
     resource_classes = [IndicatorTemplateResource]
     scoped_to_districts = False  # the template is the same for every district
+    formfield_overrides = NUMBER_FIELDS
     list_display = [
         "year",
         "group_name",

@@ -13,7 +13,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from evaluations.models import EvaluationPart
+from evaluations.models import CheckedText, EvaluationPart
+from evaluations.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH
 
 from .scoring import round_score
 from .values import COMPARATORS, IndicatorValue, ValueParseError, format_value, parse_value
@@ -142,13 +143,13 @@ class Indicator(EvaluationPart):
     score = models.DecimalField(
         "得分", **SCORE_DIGITS, null=True, blank=True, validators=[MinValueValidator(0)]
     )
-    deviation_reason = models.TextField("偏差及原因分析", blank=True)
+    deviation_reason = models.TextField("偏差及原因分析", max_length=REASON_MAX_LENGTH, blank=True)
 
     # 再复核: the district reviewer's own score and opinion, beside the unit's.
     review_score = models.DecimalField(
         "复核得分", **SCORE_DIGITS, null=True, blank=True, validators=[MinValueValidator(0)]
     )
-    review_opinion = models.TextField("复核意见", blank=True)
+    review_opinion = models.TextField("复核意见", max_length=NOTE_MAX_LENGTH, blank=True)
 
     history = HistoricalRecords()
 
@@ -235,7 +236,7 @@ class Indicator(EvaluationPart):
         return format_value(self.actual)
 
 
-class IndicatorTemplate(models.Model):
+class IndicatorTemplate(CheckedText):
     """One line of a year's 指标库, the template every unit's evaluation of that year
     starts from: the 一级 with its 权重 (and the note of a 一级 without 三级), a 二级, and
     — for a 三级 row — its name, default 年度指标值 and 分值.

@@ -9,7 +9,9 @@ them the same way.
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
+
+from evaluations.text import TextError, check_text, read_number
 
 COMPARATORS = ("=", "≥", "≤", ">", "<")
 
@@ -32,13 +34,15 @@ COMPARATOR_SPELLINGS = {
 
 MAX_UNIT_LENGTH = 10
 MAX_LABEL_LENGTH = 50
+# Longer than any value can be; the parts' own limits say more.
+MAX_TEXT_LENGTH = 1000
 MAX_NUMBER = Decimal("999999999999.99")
 TWO_PLACES = Decimal("0.01")
 
 _QUANTITATIVE = re.compile(
     r"""^\s*
     (?P<comparator>==|>=|<=|＞＝|＜＝|[=＝≥≤><＞＜])?\s*
-    (?P<number>[+-]?\d+(?:\.\d+)?)\s*
+    (?P<number>[+-]?[0-9０-９][0-9０-９,，.．]*)\s*
     (?:[(（]\s*(?P<unit>[^()（）]*?)\s*[)）])?
     \s*$""",
     re.VERBOSE,
@@ -77,15 +81,19 @@ def parse_value(text: str | None, *, allow_comparator: bool = True) -> Indicator
     if text is None or not str(text).strip():
         return EMPTY
     text = str(text).strip()
+    try:
+        check_text(text, "指标值", max_length=MAX_TEXT_LENGTH)
+    except TextError as error:
+        raise ValueParseError(str(error).removesuffix("。")) from None
     match = _QUANTITATIVE.match(text)
     if match:
         comparator = COMPARATOR_SPELLINGS[match["comparator"]] if match["comparator"] else ""
         if comparator and not allow_comparator:
             raise ValueParseError(f"“{text}”：全年完成值只写数值和单位，不带比较符号")
         try:
-            number = Decimal(match["number"])
-        except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
-            raise ValueParseError(f"“{text}”不是有效的数值") from error
+            number = read_number(match["number"], f"指标值“{text}”中的数值")
+        except ValueError as error:
+            raise ValueParseError(str(error).removesuffix("。")) from None
         if number < 0:
             raise ValueParseError(f"“{text}”：指标值不能为负数")
         if number > MAX_NUMBER:

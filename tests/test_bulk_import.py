@@ -23,7 +23,7 @@ from indicators.models import IndicatorTemplate
 from indicators.resources import IndicatorTemplateResource
 
 from .conftest import make_unit, make_user
-from .workbooks import load, save, with_wrong_dimension, zip_bomb
+from .workbooks import RowsRead, load, save, tall_workbook, with_wrong_dimension, zip_bomb
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UNIT_HEADS = ["单位编码", "部门（单位）名称", "所属区编码", "主管部门编码"]
@@ -184,6 +184,15 @@ def test_blank_rows_count_against_the_row_limit():
     assert time.perf_counter() - start < 1.5
 
 
+def test_a_tall_workbook_is_refused_one_row_past_the_limit(monkeypatch):
+    """178,296 rows of 9 cells, 4.8 MB: refused while the sheet streams, before
+    openpyxl reads a row."""
+    rows_read = RowsRead(monkeypatch)
+    with pytest.raises(WorkbookError, match="超过 20,000 行数据（第 20,002 行仍有内容）"):
+        SafeXLSX().create_dataset(tall_workbook())
+    assert rows_read.count == 20_002
+
+
 def test_blank_rows_alone_reach_the_row_limit(monkeypatch):
     import evaluations.xlsx
 
@@ -309,7 +318,7 @@ def test_template_errors_per_row_and_nothing_written(db):
     found = messages(result)
     assert "行号 9：权重：20.00 与行号 8 同一一级指标“产出指标”的权重 25.00 不一致。" in found
     assert "行号 10：分值：40.00 超过所属一级指标的权重 35.00。" in found
-    assert "行号 11：权重：须为数字。" in found
+    assert "行号 11：权重：须为数字（填写的“十”不是数字）。" in found
     assert any(m.startswith("行号 11：默认年度指标值：无法识别的指标值“≥九十”") for m in found)
     assert "行号 12：三级指标：与行号 8 重复（同一年度、一级、二级下名称相同）。" in found
     assert not IndicatorTemplate.objects.exists()
@@ -386,9 +395,13 @@ def test_only_superusers_import_users(client, district):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("1e30", "权重：不能超过 100。"),
-        ("NaN", "权重：须为数字。"),
-        ("Infinity", "权重：须为数字。"),
+        (1e30, "权重：不能超过 100。"),
+        (
+            "1e30",
+            "权重：“1e30”不是有效的数字：含有无法识别的字符“e”（U+0065 LATIN SMALL LETTER E），只能用数字 0–9、小数点和千位分隔符。",
+        ),
+        ("NaN", "权重：须为数字（填写的“NaN”不是数字）。"),
+        ("Infinity", "权重：须为数字（填写的“Infinity”不是数字）。"),
         (float("inf"), "权重：须为数字。"),
         ("-1", "权重：不能为负数。"),
         ("1.234", "权重：最多保留两位小数。"),

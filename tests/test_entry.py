@@ -120,7 +120,10 @@ def test_preview_reports_type_errors_beside_their_fields(staff_client, sample, p
     fields[f"indicator-{row.pk}-target"] = ["=百分之百"]
     fields[f"indicator-{row.pk}-points"] = ["两分"]
     data = staff_client.post(preview_url(sample), fields).json()
-    assert data["errors"][f"indicator-{row.pk}-points"] == "分值须为数字，如 2.00。"
+    assert (
+        data["errors"][f"indicator-{row.pk}-points"]
+        == "分值须为数字，如 2.00（填写的“两分”不是数字）。"
+    )
     assert data["errors"][f"indicator-{row.pk}-target"] == (
         "无法识别的指标值“=百分之百”：定量指标请写成“=100.00(%)”“≥90.00(%)”的形式，"
         "定性指标请写文字，如“提升”“达成指标”"
@@ -130,9 +133,13 @@ def test_preview_reports_type_errors_beside_their_fields(staff_client, sample, p
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1e30", "分值不能超过 100。"),
-        ("NaN", "分值须为数字，如 2.00。"),
-        ("Infinity", "分值须为数字，如 2.00。"),
+        (
+            "1e30",
+            "分值“1e30”不是有效的数字：含有无法识别的字符“e”（U+0065 LATIN SMALL LETTER E），只能用数字 0–9、小数点和千位分隔符。",
+        ),
+        ("NaN", "分值须为数字，如 2.00（填写的“NaN”不是数字）。"),
+        ("Infinity", "分值须为数字，如 2.00（填写的“Infinity”不是数字）。"),
+        ("1000", "分值不能超过 100。"),
         ("-1", "分值不能为负数。"),
         ("1.234", "分值最多保留两位小数。"),
     ],

@@ -67,13 +67,18 @@ def test_subordinate_unit_count_defaults_to_the_units_children(street_office, un
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1e30", "分值不能超过 100。"),
-        ("-1e30", "分值不能为负数。"),
-        ("NaN", "分值须为数字，如 2.00。"),
-        ("Infinity", "分值须为数字，如 2.00。"),
+        (
+            "1e30",
+            "分值“1e30”不是有效的数字：含有无法识别的字符“e”（U+0065 LATIN SMALL LETTER E），只能用数字 0–9、小数点和千位分隔符。",
+        ),
+        (1e30, "分值不能超过 100。"),
+        (-1e30, "分值不能为负数。"),
+        ("NaN", "分值须为数字，如 2.00（填写的“NaN”不是数字）。"),
+        (float("nan"), "分值须为数字，如 2.00。"),
+        ("Infinity", "分值须为数字，如 2.00（填写的“Infinity”不是数字）。"),
         ("-1", "分值不能为负数。"),
         ("1.234", "分值最多保留两位小数。"),
-        ("两分", "分值须为数字，如 2.00。"),
+        ("两分", "分值须为数字，如 2.00（填写的“两分”不是数字）。"),
     ],
 )
 def test_parse_two_places_refuses_in_chinese(text, message):

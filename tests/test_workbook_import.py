@@ -21,7 +21,17 @@ from evaluations.workbook_import import fingerprint
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit, make_user, open_results, synthetic_data
-from .workbooks import cells, find_row, load, save, with_wrong_dimension, zip_bomb
+from .workbooks import (
+    RowsRead,
+    cells,
+    find_row,
+    load,
+    save,
+    sheet_of,
+    tall_workbook,
+    with_wrong_dimension,
+    zip_bomb,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -301,18 +311,18 @@ def test_text_in_a_number_cell_and_other_row_faults(staff_client, sample):
         staff_client,
         sample,
         save(workbook),
-        "工作表“自评表”第 20 行 G 列（分值）：“两分”不是数字，分值应填写数字。",
+        "工作表“自评表”第 20 行 G 列（分值）：分值须为数字（填写的“两分”不是数字）。",
         "工作表“自评表”第 21 行 H 列（得分）：得分 5.00 超过分值 2.00。",
         "工作表“自评表”第 22 行 E 列（年度指标值）：无法识别的指标值“≥约12(人”",
         "工作表“自评表”第 23 行 F 列（全年完成值）：“≥100.00(%)”：全年完成值只写数值和单位",
-        "工作表“自评表”第 5 行 E 列：“八百万”不是数字，资金来源：（1）财政拨款·全年预算数应填写数字。",
+        "工作表“自评表”第 5 行 E 列：资金来源：（1）财政拨款·全年预算数须为数字（填写的“八百万”不是数字）。",
     )
 
 
 def test_odd_numbers_in_number_cells(staff_client, sample):
     workbook = load(exported(sample))
     sheet = workbook.active
-    sheet["G20"] = "1e30"
+    sheet["G20"] = 1e30
     sheet["G21"] = "NaN"
     sheet["G22"] = "Infinity"
     sheet["G23"] = -1
@@ -322,8 +332,8 @@ def test_odd_numbers_in_number_cells(staff_client, sample):
         sample,
         save(workbook),
         "工作表“自评表”第 20 行 G 列（分值）：分值不能超过 100。",
-        "工作表“自评表”第 21 行 G 列（分值）：“NaN”不是数字，分值应填写数字。",
-        "工作表“自评表”第 22 行 G 列（分值）：“Infinity”不是数字，分值应填写数字。",
+        "工作表“自评表”第 21 行 G 列（分值）：分值须为数字（填写的“NaN”不是数字）。",
+        "工作表“自评表”第 22 行 G 列（分值）：分值须为数字（填写的“Infinity”不是数字）。",
         "工作表“自评表”第 23 行 G 列（分值）：分值不能为负数。",
         "工作表“自评表”第 24 行 G 列（分值）：分值最多保留两位小数。",
     )
@@ -385,6 +395,70 @@ def test_a_cell_far_below_the_table(staff_client, sample):
         f"最多 {MAX_SHEET_ROWS:,} 行",
     )
     assert time.perf_counter() - start < 1.5
+
+
+def test_a_tall_workbook_is_refused_after_the_tables_rows(staff_client, sample, monkeypatch):
+    """4.8 MB inside every file limit (1:9.6), 178,296 rows of 9 cells: openpyxl used to
+    build all 1.6 million cells first (52 s, +600 MB). Now the sheet is read as a
+    stream and refused one row past the table."""
+    content = tall_workbook()
+    assert len(content) < 5 * 1024 * 1024
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        content,
+        f"工作表“Sheet”第 {MAX_SHEET_ROWS + 1:,} 行仍有内容",
+        f"最多 {MAX_SHEET_ROWS:,} 行",
+    )
+    assert rows_read.count == MAX_SHEET_ROWS + 1
+
+
+def test_too_many_cells_in_few_rows(staff_client, sample, monkeypatch):
+    """100 rows of 400 cells: within the rows, far beyond what a table holds."""
+    row = '<row r="%d">' + "".join(f"<c><v>{column}</v></c>" for column in range(400)) + "</row>"
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        sheet_of([row % number for number in range(1, 101)]),
+        f"单元格超过 {MAX_SHEET_ROWS * 16:,} 个",
+    )
+    assert rows_read.count == MAX_SHEET_ROWS * 16 // 400 + 1
+
+
+def test_too_many_empty_rows(staff_client, sample, monkeypatch):
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(
+        staff_client,
+        sample,
+        sheet_of(['<row ht="20" customHeight="1"/>'] * (3 * MAX_SHEET_ROWS)),
+        f"超过 {2 * MAX_SHEET_ROWS:,} 行",
+    )
+    assert rows_read.count == 2 * MAX_SHEET_ROWS + 1
+
+
+def test_too_much_sheet_xml_in_few_cells(staff_client, sample):
+    """Twenty cells of 1 MB of text each: few cells, 20 MB of XML."""
+    import random
+
+    generator = random.Random(1)
+    text = "".join(generator.choice("甲乙") for _ in range(350_000))  # 1 MB in UTF-8
+    row = '<row r="%d"><c t="inlineStr"><is><t>' + text + "</t></is></c></row>"
+    content = sheet_of([row % number for number in range(1, 21)])
+    assert len(content) < 5 * 1024 * 1024
+    assert_refused(staff_client, sample, content, "工作表内容解压后超过 16 MB")
+
+
+def test_too_many_shared_strings(staff_client, sample):
+    strings = "".join(f"<si><t>{number}</t></si>" for number in range(MAX_SHEET_ROWS * 16 + 1))
+    content = sheet_of(
+        ['<row r="1"><c t="s"><v>0</v></c></row>'],
+        {
+            "xl/sharedStrings.xml": f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{strings}</sst>'
+        },
+    )
+    assert_refused(staff_client, sample, content, "单元格超过")
 
 
 def test_reading_never_creates_cells(sample, monkeypatch):
@@ -487,3 +561,25 @@ def test_a_reason_made_of_digits_is_previewed_as_written(staff_client, sample):
     page = staff_client.get(response["Location"]).content.decode()
     assert '<span class="new">2023</span>' in page
     assert "2023.00" not in page
+
+
+def test_a_sheet_moved_out_of_its_folder_is_counted_too(staff_client, sample, monkeypatch):
+    """openpyxl finds sheets through the package's relationships, so a file can keep its
+    sheet anywhere (here without even an .xml ending): every XML part is counted."""
+    content = sheet_of([f'<row r="{MAX_SHEET_ROWS + 1}"><c><v>1</v></c></row>'])
+    source = zipfile.ZipFile(io.BytesIO(content))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            name = item.filename
+            if name == "xl/worksheets/sheet1.xml":
+                name = "xl/elsewhere/part"
+            else:
+                data = data.replace(b"worksheets/sheet1.xml", b"elsewhere/part")
+            target.writestr(name, data)
+    moved = output.getvalue()
+    assert load(moved).active.max_row == MAX_SHEET_ROWS + 1  # openpyxl reads it
+    rows_read = RowsRead(monkeypatch)
+    assert_refused(staff_client, sample, moved, f"第 {MAX_SHEET_ROWS + 1:,} 行仍有内容")
+    assert rows_read.count == 1

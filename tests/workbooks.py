@@ -1,6 +1,7 @@
 """Real xlsx files for the tests, made with openpyxl: edited exports, WPS-style
 dimensions, zip bombs."""
 
+import functools
 import io
 import re
 import zipfile
@@ -76,3 +77,89 @@ def zip_bomb(inflated_bytes: int = 200 * 1024 * 1024) -> bytes:
             for _ in range(inflated_bytes // len(chunk)):
                 member.write(chunk)
     return output.getvalue()
+
+
+@functools.cache
+def tall_workbook(rows: int = 178_296, columns: int = 9, seed: int = 17) -> bytes:
+    """A workbook inside every file limit that holds far more than a table: by default
+    178,296 rows of 9 cells (1.6 million), 4.7 MB compressed about 1:9, like the file
+    that stalled the server. The sheet is streamed into the zip: seconds, not the
+    minutes openpyxl would take to write it."""
+    import random
+
+    generator = random.Random(seed)
+    skeleton = zipfile.ZipFile(io.BytesIO(save(openpyxl.Workbook())))
+    letters = [openpyxl.utils.get_column_letter(column) for column in range(1, columns + 1)]
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in skeleton.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                archive.writestr(item, skeleton.read(item.filename))
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
+            member.write(
+                b'<?xml version="1.0" encoding="UTF-8"?>'
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b"<sheetData>"
+            )
+            # One row as a format; each cell's value is two random bits.
+            cells = "".join(f'<c r="{letter}%(row)d"><v>%({letter})d</v></c>' for letter in letters)
+            template = '<row r="%(row)d">' + cells + "</row>"
+            shifts = [(letter, 2 * index) for index, letter in enumerate(letters)]
+            batch = []
+            for row in range(1, rows + 1):
+                bits = generator.getrandbits(2 * columns)
+                values = {letter: (bits >> shift) & 3 for letter, shift in shifts}
+                values["row"] = row
+                batch.append(template % values)
+                if len(batch) == 1000:
+                    member.write("".join(batch).encode())
+                    batch = []
+            member.write("".join(batch).encode())
+            member.write(b"</sheetData></worksheet>")
+    return output.getvalue()
+
+
+def sheet_of(rows: list[str], extra_members: dict[str, bytes] | None = None) -> bytes:
+    """A one-sheet workbook whose sheetData is exactly `rows` (raw <row> XML)."""
+    skeleton = zipfile.ZipFile(io.BytesIO(save(openpyxl.Workbook())))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in skeleton.infolist():
+            if item.filename == "xl/worksheets/sheet1.xml":
+                archive.writestr(
+                    item,
+                    '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns='
+                    '"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                    + "".join(rows)
+                    + "</sheetData></worksheet>",
+                )
+            else:
+                archive.writestr(item, skeleton.read(item.filename))
+        for name, data in (extra_members or {}).items():
+            archive.writestr(name, data)
+    return output.getvalue()
+
+
+class RowsRead:
+    """Counts the <row> elements the upload check reads before it answers, and makes
+    sure openpyxl never opens a refused file."""
+
+    def __init__(self, monkeypatch) -> None:
+        import evaluations.xlsx
+
+        counters = self.counters = []
+
+        class Counter(evaluations.xlsx._SheetCounter):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                counters.append(self)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("openpyxl opened a file the check should have refused")
+
+        monkeypatch.setattr(evaluations.xlsx, "_SheetCounter", Counter)
+        monkeypatch.setattr(evaluations.xlsx.openpyxl, "load_workbook", refuse)
+
+    @property
+    def count(self) -> int:
+        return sum(counter.rows_read for counter in self.counters)
