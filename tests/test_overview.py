@@ -116,15 +116,6 @@ def test_admin_sees_every_district(client, admin_user, sample):
     assert {"310104-X", "310112-PJ-CSYX"} <= codes
 
 
-def test_overview_refuses_staff_and_needs_login(client, staff, sample):
-    response = client.get("/overview/")
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
-    client.force_login(staff)
-    assert client.get("/overview/").status_code == 403
-    assert client.get("/overview.xlsx").status_code == 403
-
-
 def test_overview_wrong_method(reviewer_client):
     assert reviewer_client.post("/overview/").status_code == 405
     assert reviewer_client.post("/overview.xlsx").status_code == 405

@@ -62,12 +62,6 @@ def upload_and_confirm(client, evaluation, content: bytes):
 # ---------------------------------------------------------------- access
 
 
-def test_needs_login(client, sample):
-    response = client.get(import_url(sample))
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
-
-
 def test_wrong_method(staff_client, sample):
     assert staff_client.put(import_url(sample)).status_code == 405
 
@@ -83,10 +77,9 @@ def test_shows_the_upload_form(staff_client, sample):
 @pytest.mark.parametrize(("who", "status"), [("other_staff", 404), ("reviewer", 403)])
 def test_only_the_units_own_staff_import(client, sample, who, status, request):
     # Another unit's staff may not see the evaluation (404); its reviewer may see it
-    # but filling it in is not theirs (403).
+    # but filling it in is not theirs (403). The upload page's GET is in test_access.
     client.force_login(request.getfixturevalue(who))
     before = database_state(sample)
-    assert client.get(import_url(sample)).status_code == status
     assert upload(client, sample, exported(sample)).status_code == status
     assert database_state(sample) == before
 
