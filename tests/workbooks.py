@@ -1,11 +1,14 @@
 """Real xlsx files for the tests, made with openpyxl: edited exports, WPS-style
-dimensions, zip bombs."""
+dimensions, zip bombs; and counters of the work openpyxl does reading them."""
 
 import io
 import re
 import zipfile
+from collections.abc import Callable
 
 import openpyxl
+from openpyxl.cell.cell import Cell, MergedCell
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 
 def load(content: bytes) -> openpyxl.Workbook:
@@ -76,3 +79,34 @@ def zip_bomb(inflated_bytes: int = 200 * 1024 * 1024) -> bytes:
             for _ in range(inflated_bytes // len(chunk)):
                 member.write(chunk)
     return output.getvalue()
+
+
+def count_cells_made(monkeypatch) -> Callable[[], int]:
+    """From now on, count the cell objects openpyxl makes: reading a sheet row by row
+    makes one for every cell of every row down to the last, whether the file holds
+    it or not."""
+    made = 0
+    for kind in (Cell, MergedCell):
+
+        def counting(self, *args, __init=kind.__init__, **kwargs):
+            nonlocal made
+            made += 1
+            __init(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, "__init__", counting)
+    return lambda: made
+
+
+def count_rows_read(monkeypatch) -> Callable[[], int]:
+    """From now on, count the rows read-only sheets hand out (blank ones included)."""
+    read = 0
+    iter_rows = ReadOnlyWorksheet.iter_rows
+
+    def counting(self, *args, **kwargs):
+        nonlocal read
+        for row in iter_rows(self, *args, **kwargs):
+            read += 1
+            yield row
+
+    monkeypatch.setattr(ReadOnlyWorksheet, "iter_rows", counting)
+    return lambda: read
