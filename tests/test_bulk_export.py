@@ -150,8 +150,9 @@ def test_a_year_exported_through_a_real_worker(small_year, admin_user, worker_en
 def test_a_killed_worker_is_swept_and_its_item_rendered_again(
     district, street_office, admin_user, worker_env, export_root
 ):
-    # A long table first, so that the worker is surely mid-render when it is killed.
-    long = make_evaluation(make_unit("310112-A", "长表单位", district), data=synthetic_data(200))
+    # A long table first, so that the worker is surely mid-render when it is killed:
+    # a fresh worker takes seconds over its first 80 rows, the kill comes 0.2 s in.
+    long = make_evaluation(make_unit("310112-A", "长表单位", district), data=synthetic_data(80))
     make_evaluation(make_unit("310112-B", "短表单位", district))
     job = start_export(year=2023, user=admin_user)
     item = job.items.get(evaluation=long)
@@ -346,10 +347,11 @@ def test_only_admins_start_an_export(client, sample, who, request):
     assert not ExportJob.objects.exists()
 
 
-def test_export_pages_wrong_method(client, finished_job, admin_user):
+def test_export_pages_wrong_method(client, admin_user):
+    job = ExportJob.objects.create(year=2023, status=ExportJob.Status.DONE)  # nothing rendered
     client.force_login(admin_user)
-    assert client.post(f"/exports/{finished_job.pk}/download/").status_code == 405
-    assert client.get(f"/exports/{finished_job.pk}/retry/").status_code == 405
+    assert client.post(f"/exports/{job.pk}/download/").status_code == 405
+    assert client.get(f"/exports/{job.pk}/retry/").status_code == 405
     assert client.delete("/exports/").status_code == 405
 
 

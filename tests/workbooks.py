@@ -1,6 +1,7 @@
 """Real xlsx files for the tests, made with openpyxl: edited exports, WPS-style
 dimensions, zip bombs; and counters of the work openpyxl does reading them."""
 
+import functools
 import io
 import re
 import zipfile
@@ -69,8 +70,10 @@ def with_wrong_dimension(content: bytes) -> bytes:
     return with_sheet_xml(content, shrink)
 
 
+@functools.cache
 def zip_bomb(inflated_bytes: int = 200 * 1024 * 1024) -> bytes:
-    """A small file whose sheet inflates to `inflated_bytes`."""
+    """A small file whose sheet inflates to `inflated_bytes` (made once per run:
+    compressing 200 MB takes a second or two)."""
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
