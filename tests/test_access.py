@@ -176,9 +176,13 @@ class TestMatrix:
 
     @pytest.mark.parametrize("page", sorted(PAGES))
     @pytest.mark.parametrize("user_name", USERS)
-    def test_permission_matrix(self, matrix_world, db, page, user_name, settings, tmp_path):
+    def test_permission_matrix(
+        self, matrix_world, db, page, user_name, settings, tmp_path, monkeypatch
+    ):
         sample, cast = matrix_world
         settings.EXPORT_ROOT = tmp_path
+        # Drawing the PDF is tested in test_pdf; here only who reaches it counts.
+        monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
         method, url_of, (phase, status), expected = PAGES[page]
         Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
         url = url_of(sample)
