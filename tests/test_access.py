@@ -8,25 +8,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.models import (
-    ROLE_ADMIN,
-    ROLE_REVIEWER,
-    ROLE_STAFF,
-    District,
-    Evaluation,
-    ExportJob,
-    ReviewEvent,
-    WorkbookUpload,
-)
+from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
 from evaluations.workbook_import import snapshot
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .conftest import PASSWORD, make_evaluation, make_unit, make_user
+from .conftest import make_evaluation
 
 USERS = [
     "anonymous",
@@ -131,39 +120,6 @@ PAGES = {
 POST_DATA = {"reason": "理由", "review_score": "1", "review_opinion": "", "version": "1"}
 
 
-@pytest.fixture(scope="class")
-def matrix_world(django_db_setup, django_db_blocker):
-    """The sample and the cast of conftest, written once for the whole matrix (writing
-    the sample is most of a test's cost). Each test's own writes are undone after it,
-    with its savepoint (the `db` fixture); this transaction is undone after the last."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        district = District.objects.create(code="310112", name="闵行区")
-        street_office = make_unit("310112-PJ", "浦锦街道", district)
-        unit = make_unit(
-            "310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心", district, street_office
-        )
-        other_unit = make_unit("310112-XH", "闵行区新虹街道", district)
-        other_district = District.objects.create(code="310104", name="徐汇区")
-        cast = {
-            "staff": make_user("staff", ROLE_STAFF),
-            "other_staff": make_user("other_staff", ROLE_STAFF),
-            "parent_staff": make_user("parent_staff", ROLE_STAFF),
-            "reviewer": make_user("reviewer", ROLE_REVIEWER),
-            "other_reviewer": make_user("other_reviewer", ROLE_REVIEWER),
-            "admin": get_user_model().objects.create_superuser(
-                "admin", "admin@example.org", PASSWORD
-            ),
-            "manager": make_user("manager", ROLE_ADMIN, is_staff=True),
-        }
-        unit.staff.add(cast["staff"])
-        other_unit.staff.add(cast["other_staff"])
-        street_office.staff.add(cast["parent_staff"])
-        district.reviewers.add(cast["reviewer"])
-        other_district.reviewers.add(cast["other_reviewer"])
-        yield make_evaluation(unit), cast
-        transaction.set_rollback(True)
-
-
 def client_for(cast, name: str) -> Client:
     client = Client()
     if name != "anonymous":
@@ -172,14 +128,14 @@ def client_for(cast, name: str) -> Client:
 
 
 class TestMatrix:
-    """Every page for every user, on one sample (see `matrix_world`)."""
+    """Every page for every user, on one sample (see `shared_sample_and_cast`)."""
 
     @pytest.mark.parametrize("page", sorted(PAGES))
     @pytest.mark.parametrize("user_name", USERS)
     def test_permission_matrix(
-        self, matrix_world, db, page, user_name, settings, tmp_path, monkeypatch
+        self, shared_sample_and_cast, db, page, user_name, settings, tmp_path, monkeypatch
     ):
-        sample, cast = matrix_world
+        sample, cast = shared_sample_and_cast
         settings.EXPORT_ROOT = tmp_path
         # Drawing the PDF is tested in test_pdf; here only who reaches it counts.
         monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
