@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.test import override_settings
 
 from evaluations.demo import fill_evaluation, sample_data
 from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, District, Evaluation, Unit
@@ -21,10 +22,12 @@ from evaluations.models import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, District, 
 PASSWORD = "Correct-Horse-Battery-9"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The cast is built for nearly every test; a real hasher costs ~0.3 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    # The cast is built for nearly every test (and once per class by
+    # `shared_sample_and_cast`): a real hasher costs ~0.3 s a user, over 1 s under load.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 def make_user(username: str, role: str | None = None, **fields):
