@@ -1,8 +1,9 @@
 # Two commands: `make run` sets everything up and serves the app (with one background
 # worker); `make test` runs the checks. `make prod` runs the production shape here
 # (DEBUG off, gunicorn, WhiteNoise, one worker): deploy/run-production.sh.
+# `make lock` regenerates the lock files.
 .DEFAULT_GOAL := run
-.PHONY: run prod test lint system-packages test-system-packages
+.PHONY: run prod test lint lock system-packages test-system-packages
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,16 +24,40 @@ PORT ?= 8000
 # what WeasyPrint accumulates).
 WORKER_MAX_TASKS ?= 200
 
-$(BIN)/.installed: pyproject.toml
+# The exact versions to install, one lock file per dependency group of pyproject.toml:
+# the app's alone (`make run`) and the app's with the test tools (`make test`).
+APP_LOCK := requirements/app.txt
+TEST_LOCK := requirements/test.txt
+# The lock files are written by uv, installed into the virtualenv for that alone.
+UV_VERSION := 0.13.9
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest version allowed.
+LOCK_FLAGS ?=
+
+$(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
 		echo "需要 Python 3.12 或更高版本（Django 6 的要求），但没有找到。"; \
 		echo "请先安装 python3.13 或 python3.12（例如 Debian: apt-get install python3.13 python3.13-venv，或用 pyenv），再运行 make。"; \
 		exit 1; fi
 	@echo "使用 $(PYTHON) ($$($(PYTHON) --version)) 创建虚拟环境 $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --group test
+
+$(BIN)/.installed-app: $(APP_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r $(APP_LOCK)
 	@touch $@
+
+$(BIN)/.installed-test: $(TEST_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r $(TEST_LOCK)
+	@touch $@
+
+# After changing a group in pyproject.toml. Pins already in the lock files are kept
+# where the new constraints allow them.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	for group in app test; do \
+		$(BIN)/uv pip compile pyproject.toml --group $$group --universal --python-version 3.12 \
+			--custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o requirements/$$group.txt \
+			|| exit 1; \
+	done
 
 # Installs the Debian packages that are missing; elsewhere it says what to install.
 define install_missing
@@ -55,7 +80,7 @@ system-packages:
 test-system-packages:
 	$(call install_missing,$(TEST_PACKAGES))
 
-run: $(BIN)/.installed system-packages
+run: $(BIN)/.installed-app system-packages
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_demo
 	@echo ""
@@ -73,12 +98,13 @@ run: $(BIN)/.installed system-packages
 # gunicorn processes for `make prod`.
 WEB_WORKERS ?= 2
 
-prod: $(BIN)/.installed system-packages
+prod: $(BIN)/.installed-app system-packages
 	HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$(WEB_WORKERS) deploy/run-production.sh
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: $(BIN)/.installed test-system-packages lint
+test: $(BIN)/.installed-test test-system-packages lint
 	$(BIN)/pytest

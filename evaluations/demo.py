@@ -1,4 +1,4 @@
-"""The demo: the real 2023 sample of 浦锦街道城市运行管理中心 (domain.md §2) and
+"""The demo: the real 2023 sample of 浦锦街道城市运行管理中心 (docs/domain.md §2) and
 three users to look at it with. Used by `load_demo` and by the tests."""
 
 import json

@@ -1,4 +1,4 @@
-"""Suggested scores and grades (domain.md §3). Pure functions, no database.
+"""Suggested scores and grades (docs/domain.md §3). Pure functions, no database.
 
 The unit enters its own 得分; the system only suggests one and says why in one
 sentence. The unit may deviate (the sample deducted 1 of 2 points for 35 against

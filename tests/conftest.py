@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
+from django.test import override_settings
 
 from evaluations.demo import fill_evaluation, sample_data
 from evaluations.models import District, Evaluation, Unit
@@ -21,10 +23,12 @@ from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 PASSWORD = "Correct-Horse-Battery-9"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The cast is built for nearly every test; a real hasher costs ~0.3 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    # The cast is built for nearly every test (and once per class by
+    # `shared_sample_and_cast`): a real hasher costs ~0.3 s a user, over 1 s under load.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 def make_user(username: str, role: str | None = None, **fields):
@@ -196,3 +200,43 @@ def cast(staff, other_staff, parent_staff, reviewer, other_reviewer, admin_user,
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+@pytest.fixture(scope="class")
+def shared_sample_and_cast(django_db_setup, django_db_blocker):
+    """`sample` and `cast` as above, written once for a whole test class: for classes
+    of many cases where writing the sample would be most of each case's cost. Each
+    test (it must also ask for `db`) has its writes undone after it by its own
+    savepoint; this transaction is undone after the class's last test."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        district = District.objects.create(code="310112", name="闵行区")
+        street_office = make_unit("310112-PJ", "浦锦街道", district)
+        unit = make_unit(
+            "310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心", district, street_office
+        )
+        other_unit = make_unit("310112-XH", "闵行区新虹街道", district)
+        other_district = District.objects.create(code="310104", name="徐汇区")
+        cast = {
+            "staff": make_user(
+                "staff", ROLE_STAFF, first_name="浦锦填报人", email="staff@example.org"
+            ),
+            "other_staff": make_user("other_staff", ROLE_STAFF, email="other_staff@example.org"),
+            "parent_staff": make_user("parent_staff", ROLE_STAFF, email="parent@example.org"),
+            "reviewer": make_user(
+                "reviewer", ROLE_REVIEWER, first_name="闵行审核人", email="rev@example.org"
+            ),
+            "other_reviewer": make_user(
+                "other_reviewer", ROLE_REVIEWER, email="other_rev@example.org"
+            ),
+            "admin": get_user_model().objects.create_superuser(
+                "admin", "admin@example.org", PASSWORD
+            ),
+            "manager": make_user("manager", ROLE_ADMIN, is_staff=True, first_name="系统管理员"),
+        }
+        unit.staff.add(cast["staff"])
+        other_unit.staff.add(cast["other_staff"])
+        street_office.staff.add(cast["parent_staff"])
+        district.reviewers.add(cast["reviewer"])
+        other_district.reviewers.add(cast["other_reviewer"])
+        yield make_evaluation(unit), cast
+        transaction.set_rollback(True)

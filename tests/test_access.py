@@ -148,35 +148,44 @@ def client_for(cast, name: str) -> Client:
     return client
 
 
-@pytest.mark.parametrize("page", sorted(PAGES))
-@pytest.mark.parametrize("user_name", USERS)
-def test_permission_matrix(sample, cast, page, user_name, settings, tmp_path):
-    settings.EXPORT_ROOT = tmp_path
-    method, url_of, (phase, status), expected = PAGES[page]
-    Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
-    url = url_of(sample)
-    client = client_for(cast, user_name)
-    # "start a year" names the unit and year; the other forms ignore these fields.
-    data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
-    response = client.post(url, data) if method == "post" else client.get(url)
-    expectation = expected[USERS.index(user_name)]
-    if expectation == LOGIN:
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("login") + "?next=")
-    elif expectation == ADMIN_LOGIN:
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("admin:login"))
-    elif expectation == DONE:
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("evaluation_table", args=[sample.pk]))
-        sample.refresh_from_db()
-        assert ReviewEvent.objects.filter(evaluation=sample).exists()
-    else:
-        assert response.status_code == expectation
-        if expectation in (403, 404):
+class TestMatrix:
+    """Every page for every user, on one sample (see `shared_sample_and_cast`)."""
+
+    @pytest.mark.parametrize("page", sorted(PAGES))
+    @pytest.mark.parametrize("user_name", USERS)
+    def test_permission_matrix(
+        self, shared_sample_and_cast, db, page, user_name, settings, tmp_path, monkeypatch
+    ):
+        sample, cast = shared_sample_and_cast
+        settings.EXPORT_ROOT = tmp_path
+        # Drawing the PDF is tested in test_pdf; here only who reaches it counts.
+        monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
+        method, url_of, (phase, status), expected = PAGES[page]
+        Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
+        url = url_of(sample)
+        client = client_for(cast, user_name)
+        # "start a year" names the unit and year; the other forms ignore these fields.
+        data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
+        response = client.post(url, data) if method == "post" else client.get(url)
+        expectation = expected[USERS.index(user_name)]
+        if expectation == LOGIN:
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("login") + "?next=")
+        elif expectation == ADMIN_LOGIN:
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("admin:login"))
+        elif expectation == DONE:
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("evaluation_table", args=[sample.pk]))
             sample.refresh_from_db()
-            assert (sample.phase, sample.status) == (phase, status)
-            assert not ReviewEvent.objects.exists()
+            assert ReviewEvent.objects.filter(evaluation=sample).exists()
+        else:
+            assert response.status_code == expectation
+            if expectation in (403, 404):
+                sample.refresh_from_db()
+                assert (sample.phase, sample.status) == (phase, status)
+                assert not ReviewEvent.objects.exists()
+                assert list(Evaluation.objects.all()) == [sample]  # nothing started either
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from .conftest import PASSWORD, make_user
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artefacts" / "screenshots"
-# The 投入管理 二级 as base shares of the 一级 (domain.md §2): 7.50 of 30 is 25 %.
+# The 投入管理 二级 as base shares of the 一级 (docs/domain.md §2): 7.50 of 30 is 25 %.
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,4 +1,4 @@
-"""The table structure built from the sample: the golden reference of domain.md §2."""
+"""The table structure built from the sample: the golden reference of docs/domain.md §2."""
 
 from decimal import Decimal
 

@@ -325,25 +325,31 @@ def run(verb: str, evaluation: Evaluation, user):
     return workflow.reopen(evaluation, by=user, reason="理由")
 
 
-@pytest.mark.parametrize("verb", sorted(LEGAL))
-@pytest.mark.parametrize("phase,status", STATES)
-def test_every_verb_in_every_state_by_every_role(sample, cast, verb, phase, status):
-    allowed_role, legal_states = LEGAL[verb]
-    legal_runs = 0
-    for name, user in cast.items():
-        put(sample, phase, status)
-        legal = (phase, status) in legal_states and (
-            name == allowed_role or (allowed_role == "manager" and name == "admin")
-        )
-        if legal:
-            legal_runs += 1
-            run(verb, sample, user)
-            assert state(sample) != (phase, status), (verb, name)
-        else:
-            with pytest.raises(WorkflowError):
+class TestEveryVerb:
+    """Every verb in every state by every role, on one sample (see `shared_sample_and_cast`)."""
+
+    @pytest.mark.parametrize("verb", sorted(LEGAL))
+    @pytest.mark.parametrize("phase,status", STATES)
+    def test_every_verb_in_every_state_by_every_role(
+        self, shared_sample_and_cast, db, verb, phase, status
+    ):
+        sample, cast = shared_sample_and_cast
+        allowed_role, legal_states = LEGAL[verb]
+        legal_runs = 0
+        for name, user in cast.items():
+            put(sample, phase, status)
+            legal = (phase, status) in legal_states and (
+                name == allowed_role or (allowed_role == "manager" and name == "admin")
+            )
+            if legal:
+                legal_runs += 1
                 run(verb, sample, user)
-            assert state(sample) == (phase, status), (verb, name)
-    assert ReviewEvent.objects.count() == legal_runs
-    assert legal_runs == (
-        0 if (phase, status) not in legal_states else 2 if verb == "reopen" else 1
-    )
+                assert state(sample) != (phase, status), (verb, name)
+            else:
+                with pytest.raises(WorkflowError):
+                    run(verb, sample, user)
+                assert state(sample) == (phase, status), (verb, name)
+        assert ReviewEvent.objects.count() == legal_runs
+        assert legal_runs == (
+            0 if (phase, status) not in legal_states else 2 if verb == "reopen" else 1
+        )

@@ -1,12 +1,14 @@
 """Real xlsx files for the tests, made with openpyxl: edited exports, WPS-style
-dimensions, zip bombs."""
+dimensions, zip bombs; and counters of the work openpyxl does reading them."""
 
 import functools
 import io
 import re
 import zipfile
+from collections.abc import Callable
 
 import openpyxl
+from openpyxl.cell.cell import Cell, MergedCell
 
 
 def load(content: bytes) -> openpyxl.Workbook:
@@ -67,8 +69,10 @@ def with_wrong_dimension(content: bytes) -> bytes:
     return with_sheet_xml(content, shrink)
 
 
+@functools.cache
 def zip_bomb(inflated_bytes: int = 200 * 1024 * 1024) -> bytes:
-    """A small file whose sheet inflates to `inflated_bytes`."""
+    """A small file whose sheet inflates to `inflated_bytes` (made once per run:
+    compressing 200 MB takes a second or two)."""
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
@@ -163,3 +167,19 @@ class RowsRead:
     @property
     def count(self) -> int:
         return sum(counter.rows_read for counter in self.counters)
+
+
+def count_cells_made(monkeypatch) -> Callable[[], int]:
+    """From now on, count the cell objects openpyxl makes: reading a sheet row by row
+    makes one for every cell of every row down to the last, whether the file holds
+    it or not."""
+    made = 0
+    for kind in (Cell, MergedCell):
+
+        def counting(self, *args, __init=kind.__init__, **kwargs):
+            nonlocal made
+            made += 1
+            __init(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, "__init__", counting)
+    return lambda: made
