@@ -30,7 +30,8 @@ from django.test.utils import setup_databases, setup_test_environment, teardown_
 
 from evaluations.demo import fill_evaluation, sample_data  # noqa: E402
 from evaluations.models import District, Evaluation, Unit  # noqa: E402
-from evaluations.workbook import read_workbook, render_xlsx  # noqa: E402
+from evaluations.workbook import render_xlsx  # noqa: E402
+from evaluations.workbook_import import read_workbook  # noqa: E402
 from evaluations.xlsx import SafeXLSX, WorkbookError  # noqa: E402
 from tests.workbooks import tall_workbook  # noqa: E402
 

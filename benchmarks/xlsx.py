@@ -29,8 +29,13 @@ from django.test.utils import setup_databases, setup_test_environment, teardown_
 from evaluations.demo import fill_evaluation, sample_data  # noqa: E402
 from evaluations.models import District, Evaluation, Unit  # noqa: E402
 from evaluations.resources import UnitResource  # noqa: E402
-from evaluations.workbook import read_workbook, render_xlsx  # noqa: E402
-from evaluations.workbook_import import apply_upload, preview, store_upload  # noqa: E402
+from evaluations.workbook import render_xlsx  # noqa: E402
+from evaluations.workbook_import import (  # noqa: E402
+    apply_upload,
+    preview,
+    read_workbook,  # noqa: E402
+    store_upload,
+)
 from evaluations.xlsx import SafeXLSX  # noqa: E402
 from indicators.resources import IndicatorTemplateResource  # noqa: E402
 

@@ -62,7 +62,7 @@ from .overview import (
     year_choices,
 )
 from .table import build_table
-from .workbook import read_workbook, render_xlsx
+from .workbook import render_xlsx
 from .workbook_import import (
     ImportRefused,
     apply_upload,
@@ -70,6 +70,7 @@ from .workbook_import import (
     check_open_to_import,
     pending_uploads,
     preview,
+    read_workbook,
     store_upload,
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes

@@ -1,22 +1,13 @@
-"""The official table as an Excel workbook, and back.
+"""The official table as an Excel workbook: its layout, and `render_xlsx`.
 
 `render_xlsx` draws `build_table` — the structure the page and the PDF draw — on one
 sheet: the header, budget and goal blocks above the nine indicator columns, the
 form's merged cells, borders, number formats and an A4 print setup with its own page
-breaks; the consistency check's faults, if any, go on a second sheet.
-
-`read_workbook` reads such a sheet back, as Excel or WPS saved it, into plain data
-of the same shape as `demo.sample_data()` (decimals as strings, so it can wait in
-the database between preview and confirm). It reads what people see: a merged
-cell's value sits in its top-left cell and the rows below carry it on, so rows
-added inside a merged block or below it, unmerged and refilled cells, and blank
-padding rows all read the way they look. Every fault is collected, in Chinese,
-with its sheet, row and column.
+breaks; the consistency check's faults, if any, go on a second sheet. The layout's
+rows and columns are named here; `workbook_import` reads such a sheet back.
 """
 
 import io
-import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 from html import escape
 from html.parser import HTMLParser
@@ -27,13 +18,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
-from indicators.values import ValueParseError, format_value, parse_value
-
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
-from .models import BudgetLine, Evaluation, parse_two_places
-from .table import SOURCE_LABELS, TITLE, GroupBlock, Row, Table, build_table
-from .text import REASON_MAX_LENGTH, RICH_TEXT_MAX_LENGTH, TextError, check_text
-from .xlsx import SheetLimits, WorkbookError, load_workbook, set_value, storable
+from .models import BudgetLine, Evaluation
+from .table import TITLE, GroupBlock, Row, Table, build_table
+from .xlsx import SheetLimits, set_value, storable
 
 SHEET_TITLE = "自评表"
 INDICATOR_HEADS = (
@@ -61,7 +49,6 @@ AMOUNT_FORMAT = "#,##0.00"
 TWO_PLACES_FORMAT = "0.00"
 WHOLE_FORMAT = "0"
 MAX_INDICATOR_ROWS = 1000
-MAX_AMOUNT = Decimal("999999999999.99")
 
 # Fixed rows of the layout (1-based).
 TITLE_ROW, YEAR_ROW, HEADER_ROW, BUDGET_HEAD_ROW = 1, 2, 3, 4
@@ -463,297 +450,3 @@ def _write_faults(sheet: Worksheet, table: Table, rows_at: dict[str, int]) -> No
         sheet.row_dimensions[row].height = _row_height(lines)
     sheet.print_title_rows = "1:1"
     _print_setup(sheet)
-
-
-# ---------------------------------------------------------------- reading
-
-
-@dataclass
-class ReadResult:
-    data: dict = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-
-class _Reader:
-    def __init__(self, sheet: Worksheet) -> None:
-        self.sheet = sheet
-        self.errors: list[str] = []
-        # Every value of the table's nine columns, taken once from the cells the
-        # file holds. `sheet.cell()` would create each cell it is asked for, so a
-        # lone cell at row 1,048,576 would make millions of them.
-        self.values: dict[tuple[int, int], object] = {}
-        for (row, column), cell in sheet._cells.items():
-            value = cell.value
-            if isinstance(value, str):
-                value = value.strip() or None
-            if column <= len(INDICATOR_HEADS) and value is not None:
-                self.values[row, column] = value
-        # The real extent, whatever dimension the file declares: WPS sometimes
-        # writes "A1" over a full sheet.
-        self.last_row = max((row for row, _column in self.values), default=0)
-        self.note_cells: set[tuple[int, int]] = set()
-        for cells in sheet.merged_cells.ranges:
-            if cells.max_row > cells.min_row:
-                self.note_cells.add((cells.min_row, cells.min_col))
-
-    def where(self, row: int, column: int | None = None) -> str:
-        place = f"工作表“{self.sheet.title}”第 {row} 行"
-        if column:
-            place += f" {get_column_letter(column)} 列"
-            if self.heads_row and column <= len(INDICATOR_HEADS) and row > self.heads_row:
-                place += f"（{INDICATOR_HEADS[column - 1]}）"
-        return place
-
-    heads_row: int | None = None
-
-    def fail(self, row: int, column: int | None, message: str) -> None:
-        self.errors.append(f"{self.where(row, column)}：{message}")
-
-    def value(self, row: int, column: int):
-        return self.values.get((row, column))
-
-    def text(self, row: int, column: int) -> str:
-        value = self.value(row, column)
-        if value is None:
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return str(value).replace("\r\n", "\n").replace("\r", "\n")
-
-    def decimal(
-        self,
-        row: int,
-        column: int,
-        label: str,
-        *,
-        required: bool = False,
-        maximum: Decimal = MAX_AMOUNT,
-    ) -> Decimal | None:
-        value = self.value(row, column)
-        if value is None:
-            if required:
-                self.fail(row, column, f"{label}不能为空，请填写数字。")
-            return None
-        if isinstance(value, bool):
-            self.fail(row, column, f"{label}应为数字。")
-            return None
-        if not isinstance(value, int | float | Decimal):
-            value = str(value)  # text in a number cell: read by the one grammar
-        try:
-            return parse_two_places(value, label, maximum=maximum, tolerance=Decimal("0.000001"))
-        except ValueError as error:
-            self.fail(row, column, str(error))
-            return None
-
-    def check(
-        self, row: int, column: int, text: str, label: str, max_length: int, multiline=False
-    ) -> None:
-        """The text rules of the field the cell fills (`evaluations.text`)."""
-        try:
-            check_text(text, label, max_length=max_length, multiline=multiline)
-        except TextError as error:
-            self.fail(row, column, str(error))
-
-    def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:
-        for row in range(start, self.last_row + 1):
-            value = self.value(row, column)
-            if isinstance(value, str) and value.replace(" ", "") == label:
-                return row
-        return None
-
-
-def _find_sheet(workbook) -> Worksheet:
-    if SHEET_TITLE in workbook.sheetnames:
-        return workbook[SHEET_TITLE]
-    return workbook.worksheets[0]
-
-
-def read_workbook(content: bytes) -> ReadResult:
-    try:
-        workbook = load_workbook(content, read_only=False, limits=SHEET_LIMITS)
-    except WorkbookError as error:
-        return ReadResult(errors=[str(error)])
-    reader = _Reader(_find_sheet(workbook))
-    if reader.last_row > MAX_SHEET_ROWS:
-        return ReadResult(
-            errors=[
-                f"工作表“{reader.sheet.title}”第 {reader.last_row:,} 行仍有内容，"
-                f"超出自评表的范围（最多 {MAX_SHEET_ROWS:,} 行，"
-                f"其中指标最多 {MAX_INDICATOR_ROWS:,} 行）。请删除表格下方多余的内容后再上传。"
-            ]
-        )
-    data = {}
-    _read_header(reader, data)
-    _read_budget(reader, data)
-    _read_goals(reader, data)
-    _read_indicators(reader, data)
-    return ReadResult(data=data, errors=reader.errors)
-
-
-def _read_header(reader: _Reader, data: dict) -> None:
-    data["year"] = None
-    for row in range(1, min(reader.last_row, HEADER_ROW + 5) + 1):
-        match = re.search(r"[（(]\s*(\d{4})\s*年度\s*[)）]", reader.text(row, 1))
-        if match:
-            data["year"] = int(match[1])
-            break
-    if data["year"] is None:
-        reader.fail(YEAR_ROW, 1, "找不到年度（应为“(2023年度)”的形式）。")
-    row = reader.find_row("部门（单位）名称")
-    if row is None:
-        reader.fail(HEADER_ROW, 1, "找不到“部门（单位）名称”。这不是本系统导出的自评表格式。")
-        data["unit_name"], data["subordinate_unit_count"] = "", None
-        return
-    data["unit_name"] = reader.text(row, 2)
-    count = reader.decimal(row, 9, "下属单位个数", required=True)
-    if count is not None and count != count.to_integral_value():
-        reader.fail(row, 9, "下属单位个数应为整数。")
-        count = None
-    data["subordinate_unit_count"] = int(count) if count is not None else None
-
-
-def _read_budget(reader: _Reader, data: dict) -> None:
-    data["budget"] = {}
-    head = reader.find_row("整体支出规模（元）")
-    if head is None:
-        reader.fail(BUDGET_HEAD_ROW, 1, "找不到“整体支出规模（元）”。")
-        return
-    keywords = {kind: str(label).split("）")[-1] for kind, label in SOURCE_LABELS.items()}
-    for row in range(head + 1, head + 12):
-        label = reader.text(row, 2)
-        if reader.text(row, 1) and row > head + 1 and reader.text(row, 1) != "整体支出规模（元）":
-            break
-        kind = next((kind for kind, word in keywords.items() if word and word in label), None)
-        if kind is None or kind in data["budget"]:
-            continue
-        budget = reader.decimal(row, 5, f"{label}·全年预算数", required=True)
-        executed = reader.decimal(row, 7, f"{label}·全年执行数", required=True)
-        data["budget"][kind] = [str(budget or "0.00"), str(executed or "0.00")]
-    for kind in BudgetLine.ORDER:
-        if kind not in data["budget"]:
-            reader.fail(head, 1, f"整体支出规模缺少“{SOURCE_LABELS[kind]}”一行。")
-
-
-def _read_goals(reader: _Reader, data: dict) -> None:
-    data["target_text"] = data["result_text"] = ""
-    head = reader.find_row("年度总体目标")
-    if head is None:
-        reader.fail(GOAL_HEAD_ROW, 1, "找不到“年度总体目标”。")
-        return
-    columns = {}
-    for column in range(2, len(INDICATOR_HEADS) + 1):
-        label = reader.text(head, column)
-        if label in {"年初设定目标", "全年完成情况"}:
-            columns[label] = column
-    if len(columns) < 2:
-        reader.fail(head, None, "年度总体目标应有“年初设定目标”和“全年完成情况”两栏。")
-        return
-    row = head + 1
-    while row < head + 20 and not any(reader.text(row, column) for column in columns.values()):
-        if reader.text(row, 1) and reader.text(row, 1) != "年度总体目标":
-            break
-        row += 1
-    for key, label in (("target_text", "年初设定目标"), ("result_text", "全年完成情况")):
-        data[key] = reader.text(row, columns[label])
-        reader.check(row, columns[label], data[key], label, RICH_TEXT_MAX_LENGTH, multiline=True)
-
-
-def _read_indicators(reader: _Reader, data: dict) -> None:
-    data["groups"] = []
-    heads_row = reader.find_row("一级指标")
-    if heads_row is None:
-        reader.fail(COLUMN_HEAD_ROW, 1, "找不到分解目标自评的列名行（第一列为“一级指标”）。")
-        return
-    found = tuple(reader.text(heads_row, column) for column in range(1, len(INDICATOR_HEADS) + 1))
-    if tuple(text.replace(" ", "") for text in found) != INDICATOR_HEADS:
-        reader.fail(
-            heads_row,
-            None,
-            "列名应依次为“"
-            + "、".join(INDICATOR_HEADS)
-            + "”，实际为“"
-            + "、".join(text or "（空）" for text in found)
-            + "”。请勿增删或调换列。",
-        )
-        return
-    reader.heads_row = heads_row
-    group = category = None
-    count = 0
-    for row in range(heads_row + 1, reader.last_row + 1):
-        values = [reader.value(row, column) for column in range(1, len(INDICATOR_HEADS) + 1)]
-        if all(value is None for value in values):
-            continue  # blank padding, or the lower part of merged cells only
-        if reader.text(row, 1).replace(" ", "") == "合计":
-            break
-        count += 1
-        if count > MAX_INDICATOR_ROWS:
-            reader.fail(row, None, f"指标超过 {MAX_INDICATOR_ROWS} 行，请检查文件。")
-            return
-        group_name, category_name = reader.text(row, 1), reader.text(row, 3)
-        weight = reader.decimal(row, 2, "权重", maximum=Decimal("100"))
-        if group_name and (group is None or group_name != group["name"]):
-            if weight is None and reader.value(row, 2) is None:
-                reader.fail(row, 2, f"一级指标“{group_name}”未填写权重。")
-            elif weight is not None and weight <= 0:
-                reader.fail(row, 2, f"一级指标“{group_name}”的权重应大于 0。")
-            group = {
-                "name": group_name,
-                "weight": str(weight) if weight is not None else "0",
-                "note": "",
-                "row": row,
-                "categories": [],
-            }
-            data["groups"].append(group)
-            category = None
-            # The 三级 column merged down a whole 一级 is its note (投入管理).
-            if (row, 4) in reader.note_cells and reader.text(row, 4):
-                group["note"] = reader.text(row, 4)
-            reader.check(row, 1, group_name, "一级指标名称", 100)
-            reader.check(row, 4, group["note"], "三级指标说明", 300)
-        elif group is None:
-            reader.fail(row, 1, "第一行指标必须填写一级指标名称。")
-            continue
-        elif weight is not None and str(weight) != group["weight"]:
-            reader.fail(
-                row,
-                2,
-                f"权重 {weight} 与一级指标“{group['name']}”第 {group['row']} 行的权重 "
-                f"{group['weight']} 不一致（一个一级指标只有一个权重）。",
-            )
-        if category_name and (category is None or category_name != category["name"]):
-            category = {"name": category_name, "row": row, "indicators": []}
-            reader.check(row, 3, category_name, "二级指标名称", 100)
-            group["categories"].append(category)
-        elif category is None:
-            reader.fail(row, 3, f"一级指标“{group['name']}”下的第一行必须填写二级指标名称。")
-            continue
-        name = "" if group["note"] else reader.text(row, 4)
-        category["indicators"].append(_read_indicator_row(reader, row, name))
-
-
-def _read_indicator_row(reader: _Reader, row: int, name: str) -> dict:
-    values = {}
-    for key, column, comparator in (("target", 5, True), ("actual", 6, False)):
-        try:
-            values[key] = format_value(
-                parse_value(reader.text(row, column), allow_comparator=comparator)
-            )
-        except ValueParseError as error:
-            reader.fail(row, column, str(error))
-            values[key] = ""
-    points = reader.decimal(row, 7, "分值", required=True, maximum=Decimal("100"))
-    score = reader.decimal(row, 8, "得分", maximum=Decimal("100"))
-    if points is not None and score is not None and score > points:
-        reader.fail(row, 8, f"得分 {score} 超过分值 {points}。")
-    reader.check(row, 4, name, "三级指标名称", 200)
-    reason = reader.text(row, 9)
-    reader.check(row, 9, reason, "偏差及原因分析", REASON_MAX_LENGTH, multiline=True)
-    return {
-        "name": name,
-        "target": values["target"],
-        "actual": values["actual"],
-        "points": str(points) if points is not None else "0.00",
-        "score": str(score) if score is not None else None,
-        "deviation_reason": reason,
-        "row": row,
-    }

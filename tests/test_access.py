@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
-from evaluations.workbook import read_workbook, render_xlsx
+from evaluations.workbook import render_xlsx
+from evaluations.workbook_import import read_workbook
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
 from .conftest import make_evaluation

@@ -16,8 +16,8 @@ from evaluations import workflow
 from evaluations.models import District, Evaluation, WorkbookUpload
 from evaluations.roles import ROLE_STAFF
 from evaluations.table import build_table
-from evaluations.workbook import MAX_SHEET_ROWS, read_workbook, render_xlsx
-from evaluations.workbook_import import fingerprint
+from evaluations.workbook import MAX_SHEET_ROWS, render_xlsx
+from evaluations.workbook_import import fingerprint, read_workbook
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
 from .conftest import make_evaluation, make_unit, make_user, open_results, synthetic_data
