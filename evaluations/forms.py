@@ -18,11 +18,10 @@ from .models import (
     Unit,
     check_field_text,
     clean_rich_text,
-    parse_two_places,
 )
 from .numbers import two_places, whole_or_two_places
 from .overview import STAGES
-from .text import read_number
+from .text import parse_two_places, read_number
 
 ZERO = Decimal("0.00")
 

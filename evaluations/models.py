@@ -1,11 +1,11 @@
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import nh3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
@@ -16,7 +16,6 @@ from .text import (
     TextError,
     check_rich_text,
     check_text,
-    read_number,
 )
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
@@ -131,42 +130,6 @@ def truncate_percent(part: Decimal, whole: Decimal) -> Decimal:
     return (part * HUNDRED / whole).quantize(TWO_PLACES, rounding=ROUND_DOWN)
 
 
-def parse_two_places(
-    value: str | int | float | Decimal,
-    label: str,
-    *,
-    maximum: Decimal,
-    minimum: Decimal = Decimal("0"),
-    tolerance: Decimal = Decimal("0"),
-    example: str = "",
-) -> Decimal:
-    """A typed or read number with at most two decimals (within `tolerance`, for
-    the float noise of a spreadsheet), between `minimum` and `maximum`, to the cent;
-    ValueError in Chinese otherwise. Text is read by the one grammar of typed
-    numbers (`text.read_number`), never guessed at. The range is checked before
-    rounding: rounding 1e30 to the cent fails with InvalidOperation, which is no
-    ValueError."""
-    not_a_number = f"{label}须为数字，如 {example}。" if example else f"{label}须为数字。"
-    if isinstance(value, str):
-        number = read_number(value, label, example=example)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))  # the shortest repr is the number typed
-    else:
-        number = Decimal(value)
-    if not number.is_finite():
-        raise ValueError(not_a_number)
-    if number < minimum:
-        if minimum == 0:
-            raise ValueError(f"{label}不能为负数。")
-        raise ValueError(f"{label}不能小于 {minimum:f}。")
-    if number > maximum:
-        raise ValueError(f"{label}不能超过 {maximum:f}。")
-    rounded = number.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
-    if abs(number - rounded) > tolerance:
-        raise ValueError(f"{label}最多保留两位小数。")
-    return rounded
-
-
 class District(CheckedText):
     code = models.CharField("区划代码", max_length=32, unique=True)
     name = models.CharField("区名称", max_length=100, unique=True)
@@ -275,17 +238,12 @@ class EvaluationQuerySet(models.QuerySet):
         )
 
     def with_table(self) -> "EvaluationQuerySet":
-        """Everything the official table draws, in a fixed number of queries."""
-        from indicators.models import IndicatorCategory, IndicatorGroup
-
-        categories = IndicatorCategory.objects.order_by("position", "id").prefetch_related(
-            "indicators"
-        )
-        groups = IndicatorGroup.objects.order_by("position", "id").prefetch_related(
-            Prefetch("categories", queryset=categories)
-        )
+        """Everything the official table draws, in a fixed number of queries. The
+        hierarchy's models (app `indicators`) are parts of an evaluation and import
+        this module; it reaches them through their relations only (ordered by their
+        Meta: position, then id), so no import runs the other way."""
         return self.select_related("unit", "unit__district").prefetch_related(
-            "budget_lines", Prefetch("indicator_groups", queryset=groups)
+            "budget_lines", "indicator_groups__categories__indicators"
         )
 
 

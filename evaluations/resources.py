@@ -19,9 +19,9 @@ from import_export.results import RowResult
 
 from . import roles
 from .access import is_admin
-from .models import District, Unit, parse_two_places
+from .models import District, Unit
 from .roles import ROLE_ADMIN
-from .text import TextError, check_text
+from .text import TextError, check_text, parse_two_places
 from .xlsx import WorkbookError, is_blank
 
 ROLE_NAMES = ("填报人", "审核人", "管理员")

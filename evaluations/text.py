@@ -20,7 +20,7 @@ scripts — is refused, naming what was typed: a malformed number is never guess
 
 import re
 import unicodedata
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from html import unescape
 
 # Limits of the free text without a column size of its own. 年初设定目标 and 全年完成情况
@@ -143,3 +143,42 @@ def read_number(typed: str, label: str, *, example: str = "") -> Decimal:
     else:
         reason = "千位分隔符须每三位一组（如 8,278,261.03），小数点须用“.”"
     raise ValueError(f"{label}“{shown}”不是有效的数字：{reason}。")
+
+
+TWO_PLACES = Decimal("0.01")
+
+
+def parse_two_places(
+    value: str | int | float | Decimal,
+    label: str,
+    *,
+    maximum: Decimal,
+    minimum: Decimal = Decimal("0"),
+    tolerance: Decimal = Decimal("0"),
+    example: str = "",
+) -> Decimal:
+    """A typed or read number with at most two decimals (within `tolerance`, for
+    the float noise of a spreadsheet), between `minimum` and `maximum`, to the cent;
+    ValueError in Chinese otherwise. Text is read by the one grammar of typed
+    numbers (`read_number`), never guessed at. The range is checked before
+    rounding: rounding 1e30 to the cent fails with InvalidOperation, which is no
+    ValueError."""
+    not_a_number = f"{label}须为数字，如 {example}。" if example else f"{label}须为数字。"
+    if isinstance(value, str):
+        number = read_number(value, label, example=example)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # the shortest repr is the number typed
+    else:
+        number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError(not_a_number)
+    if number < minimum:
+        if minimum == 0:
+            raise ValueError(f"{label}不能为负数。")
+        raise ValueError(f"{label}不能小于 {minimum:f}。")
+    if number > maximum:
+        raise ValueError(f"{label}不能超过 {maximum:f}。")
+    rounded = number.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+    if abs(number - rounded) > tolerance:
+        raise ValueError(f"{label}最多保留两位小数。")
+    return rounded

@@ -37,14 +37,7 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from indicators.values import ValueParseError, format_value, parse_value
 
 from . import workflow
-from .models import (
-    MAX_AMOUNT,
-    BudgetLine,
-    Evaluation,
-    EvaluationError,
-    WorkbookUpload,
-    parse_two_places,
-)
+from .models import MAX_AMOUNT, BudgetLine, Evaluation, EvaluationError, WorkbookUpload
 from .numbers import amount, two_places, whole_or_two_places
 from .table import (
     SOURCE_LABELS,
@@ -59,7 +52,7 @@ from .table import (
     saved_budget_lines,
     saved_structure,
 )
-from .text import REASON_MAX_LENGTH, RICH_TEXT_MAX_LENGTH, TextError, check_text
+from .text import REASON_MAX_LENGTH, RICH_TEXT_MAX_LENGTH, TextError, check_text, parse_two_places
 from .workbook import (
     BUDGET_HEAD_ROW,
     COLUMN_HEAD_ROW,

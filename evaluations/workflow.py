@@ -45,10 +45,9 @@ from .models import (
     ReviewComment,
     ReviewEvent,
     StaleVersion,
-    parse_two_places,
 )
 from .table import build_table
-from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text
+from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text, parse_two_places
 
 logger = logging.getLogger(__name__)
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action

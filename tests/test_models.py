@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from evaluations.models import BudgetLine, Evaluation, parse_two_places
+from evaluations.models import BudgetLine, Evaluation
+from evaluations.text import parse_two_places
 from indicators.models import Indicator, IndicatorGroup
 
 
