@@ -29,7 +29,7 @@ from .forms import (
     GroupEntryForm,
     IndicatorEntryForm,
 )
-from .models import Evaluation
+from .models import Evaluation, parse_anchor
 from .numbers import two_places, whole_or_two_places
 from .table import (
     BudgetRow,
@@ -293,8 +293,8 @@ def _posted_structure(structure: Structure, data) -> tuple[Structure, list[model
             raise EntryExpired()
         category = categories.get(key)
         if category is None:
-            new_key = key.removeprefix("category-")
-            if not NEW_KEY.match(new_key):
+            prefix, new_key = parse_anchor(key)
+            if prefix != IndicatorCategory.anchor_prefix or not NEW_KEY.match(new_key):
                 raise EntryExpired()
             category = IndicatorCategory(group=by_key[group_key][0], name="")
             category.new_key = new_key
@@ -311,8 +311,8 @@ def _posted_structure(structure: Structure, data) -> tuple[Structure, list[model
         if category_key not in posted_categories:
             raise EntryExpired()
         if indicator is None:
-            new_key = key.removeprefix("indicator-")
-            if not NEW_KEY.match(new_key):
+            prefix, new_key = parse_anchor(key)
+            if prefix != Indicator.anchor_prefix or not NEW_KEY.match(new_key):
                 raise EntryExpired()
             indicator = Indicator(category=posted_categories[category_key][0], points=ZERO)
             indicator.new_key = new_key

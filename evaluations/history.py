@@ -12,7 +12,7 @@ from django.utils.text import Truncator
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .models import BudgetLine, Evaluation, ReviewComment, ReviewEvent
+from .models import BudgetLine, Evaluation, ReviewComment, ReviewEvent, anchor_of
 
 NOTHING = "（空）"
 
@@ -101,13 +101,13 @@ def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
             "budgetline",
             _records(BudgetLine.history.filter(evaluation_id=evaluation.pk)),
             lambda record: f"整体支出规模·{record.get_kind_display()}",
-            lambda record: f"budget-{record.kind}",
+            lambda record: anchor_of(BudgetLine.anchor_prefix, record.kind),
         ),
         (
             "indicatorgroup",
             _records(groups),
             lambda record: f"一级指标“{record.name}”",
-            lambda record: f"group-{record.id}",
+            lambda record: anchor_of(IndicatorGroup.anchor_prefix, record.id),
         ),
         (
             "indicatorcategory",
@@ -119,7 +119,7 @@ def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
             "indicator",
             _records(indicators),
             indicator_label,
-            lambda record: f"indicator-{record.id}",
+            lambda record: anchor_of(Indicator.anchor_prefix, record.id),
         ),
     ]
     changes = []

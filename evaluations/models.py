@@ -473,6 +473,16 @@ def _refusal(evaluation: Evaluation, what: str) -> str:
     return f"{evaluation.state_display}：{what}不能修改。"
 
 
+def anchor_of(prefix: str, key) -> str:
+    return f"{prefix}-{key}"
+
+
+def parse_anchor(anchor: str) -> tuple[str, str]:
+    """("indicator", "12") from "indicator-12"."""
+    prefix, _, key = anchor.partition("-")
+    return prefix, key
+
+
 class EvaluationPart(CheckedText):
     """A row of an evaluation (budget line, indicator …): saved and deleted only as
     far as the evaluation's phase and status allow, whatever path the write takes."""
@@ -500,6 +510,15 @@ class EvaluationPart(CheckedText):
     def evaluation_lookup(self) -> dict:
         """How to find the owning evaluation, also before this row exists."""
         raise NotImplementedError
+
+    # A row's anchor names it on every page, in every fault and review note:
+    # "indicator-12", and "indicator-new3" on the entry page before it is saved.
+    anchor_prefix = ""
+    new_key = ""
+
+    @property
+    def anchor(self) -> str:
+        return anchor_of(self.anchor_prefix, self.pk if self.pk is not None else self.new_key)
 
 
 class BudgetLine(EvaluationPart):
@@ -548,9 +567,11 @@ class BudgetLine(EvaluationPart):
     def execution_rate(self) -> Decimal:
         return truncate_percent(self.executed_amount, self.budget_amount)
 
+    anchor_prefix = "budget"
+
     @property
     def anchor(self) -> str:
-        return f"budget-{self.kind}"
+        return anchor_of(self.anchor_prefix, self.kind)
 
     def evaluation_lookup(self) -> dict:
         return {"pk": self.evaluation_id}
@@ -634,7 +655,8 @@ class ReviewComment(CheckedText):
     @property
     def anchor(self) -> str:
         if self.indicator_id:
-            return f"indicator-{self.indicator_id}"
+            indicator_model = self._meta.get_field("indicator").related_model
+            return anchor_of(indicator_model.anchor_prefix, self.indicator_id)
         if self.budget_line_id:
             return self.budget_line.anchor
         return ""

@@ -45,6 +45,7 @@ from .models import (
     ReviewComment,
     ReviewEvent,
     StaleVersion,
+    parse_anchor,
 )
 from .table import build_table
 from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text, parse_two_places
@@ -331,10 +332,10 @@ def _move(
 def _rows_by_anchor(locked: Evaluation, comments: Mapping[str, str]) -> dict:
     wanted_indicators, wanted_kinds = {}, {}
     for anchor in comments:
-        prefix, _, key = anchor.partition("-")
-        if prefix == "indicator" and key.isdigit():
+        prefix, key = parse_anchor(anchor)
+        if prefix == Indicator.anchor_prefix and key.isdigit():
             wanted_indicators[int(key)] = anchor
-        elif prefix == "budget" and key in BudgetLine.Kind.values:
+        elif prefix == BudgetLine.anchor_prefix and key in BudgetLine.Kind.values:
             wanted_kinds[key] = anchor
         else:
             raise WorkflowError("逐行意见指向的行不存在，未退回。")

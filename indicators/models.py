@@ -69,12 +69,7 @@ class IndicatorGroup(EvaluationPart):
     def __str__(self) -> str:
         return self.name
 
-    # The entry page's key of a row not saved yet ("new3"): its anchor until it has a pk.
-    new_key = ""
-
-    @property
-    def anchor(self) -> str:
-        return f"group-{self.pk if self.pk is not None else self.new_key}"
+    anchor_prefix = "group"
 
     def evaluation_lookup(self) -> dict:
         return {"pk": self.evaluation_id}
@@ -98,11 +93,7 @@ class IndicatorCategory(EvaluationPart):
     def __str__(self) -> str:
         return self.name
 
-    new_key = ""
-
-    @property
-    def anchor(self) -> str:
-        return f"category-{self.pk if self.pk is not None else self.new_key}"
+    anchor_prefix = "category"
 
     def evaluation_lookup(self) -> dict:
         return {"indicator_groups": self.group_id}
@@ -187,11 +178,7 @@ class Indicator(EvaluationPart):
     def __str__(self) -> str:
         return self.name or self.category.name
 
-    new_key = ""
-
-    @property
-    def anchor(self) -> str:
-        return f"indicator-{self.pk if self.pk is not None else self.new_key}"
+    anchor_prefix = "indicator"
 
     @property
     def label(self) -> str:
