@@ -11,9 +11,9 @@ from decimal import Decimal
 from indicators.scoring import QUALITATIVE_BANDS, round_score
 
 from .models import BudgetLine, Evaluation
-from .numbers import amount, two_places, whole_or_two_places
+from .numbers import HUNDRED, amount, two_places, whole_or_two_places
 
-TOTAL_WEIGHT = Decimal("100")
+TOTAL_WEIGHT = HUNDRED  # the 一级 weights add up to 100
 BUDGET_ANCHOR = "budget"
 TOTAL_ANCHOR = "indicator-total"
 

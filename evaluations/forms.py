@@ -19,11 +19,9 @@ from .models import (
     check_field_text,
     clean_rich_text,
 )
-from .numbers import two_places, whole_or_two_places
+from .numbers import ZERO, two_places, whole_or_two_places
 from .overview import STAGES
 from .text import parse_two_places, read_number
-
-ZERO = Decimal("0.00")
 
 
 class ModelDecimalField(forms.DecimalField):

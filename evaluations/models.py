@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
+from .numbers import HUNDRED, MAX_NUMBER, NUMBER_DIGITS, TWO_PLACES
 from .roles import ROLE_ADMIN, roles_of
 from .text import (
     NOTE_MAX_LENGTH,
@@ -20,13 +21,9 @@ from .text import (
 
 # 年初设定目标 / 全年完成情况 keep paragraphs, line breaks, bold and lists — nothing else.
 RICH_TEXT_TAGS = {"p", "br", "strong", "b", "ul", "ol", "li"}
-AMOUNT_DIGITS = {"max_digits": 14, "decimal_places": 2}  # up to 12 integer digits, to the cent
-HUNDRED = Decimal("100")
-TWO_PLACES = Decimal("0.01")
+AMOUNT_DIGITS = NUMBER_DIGITS  # up to 12 integer digits, to the cent
 # The largest amount the columns hold: 999,999,999,999.99.
-MAX_AMOUNT = (
-    Decimal(10) ** (AMOUNT_DIGITS["max_digits"] - AMOUNT_DIGITS["decimal_places"]) - TWO_PLACES
-)
+MAX_AMOUNT = MAX_NUMBER
 
 
 class EvaluationError(Exception):

@@ -4,6 +4,16 @@ these same functions)."""
 
 from decimal import Decimal
 
+# The Decimal constants of the project, and the size of its number columns: amounts
+# and the numbers of values hold 12 integer digits, to the cent.
+ZERO = Decimal("0.00")
+HUNDRED = Decimal("100")
+TWO_PLACES = Decimal("0.01")
+NUMBER_DIGITS = {"max_digits": 14, "decimal_places": 2}
+MAX_NUMBER = (
+    Decimal(10) ** (NUMBER_DIGITS["max_digits"] - NUMBER_DIGITS["decimal_places"]) - TWO_PLACES
+)
+
 
 def amount(value: Decimal | None) -> str:
     """Money with thousands separators, to the cent: 8,278,261.03."""

@@ -28,6 +28,7 @@ from indicators.values import IndicatorValue
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR, Fault, find_faults
 from .models import BudgetLine, Evaluation, clean_rich_text
+from .numbers import ZERO
 
 TITLE = "部门（单位）整体支出绩效自评表"
 SOURCE_LABELS = {
@@ -36,7 +37,6 @@ SOURCE_LABELS = {
     BudgetLine.Kind.BASIC: "资金结构：（1）基本支出",
     BudgetLine.Kind.PROJECT: "（2）项目支出",
 }
-ZERO = Decimal("0.00")
 
 # The hierarchy as plain pairs: each 一级 with its 二级, each 二级 with its scored rows.
 Structure = list[tuple[IndicatorGroup, list[tuple[IndicatorCategory, list[Indicator]]]]]

@@ -23,6 +23,8 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from html import unescape
 
+from .numbers import TWO_PLACES
+
 # Limits of the free text without a column size of its own. 年初设定目标 and 全年完成情况
 # run to about 1,500 characters in published tables; 5,000 leaves room for the
 # longest while keeping the PDF to a few pages.
@@ -143,9 +145,6 @@ def read_number(typed: str, label: str, *, example: str = "") -> Decimal:
     else:
         reason = "千位分隔符须每三位一组（如 8,278,261.03），小数点须用“.”"
     raise ValueError(f"{label}“{shown}”不是有效的数字：{reason}。")
-
-
-TWO_PLACES = Decimal("0.01")
 
 
 def parse_two_places(

@@ -11,12 +11,11 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from import_export import fields
 
+from evaluations.numbers import HUNDRED
 from evaluations.resources import NumberWidget, TextWidget, XlsxResource
 
 from .models import IndicatorTemplate
 from .values import ValueParseError, format_value, parse_value
-
-HUNDRED = Decimal("100")
 
 
 class TargetWidget(TextWidget):

@@ -8,11 +8,10 @@ sentence. The unit may deviate (the sample deducted 1 of 2 points for 35 against
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from evaluations.numbers import HUNDRED, TWO_PLACES, ZERO
+
 from .values import IndicatorValue
 
-TWO_PLACES = Decimal("0.01")
-ZERO = Decimal("0")
-HUNDRED = Decimal("100")
 # An actual this far above its target is flagged: the target may have been too low.
 FAR_ABOVE_TARGET = Decimal("1.2")
 

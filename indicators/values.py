@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from evaluations.numbers import MAX_NUMBER, TWO_PLACES
 from evaluations.text import TextError, check_text, read_number
 
 COMPARATORS = ("=", "≥", "≤", ">", "<")
@@ -36,8 +37,6 @@ MAX_UNIT_LENGTH = 10
 MAX_LABEL_LENGTH = 50
 # Longer than any value can be; the parts' own limits say more.
 MAX_TEXT_LENGTH = 1000
-MAX_NUMBER = Decimal("999999999999.99")
-TWO_PLACES = Decimal("0.01")
 
 _QUANTITATIVE = re.compile(
     r"""^\s*
