@@ -681,15 +681,25 @@ class WorkbookUpload(models.Model):
         return f"{self.file_name}（{self.evaluation}）"
 
 
+class ExportJobStatus(models.TextChoices):
+    RUNNING = "running", "进行中"
+    ASSEMBLING = "assembling", "打包中"
+    DONE = "done", "已完成"
+    FAILED = "failed", "有失败项"
+
+
+class ExportItemStatus(models.TextChoices):
+    PENDING = "pending", "等待中"
+    RUNNING = "running", "生成中"
+    DONE = "done", "已完成"
+    FAILED = "failed", "失败"
+
+
 class ExportJob(models.Model):
     """A bulk export: the PDFs of a year's evaluations (optionally of one 主管部门 or one
     stage) and the year's overview, in one zip. Its items are rendered one task each."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "进行中"
-        ASSEMBLING = "assembling", "打包中"
-        DONE = "done", "已完成"
-        FAILED = "failed", "有失败项"
+    Status = ExportJobStatus
 
     year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
     stage = models.CharField("状态筛选", max_length=40, blank=True)
@@ -725,7 +735,7 @@ class ExportJob(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["running", "assembling", "done", "failed"]),
+                condition=Q(status__in=ExportJobStatus.values),
                 name="export_job_status_known",
             ),
         ]
@@ -737,11 +747,7 @@ class ExportJob(models.Model):
 class ExportItem(models.Model):
     """One evaluation's PDF within an export job."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "等待中"
-        RUNNING = "running", "生成中"
-        DONE = "done", "已完成"
-        FAILED = "failed", "失败"
+    Status = ExportItemStatus
 
     job = models.ForeignKey(ExportJob, models.CASCADE, related_name="items", verbose_name="导出")
     evaluation = models.ForeignKey(
@@ -765,7 +771,7 @@ class ExportItem(models.Model):
                 fields=["job", "evaluation"], name="one_export_item_per_evaluation"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                condition=Q(status__in=ExportItemStatus.values),
                 name="export_item_status_known",
             ),
         ]

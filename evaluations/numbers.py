@@ -9,6 +9,9 @@ from decimal import Decimal
 ZERO = Decimal("0.00")
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+# The same two ways of writing, as Excel number formats (the workbook, the overview's xlsx).
+AMOUNT_FORMAT = "#,##0.00"
+TWO_PLACES_FORMAT = "0.00"
 NUMBER_DIGITS = {"max_digits": 14, "decimal_places": 2}
 MAX_NUMBER = (
     Decimal(10) ** (NUMBER_DIGITS["max_digits"] - NUMBER_DIGITS["decimal_places"]) - TWO_PLACES

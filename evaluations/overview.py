@@ -42,6 +42,7 @@ from .models import (
     Unit,
     truncate_percent,
 )
+from .numbers import AMOUNT_FORMAT, TWO_PLACES_FORMAT
 from .xlsx import set_text, set_value
 
 NOT_STARTED = "not_started"
@@ -334,7 +335,7 @@ def overview_xlsx(rows: QuerySet[Unit], year: int) -> bytes:
             cell = sheet.cell(row=row_number, column=column)
             set_value(cell, value)
             if isinstance(value, Decimal):
-                cell.number_format = "#,##0.00" if column in (6, 7) else "0.00"
+                cell.number_format = AMOUNT_FORMAT if column in (6, 7) else TWO_PLACES_FORMAT
             elif column == 11:
                 cell.number_format = "yyyy-mm-dd hh:mm"
     sheet.freeze_panes = "C2"

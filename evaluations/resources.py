@@ -20,11 +20,10 @@ from import_export.results import RowResult
 from . import roles
 from .access import is_admin
 from .models import District, Unit
-from .roles import ROLE_ADMIN
+from .roles import ROLE_ADMIN, ROLES
 from .text import TextError, check_text, parse_two_places
 from .xlsx import WorkbookError, is_blank
 
-ROLE_NAMES = ("填报人", "审核人", "管理员")
 LIST_SEPARATORS = ("，", "、", ";", "；", "\n")
 
 
@@ -163,21 +162,21 @@ class CodesWidget(widgets.ManyToManyWidget):
 
 class RolesWidget(CodesWidget):
     def __init__(self):
-        super().__init__(Group, "角色", Group.objects.filter(name__in=ROLE_NAMES), field="name")
+        super().__init__(Group, "角色", Group.objects.filter(name__in=ROLES), field="name")
 
     def clean(self, value, row=None, **kwargs) -> list:
         names = _codes(value)
-        unknown = [name for name in names if name not in ROLE_NAMES]
+        unknown = [name for name in names if name not in ROLES]
         if unknown:
             raise ValueError(
-                f"角色：{'、'.join(unknown)} 不是可用的角色（可用：{'、'.join(ROLE_NAMES)}）。"
+                f"角色：{'、'.join(unknown)} 不是可用的角色（可用：{'、'.join(ROLES)}）。"
             )
         return [Group.objects.get_or_create(name=name)[0] for name in dict.fromkeys(names)]
 
     def render(self, value, obj=None, **kwargs) -> str:
         if value is None:
             return ""
-        return "，".join(group.name for group in value.all() if group.name in ROLE_NAMES)
+        return "，".join(group.name for group in value.all() if group.name in ROLES)
 
 
 class YesNoWidget(widgets.BooleanWidget):
@@ -354,7 +353,7 @@ class UserResource(XlsxResource):
             "groups",
             "角色",
             RolesWidget(),
-            keep_outside=lambda groups: groups.exclude(name__in=ROLE_NAMES),
+            keep_outside=lambda groups: groups.exclude(name__in=ROLES),
         )
         self.fields["reviewed_districts"] = ScopedManyField(
             "reviewed_districts",

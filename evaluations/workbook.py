@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
 from .models import BudgetLine, Evaluation
+from .numbers import AMOUNT_FORMAT, TWO_PLACES_FORMAT
 from .table import TITLE, GroupBlock, Row, Table, build_table
 from .xlsx import SheetLimits, set_value, storable
 
@@ -45,8 +46,6 @@ LINE_HEIGHT = 13.5
 ROW_PADDING = 3
 ONE_LINE_HEIGHT = 15
 FONT_NAME = "宋体"
-AMOUNT_FORMAT = "#,##0.00"
-TWO_PLACES_FORMAT = "0.00"
 WHOLE_FORMAT = "0"
 MAX_INDICATOR_ROWS = 1000
 
