@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -28,6 +31,7 @@ from .access import (
 )
 from .bulk_export import (
     ExportRefused,
+    RenderTimeout,
     archive_download_name,
     archive_file,
     job_progress,
@@ -35,6 +39,7 @@ from .bulk_export import (
     retry_failed,
     stale_after,
     start_export,
+    store_evaluation_pdf,
     sweep_stale_work,
 )
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
@@ -429,21 +434,26 @@ def show_error(request: HttpRequest, error: EvaluationError) -> None:
 @login_required
 def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     # Imported here: loading WeasyPrint costs every process that loads the URLs ~0.3 s.
-    from .pdf import MissingGlyphs, pdf_filename, render_pdf
+    from .pdf import MissingGlyphs, pdf_filename
 
     evaluation = get_evaluation_for_user(
         request.user, evaluation_id, Evaluation.objects.with_table()
     )
+    # Rendered once per version of the form, then served from the bulk export's store.
     try:
-        content = render_pdf(evaluation)
+        relative, _, _ = store_evaluation_pdf(evaluation, timeout=settings.PDF_REQUEST_TIMEOUT)
     except MissingGlyphs as error:
         messages.error(request, str(error))
         return redirect("evaluation_table", evaluation.pk)
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=pdf_filename(evaluation)
+    except RenderTimeout as error:
+        messages.error(request, f"{error}请稍后再试，或请管理员用“批量导出 PDF”在后台生成。")
+        return redirect("evaluation_table", evaluation.pk)
+    return FileResponse(
+        open(Path(settings.EXPORT_ROOT) / relative, "rb"),
+        as_attachment=True,
+        filename=pdf_filename(evaluation),
+        content_type="application/pdf",
     )
-    return response
 
 
 @require_GET
