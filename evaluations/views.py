@@ -1,3 +1,6 @@
+import hashlib
+import json
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -7,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -78,6 +82,8 @@ from .workbook_import import (
     store_upload,
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes
+
+TABLE_PAGE_TEMPLATES = ("evaluations/_official_table.html", "evaluations/_row_notes.html")
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -301,6 +307,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     context = {
         "evaluation": evaluation,
         "table": table,
+        # The drawn table is cached by what it shows (the table page's template).
+        "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
         "show_review": True,
         "can_enter": can_enter(user, evaluation),
@@ -310,6 +318,21 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
     }
     return render(request, "evaluations/table.html", context)
+
+
+@cache
+def table_page_version() -> str:
+    """A hash of what draws the table on the page, so a cached drawing is never one of
+    an older template (with a cache shared between processes, e.g. across a release)."""
+    digest = hashlib.sha256()
+    for name in TABLE_PAGE_TEMPLATES:
+        digest.update(Path(get_template(name).origin.name).read_bytes())
+    digest.update(Path(__file__).with_name("numbers.py").read_bytes())
+    return digest.hexdigest()
+
+
+def canonical(data) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 @require_POST
