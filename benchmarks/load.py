@@ -197,15 +197,21 @@ def request(method, port, path, body=None, cookies=None, headers=None) -> Respon
 
 
 class FormReader(html.parser.HTMLParser):
-    """The fields of the page's forms as a browser would post them (no submit button)."""
+    """The fields of the page's forms as a browser would post them (no submit button;
+    nothing inside a <template>, the rows the page's script may add)."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.fields: list[list[str]] = []
+        self.in_template = 0
         self.textarea: list[str] | None = None
         self.select: str | None = None
 
     def handle_starttag(self, tag, attributes):
+        if tag == "template":
+            self.in_template += 1
+        if self.in_template:
+            return
         attributes = dict(attributes)
         name = attributes.get("name")
         if tag == "input" and name and attributes.get("type") not in ("submit", "button", "file"):
@@ -221,7 +227,9 @@ class FormReader(html.parser.HTMLParser):
             self.fields.append([self.select, attributes.get("value") or ""])
 
     def handle_endtag(self, tag):
-        if tag == "textarea":
+        if tag == "template":
+            self.in_template -= 1
+        elif tag == "textarea":
             self.textarea = None
         elif tag == "select":
             self.select = None
