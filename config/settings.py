@@ -230,6 +230,9 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", BASE_DIR / "exports"))
 # sweeper hands the item to another worker.
 EXPORT_RENDER_TIMEOUT = float(os.environ.get("EXPORT_RENDER_TIMEOUT", "120"))
 EXPORT_KILL_GRACE = float(os.environ.get("EXPORT_KILL_GRACE", "30"))
+# The same limit for a PDF rendered while the table page's download waits: below
+# gunicorn's 30 s timeout, so the user gets a message in Chinese instead of a dead worker.
+PDF_REQUEST_TIMEOUT = float(os.environ.get("PDF_REQUEST_TIMEOUT", "20"))
 # How often an item is tried before it counts as failed (a crash of its worker counts).
 EXPORT_MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS", "3"))
 

@@ -14,7 +14,8 @@ claiming the job the same way (running → assembling, attempts counted): a pack
 whose worker died is queued again by the sweeper too.
 
 PDFs are stored by the hash of what they draw (`fingerprint`): an evaluation that has
-not changed since an earlier export reuses that file instead of rendering again.
+not changed since an earlier export (or download from the table page) reuses that file
+instead of rendering again.
 """
 
 import contextlib
@@ -224,19 +225,31 @@ def describe_error(error: Exception) -> str:
 def store_pdf(evaluation_id: int) -> tuple[str, str, bool]:
     """The evaluation's PDF under EXPORT_ROOT, rendered unless an identical one is
     there: (path relative to EXPORT_ROOT, fingerprint, reused)."""
+    evaluation = Evaluation.objects.with_table().get(pk=evaluation_id)
+    return store_evaluation_pdf(evaluation, timeout=settings.EXPORT_RENDER_TIMEOUT)
+
+
+def store_evaluation_pdf(evaluation: Evaluation, *, timeout: float) -> tuple[str, str, bool]:
+    """`store_pdf` for an evaluation from `with_table()`; the render is interrupted
+    after `timeout` seconds (RenderTimeout). The table page's download and the bulk
+    export share these files: one render per version of the form."""
     # WeasyPrint costs ~0.3 s to import: loaded by the processes that render only.
     from .pdf import render_pdf
 
-    evaluation = Evaluation.objects.with_table().get(pk=evaluation_id)
     fingerprint = table_fingerprint(evaluation)
-    relative = Path("pdf") / fingerprint[:2] / f"{fingerprint}.pdf"
+    relative = pdf_path(fingerprint)
     path = Path(settings.EXPORT_ROOT) / relative
     if path.is_file():
         return str(relative), fingerprint, True
-    with time_limit(settings.EXPORT_RENDER_TIMEOUT, settings.EXPORT_KILL_GRACE):
+    with time_limit(timeout, settings.EXPORT_KILL_GRACE):
         content = render_pdf(evaluation)
     write_atomically(path, content)
     return str(relative), fingerprint, False
+
+
+def pdf_path(fingerprint: str) -> Path:
+    """Where the PDF of a fingerprint lives, relative to EXPORT_ROOT."""
+    return Path("pdf") / fingerprint[:2] / f"{fingerprint}.pdf"
 
 
 def table_fingerprint(evaluation: Evaluation) -> str:
@@ -269,7 +282,7 @@ def time_limit(seconds: float, kill_grace: float) -> Iterator[None]:
         return
 
     def expire(signum, frame):
-        raise RenderTimeout(f"生成 PDF 超过 {seconds} 秒，已中止。")
+        raise RenderTimeout(f"生成 PDF 超过 {seconds:g} 秒，已中止。")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -1,9 +1,16 @@
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -28,6 +35,7 @@ from .access import (
 )
 from .bulk_export import (
     ExportRefused,
+    RenderTimeout,
     archive_download_name,
     archive_file,
     job_progress,
@@ -35,6 +43,7 @@ from .bulk_export import (
     retry_failed,
     stale_after,
     start_export,
+    store_evaluation_pdf,
     sweep_stale_work,
 )
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
@@ -74,6 +83,8 @@ from .workbook_import import (
     store_upload,
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes
+
+TABLE_PAGE_TEMPLATES = ("evaluations/_official_table.html", "evaluations/_row_notes.html")
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -297,6 +308,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     context = {
         "evaluation": evaluation,
         "table": table,
+        # The drawn table is cached by what it shows (the table page's template).
+        "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
         "show_review": True,
         "can_enter": can_enter(user, evaluation),
@@ -306,6 +319,21 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
     }
     return render(request, "evaluations/table.html", context)
+
+
+@cache
+def table_page_version() -> str:
+    """A hash of what draws the table on the page, so a cached drawing is never one of
+    an older template (with a cache shared between processes, e.g. across a release)."""
+    digest = hashlib.sha256()
+    for name in TABLE_PAGE_TEMPLATES:
+        digest.update(Path(get_template(name).origin.name).read_bytes())
+    digest.update(Path(__file__).with_name("numbers.py").read_bytes())
+    return digest.hexdigest()
+
+
+def canonical(data) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 @require_POST
@@ -430,21 +458,26 @@ def show_error(request: HttpRequest, error: EvaluationError) -> None:
 @login_required
 def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     # Imported here: loading WeasyPrint costs every process that loads the URLs ~0.3 s.
-    from .pdf import MissingGlyphs, pdf_filename, render_pdf
+    from .pdf import MissingGlyphs, pdf_filename
 
     evaluation = get_evaluation_for_user(
         request.user, evaluation_id, Evaluation.objects.with_table()
     )
+    # Rendered once per version of the form, then served from the bulk export's store.
     try:
-        content = render_pdf(evaluation)
+        relative, _, _ = store_evaluation_pdf(evaluation, timeout=settings.PDF_REQUEST_TIMEOUT)
     except MissingGlyphs as error:
         messages.error(request, str(error))
         return redirect("evaluation_table", evaluation.pk)
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=pdf_filename(evaluation)
+    except RenderTimeout as error:
+        messages.error(request, f"{error}请稍后再试，或请管理员用“批量导出 PDF”在后台生成。")
+        return redirect("evaluation_table", evaluation.pk)
+    return FileResponse(
+        open(Path(settings.EXPORT_ROOT) / relative, "rb"),
+        as_attachment=True,
+        filename=pdf_filename(evaluation),
+        content_type="application/pdf",
     )
-    return response
 
 
 @require_GET

@@ -5,19 +5,23 @@ import io
 import logging
 import re
 import threading
+import time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pdfplumber
 import pypdf
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 from PIL import Image
 from weasyprint.text import ffi
 
 from evaluations import pdf
+from evaluations.bulk_export import store_pdf
 from evaluations.demo import sample_data
 from evaluations.models import BudgetLine, Evaluation
 from evaluations.pdf import (
@@ -388,6 +392,26 @@ def pdf_url(evaluation) -> str:
     return reverse("evaluation_pdf", args=[evaluation.pk])
 
 
+@pytest.fixture(autouse=True)
+def export_root(settings, tmp_path):
+    """Downloads store their PDFs here, not in the project's exports/."""
+    settings.EXPORT_ROOT = tmp_path / "exports"
+    return settings.EXPORT_ROOT
+
+
+@pytest.fixture
+def renders(monkeypatch) -> list:
+    """Counts the PDFs drawn (the real drawing still runs)."""
+    drawn = []
+
+    def counting(evaluation):
+        drawn.append(evaluation.pk)
+        return render_pdf(evaluation)
+
+    monkeypatch.setattr("evaluations.pdf.render_pdf", counting)
+    return drawn
+
+
 def test_download_wrong_method(staff_client, sample):
     assert staff_client.post(pdf_url(sample)).status_code == 405
 
@@ -406,8 +430,60 @@ def test_download(staff_client, sample):
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"].startswith("attachment; filename*=utf-8''")
     assert "2023" in response["Content-Disposition"]
-    assert response.content.startswith(b"%PDF-")
-    assert "8,278,261.03" in page_texts(response.content)[0]
+    content = response.getvalue()
+    assert content.startswith(b"%PDF-")
+    assert "8,278,261.03" in page_texts(content)[0]
+
+
+def test_an_unchanged_form_is_drawn_once(staff_client, reviewer, sample, renders):
+    reviewer_client = Client()
+    reviewer_client.force_login(reviewer)
+    first = staff_client.get(pdf_url(sample)).getvalue()
+    assert renders == [sample.pk]
+
+    # Again, and by another user: served from storage.
+    assert staff_client.get(pdf_url(sample)).getvalue() == first
+    assert reviewer_client.get(pdf_url(sample)).getvalue() == first
+    assert renders == [sample.pk]
+
+
+def test_a_changed_form_is_drawn_again(staff_client, sample, renders):
+    staff_client.get(pdf_url(sample))
+    Evaluation.objects.filter(pk=sample.pk).update(target_text="新的年度目标")
+
+    content = staff_client.get(pdf_url(sample)).getvalue()
+
+    assert renders == [sample.pk, sample.pk]
+    assert "新的年度目标" in "\n".join(page_texts(content))
+
+
+def test_the_download_and_the_bulk_export_share_the_file(staff_client, sample, renders):
+    staff_client.get(pdf_url(sample))
+    path, _, reused = store_pdf(sample.pk)
+    assert reused and renders == [sample.pk]
+
+    Evaluation.objects.filter(pk=sample.pk).update(target_text="批量导出先生成")
+    store_pdf(sample.pk)
+    staff_client.get(pdf_url(sample))
+    assert renders == [sample.pk, sample.pk]
+
+
+def test_a_download_over_its_time_limit_says_so(staff_client, sample, settings, monkeypatch):
+    settings.PDF_REQUEST_TIMEOUT = 0.2
+    drawn = []
+
+    def slow_render(evaluation):
+        time.sleep(5)
+        drawn.append(evaluation)
+
+    monkeypatch.setattr("evaluations.pdf.render_pdf", slow_render)
+
+    response = staff_client.get(pdf_url(sample), follow=True)
+
+    assert drawn == []  # interrupted, not waited for
+    assert response.redirect_chain[-1][0] == reverse("evaluation_table", args=[sample.pk])
+    assert "生成 PDF 超过 0.2 秒，已中止。请稍后再试" in response.content.decode()
+    assert not list(Path(settings.EXPORT_ROOT).glob("pdf/*/*.pdf"))
 
 
 def test_export_command_writes_the_pdf(sample, tmp_path):

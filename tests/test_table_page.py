@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from evaluations import workflow
 from evaluations.models import BudgetLine
 from indicators.models import Indicator, IndicatorGroup
 
@@ -180,3 +182,45 @@ def test_an_extension_b_character_is_on_the_page(staff_client, sample):
     sample.unit.save()
     page = staff_client.get(table_url(sample)).content.decode()
     assert f'<td colspan="5" class="unit-name">{name}</td>' in page
+
+
+def drew_the_table(response) -> bool:
+    return "evaluations/_official_table.html" in [template.name for template in response.templates]
+
+
+def test_an_unchanged_table_is_drawn_once_for_everyone(staff_client, reviewer, sample):
+    cache.clear()
+    assert drew_the_table(staff_client.get(table_url(sample)))
+    workflow.submit(sample, by=sample.unit.staff.get())
+
+    # Submitting changed the status: drawn again, then served from the cache, also to
+    # the reviewer, who gets the reviewer's buttons with it.
+    assert drew_the_table(staff_client.get(table_url(sample)))
+    staff_page = staff_client.get(table_url(sample))
+    reviewer_client = Client()
+    reviewer_client.force_login(reviewer)
+    reviewer_page = reviewer_client.get(table_url(sample))
+    assert not drew_the_table(staff_page) and not drew_the_table(reviewer_page)
+    assert "8,278,261.03" in reviewer_page.content.decode()
+    assert "审核通过年初目标" in reviewer_page.content.decode()
+    assert "审核通过年初目标" not in staff_page.content.decode()
+
+
+def test_a_change_anywhere_in_the_table_draws_it_again(staff_client, reviewer, sample):
+    cache.clear()
+    staff_client.get(table_url(sample))
+    Indicator.objects.filter(category__group__evaluation=sample, name="设备使用率").update(
+        name="设备完好率"
+    )
+    response = staff_client.get(table_url(sample))
+    assert drew_the_table(response) and "设备完好率" in response.content.decode()
+
+    # A return's note on a row is drawn into the table too.
+    workflow.submit(sample, by=sample.unit.staff.get())
+    staff_client.get(table_url(sample))
+    first = Indicator.objects.filter(category__group__evaluation=sample).first()
+    workflow.return_for_revision(
+        sample, by=reviewer, reason="请修改", comments={first.anchor: "目标值偏低"}
+    )
+    response = staff_client.get(table_url(sample))
+    assert drew_the_table(response) and "审核意见：目标值偏低" in response.content.decode()
