@@ -1,5 +1,6 @@
 """The official table page: what it shows, to whom, and at what cost."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from django.urls import reverse
 from evaluations.models import BudgetLine
 from indicators.models import Indicator, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit, open_results, synthetic_data
+from .conftest import make_evaluation, make_unit, open_results, synthetic_data, targets_only_data
 
 
 def table_url(evaluation) -> str:
@@ -180,3 +181,17 @@ def test_an_extension_b_character_is_on_the_page(staff_client, sample):
     sample.unit.save()
     page = staff_client.get(table_url(sample)).content.decode()
     assert f'<td colspan="5" class="unit-name">{name}</td>' in page
+
+
+def test_a_form_of_targets_only_has_no_score_and_no_grade(staff_client, unit):
+    evaluation = make_evaluation(unit, data=targets_only_data())
+
+    page = staff_client.get(table_url(evaluation)).content.decode()
+
+    assert '总得分 <strong>—</strong>，评价等级 <strong class="grade">—</strong>' in page
+    assert 'grade">差' not in page
+    assert re.search(
+        r'<th colspan="6" scope="row">合计</th>\s*<td class="num">100</td>\s*'
+        r'<td class="num">—</td>',
+        page,
+    )
