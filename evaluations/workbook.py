@@ -631,6 +631,7 @@ def _read_budget(reader: _Reader, data: dict) -> None:
         budget = reader.decimal(row, 5, f"{label}·全年预算数", required=True)
         executed = reader.decimal(row, 7, f"{label}·全年执行数", required=True)
         data["budget"][kind] = [str(budget or "0.00"), str(executed or "0.00")]
+        data.setdefault("budget_rows", {})[kind] = row
     for kind in BudgetLine.ORDER:
         if kind not in data["budget"]:
             reader.fail(head, 1, f"整体支出规模缺少“{SOURCE_LABELS[kind]}”一行。")
