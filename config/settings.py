@@ -41,8 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "import_export",
     "simple_history",
-    "axes",
-    "django_tasks_db",
+    "evaluations.apps.AxesConfig",
+    "evaluations.apps.TasksConfig",
     "evaluations",
     "indicators",
 ]
@@ -130,6 +130,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文")]
+# Chinese for what Django and the installed packages leave in English (the admin).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

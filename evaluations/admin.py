@@ -11,16 +11,31 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models import Q
+from django.forms.models import ModelChoiceIterator
+from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportMixin
+from import_export.forms import SelectableFieldsExportForm
+from simple_history.admin import SimpleHistoryAdmin
 
 from indicators.models import IndicatorGroup
 
 from . import roles, views, workflow
 from .forms import NUMBER_FIELDS
-from .models import BudgetLine, District, Evaluation, ReviewComment, ReviewEvent, StaleVersion, Unit
+from .models import (
+    BudgetLine,
+    District,
+    Evaluation,
+    ReviewComment,
+    ReviewEvent,
+    StaleVersion,
+    Unit,
+    clean_rich_text,
+)
 from .resources import UnitResource, UserResource, districts_open_to_import
-from .roles import ROLES
+from .roles import ROLE_STAFF, ROLES
 from .xlsx import SafeXLSX, WorkbookError
 
 
@@ -137,12 +152,23 @@ class PhaseInline:
         )
 
 
+class ColumnNamedExportForm(SelectableFieldsExportForm):
+    """The export's choice of columns, each named as its column in the workbook
+    (单位编码) rather than by its field in English (Code (单位编码))."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource().fields.get(field_name)
+        return field.column_name if field else field_name
+
+
 class XlsxImportExportMixin(ImportExportMixin):
     """Admin import and export through xlsx only, scoped to the importer's districts,
-    with the file's faults in Chinese."""
+    with the file's faults in Chinese, each at its row of the workbook."""
 
     import_formats = [SafeXLSX]
     export_formats = [SafeXLSX]
+    export_form_class = ColumnNamedExportForm
+    import_template_name = "admin/evaluations/import.html"
     scoped_to_districts = True
 
     def get_resource_kwargs(self, request, *args, **kwargs):
@@ -214,6 +240,27 @@ class UnitAdmin(XlsxImportExportMixin, ReachCheckedAdmin):
     filter_horizontal = ["staff"]
     reach_field = "staff"
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if "staff" in form_class.base_fields:
+            field = form_class.base_fields["staff"]
+            offered = (
+                Q(groups__name=ROLE_STAFF) | Q(units=obj) if obj else Q(groups__name=ROLE_STAFF)
+            )
+
+            class StaffChoices(ModelChoiceIterator):
+                """Offers 填报人 (and whoever the unit already has): reviewers and 管理员
+                fill no unit's form. The field still accepts any user, so that adding
+                someone else is refused in words by the checks of `ReachCheckedAdmin`."""
+
+                def __init__(self, field):
+                    super().__init__(field)
+                    self.queryset = self.queryset.filter(offered).distinct()
+
+            field.iterator = StaffChoices
+            field.widget.choices = field.choices
+        return form_class
+
 
 admin.site.unregister(get_user_model())
 
@@ -228,6 +275,26 @@ class UserAdmin(XlsxImportExportMixin, DjangoUserAdmin):
     grants neither 管理员 nor superuser; one role per user; every grant is logged."""
 
     resource_classes = [UserResource]
+    list_display = ["username", "first_name", "role", "reach", "email", "is_active"]
+    list_filter = ["groups", "is_active", "is_staff", "is_superuser"]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).prefetch_related("groups", "units", "reviewed_districts")
+        )
+
+    @admin.display(description="角色")
+    def role(self, user) -> str:
+        names = [group.name for group in user.groups.all() if group.name in ROLES]
+        if user.is_superuser:
+            names.append("超级管理员")
+        return "、".join(names) or "—"
+
+    @admin.display(description="所属单位 / 审核的区")
+    def reach(self, user) -> str:
+        names = [unit.name for unit in user.units.all()]
+        names += [f"{district.name}（审核）" for district in user.reviewed_districts.all()]
+        return "、".join(names) or "—"
 
     def has_import_permission(self, request) -> bool:
         return request.user.is_superuser
@@ -347,7 +414,11 @@ class EvaluationForm(VersionCheckedForm):
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(VersionCheckedAdmin):
+class EvaluationAdmin(SimpleHistoryAdmin, VersionCheckedAdmin):
+    """Its 历史 page is the field history of the form itself (its rows have theirs);
+    nothing is reverted from there: a change goes through the phase rules and the
+    version like any other."""
+
     form = EvaluationForm
     list_display = ["unit", "year", "phase", "status", "updated_at"]
     list_filter = ["year", "phase", "status", "unit__district"]
@@ -382,8 +453,35 @@ class EvaluationAdmin(VersionCheckedAdmin):
             *super().get_urls(),
         ]
 
+    # The goal texts are rich text (paragraphs), edited on the entry page: here they
+    # are shown as the form prints them, never as their tags.
+    exclude = list(Evaluation.RICH_TEXT_FIELDS)
+
     def get_readonly_fields(self, request, obj=None):
-        return super().get_readonly_fields(request, obj) or list(Evaluation.WORKFLOW_FIELDS)
+        fields = super().get_readonly_fields(request, obj) or list(Evaluation.WORKFLOW_FIELDS)
+        fields = [name for name in fields if name not in Evaluation.RICH_TEXT_FIELDS]
+        return [*fields, "target_text_shown", "result_text_shown"]
+
+    @admin.display(description="年初设定目标")
+    def target_text_shown(self, evaluation: Evaluation) -> str:
+        return mark_safe(clean_rich_text(evaluation.target_text))
+
+    @admin.display(description="全年完成情况")
+    def result_text_shown(self, evaluation: Evaluation) -> str:
+        return mark_safe(clean_rich_text(evaluation.result_text))
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def history_view(self, request, object_id, extra_context=None):
+        get_object_or_404(self.get_queryset(request), pk=unquote(object_id))
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("历史版本只能查看，不能恢复。")
+        get_object_or_404(self.get_queryset(request), pk=unquote(object_id))
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 class ReviewCommentInline(admin.TabularInline):

@@ -37,6 +37,24 @@ class ReviewHistory:
     comments: list[ReviewComment]
     changes: list[Change]
 
+    @property
+    def targets_approval(self) -> ReviewEvent | None:
+        """Who approved the targets, and when (the last time, after a reopen)."""
+        return self._last_approval(Evaluation.Phase.TARGETS)
+
+    @property
+    def final_approval(self) -> ReviewEvent | None:
+        """Who approved the results, making the form final, and when."""
+        return self._last_approval(Evaluation.Phase.RESULTS)
+
+    def _last_approval(self, phase: str) -> ReviewEvent | None:
+        approvals = [
+            event
+            for event in self.events
+            if event.action == ReviewEvent.Action.APPROVE and event.phase == phase
+        ]
+        return approvals[-1] if approvals else None
+
 
 def review_history(evaluation: Evaluation) -> ReviewHistory:
     events = list(evaluation.review_events.select_related("actor"))

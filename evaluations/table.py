@@ -256,12 +256,22 @@ class Table:
         return sum((group.points for group in self.groups), ZERO)
 
     @property
+    def has_scores(self) -> bool:
+        """Whether any row carries a 得分 yet. 得分 is filled in the results phase
+        (`Evaluation.PHASE_FIELDS`), so a form of targets only has none: its 总得分
+        and 评价等级 are blank ("—"), not 0 and 差. A form whose rows carry scores
+        written otherwise (a history imported with its printed scores) shows them,
+        as the overview does."""
+        return any(row.score is not None for row in self.rows)
+
+    @property
     def total_score(self) -> Decimal:
         return sum((group.score for group in self.groups), ZERO)
 
     @property
     def grade(self) -> str:
-        return grade(self.total_score)
+        """优/良/中/差, or "" while no row has a score."""
+        return grade(self.total_score) if self.has_scores else ""
 
     @property
     def row_count(self) -> int:

@@ -76,7 +76,9 @@ from .workbook_import import (
     ImportRefused,
     apply_upload,
     check_identity,
+    check_locked,
     check_open_to_import,
+    import_refusal,
     pending_uploads,
     preview,
     read_workbook,
@@ -544,10 +546,18 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
         messages.success(request, f"已导入工作簿“{upload.file_name}”。")
         return redirect("evaluation_table", evaluation.pk)
     changes = preview(evaluation, upload.data)
+    locked = check_locked(evaluation, upload.data)
     return render(
         request,
         "evaluations/workbook_preview.html",
-        {"evaluation": evaluation, "upload": upload, "changes": changes},
+        {
+            "evaluation": evaluation,
+            "upload": upload,
+            "changes": changes,
+            "locked": locked,
+            "refusal": import_refusal(evaluation, locked) if locked else "",
+        },
+        status=409 if locked else 200,
     )
 
 

@@ -392,7 +392,9 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
         alignment=RIGHT,
         number_format=_weight_format(table.total_points),
     )
-    put(row, 8, table.total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
+    # Blank before any row is scored, as the rows' own 得分 cells are.
+    total_score = table.total_score if table.has_scores else None
+    put(row, 8, total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
     put(row, 9, None)
     drawing.finish()
     for start in sorted(page_starts):

@@ -47,6 +47,7 @@ from .table import (
     Structure,
     Table,
     build_table,
+    changed_fields,
     remember,
     save_tree,
     saved_budget_lines,
@@ -254,6 +255,7 @@ def _read_budget(reader: _Reader, data: dict) -> None:
         budget = reader.decimal(row, 5, f"{label}·全年预算数", required=True)
         executed = reader.decimal(row, 7, f"{label}·全年执行数", required=True)
         data["budget"][kind] = [str(budget or "0.00"), str(executed or "0.00")]
+        data.setdefault("budget_rows", {})[kind] = row
     for kind in BudgetLine.ORDER:
         if kind not in data["budget"]:
             reader.fail(head, 1, f"整体支出规模缺少“{SOURCE_LABELS[kind]}”一行。")
@@ -410,6 +412,7 @@ def imported_tree(evaluation: Evaluation, data: dict) -> tuple[Table, list]:
         line.budget_amount, line.executed_amount = (
             Decimal(value) for value in data["budget"][line.kind]
         )
+        line.workbook_row = data.get("budget_rows", {}).get(line.kind)
 
     removed = []
     stored_groups = _keyed(structure, lambda pair: pair[0].name)
@@ -650,6 +653,70 @@ def _shown(row: Row, field: str) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------- what the phase keeps closed
+
+# The fields of a 年度指标值 or 全年完成值 are one cell of the workbook.
+FIELD_LABELS = {"target_": "年度指标值", "actual_": "全年完成值"}
+
+
+def locked_changes(evaluation: Evaluation, table: Table, removed: list) -> list[str]:
+    """Every change of the imported `table` that the stored `evaluation`'s phase and
+    status keep closed (`Evaluation.editable_fields`), one line per workbook row: what
+    confirming would refuse, said before anyone confirms."""
+    lines = []
+
+    def check(obj, where: str, row: int | None = None) -> None:
+        place = f"第 {row} 行 {where}" if row else where
+        if obj.pk is None:
+            if not evaluation.rows_can_be_added:
+                lines.append(f"{place}：新增行")
+            return
+        allowed = evaluation.editable_fields(obj._meta.model_name)
+        refused = []
+        for name in changed_fields(obj):
+            if name in allowed:
+                continue
+            label = next(
+                (text for prefix, text in FIELD_LABELS.items() if name.startswith(prefix)),
+                str(obj._meta.get_field(name).verbose_name),
+            )
+            if label not in refused:
+                refused.append(label)
+        if refused:
+            lines.append(f"{place}：" + "、".join(f"“{label}”" for label in refused))
+
+    check(table.evaluation, "表头和年度总体目标")
+    for line in table.budget_rows:
+        check(line.line, f"整体支出规模 {line.label}", getattr(line.line, "workbook_row", None))
+    for group in table.groups:
+        check(group.group, f"一级指标 {group.name}", getattr(group.group, "workbook_row", None))
+        for category in group.every_category:
+            check(category.category, f"二级指标 {group.name} / {category.name}")
+            for row in category.rows:
+                check(
+                    row.indicator,
+                    _row_label(group, category, row),
+                    getattr(row.indicator, "workbook_row", None),
+                )
+    if not evaluation.rows_can_be_added:
+        for obj in removed:
+            lines.append(f"{obj._meta.verbose_name} {obj}：删除行")
+    return lines
+
+
+def import_refusal(evaluation: Evaluation, locked: list[str]) -> str:
+    return (
+        f"该自评表当前为“{evaluation.state_display}”，工作簿修改了以下 {len(locked)} 处"
+        "不能修改的内容，无法导入。请改回原值（或重新下载 Excel 后只填写可以修改的栏目）再上传："
+    )
+
+
+def check_locked(evaluation: Evaluation, data: dict) -> list[str]:
+    """`locked_changes` of applying `data` to `evaluation` (from `with_table()`)."""
+    table, removed = imported_tree(Evaluation.objects.with_table().get(pk=evaluation.pk), data)
+    return locked_changes(evaluation, table, removed)
+
+
 # ---------------------------------------------------------------- pending uploads
 
 
@@ -681,6 +748,7 @@ def apply_upload(upload: WorkbookUpload, *, by) -> Evaluation:
     workbook that changes what the current phase keeps closed. Who may import is
     checked by the caller (`access.can_fill`)."""
     current = Evaluation.objects.get(pk=upload.evaluation_id)
+    closed: list[str] = []
     try:
         with workflow.changing(current, by=by, expected_version=current.version) as locked:
             check_open_to_import(locked)
@@ -688,8 +756,14 @@ def apply_upload(upload: WorkbookUpload, *, by) -> Evaluation:
             if fingerprint(evaluation) != upload.base_fingerprint:
                 raise ImportRefused("预览之后该自评表已被修改，请重新上传工作簿并核对变更。")
             table, removed = imported_tree(evaluation, upload.data)
+            closed = locked_changes(locked, table, removed)
             save_tree(table, removed, add_rows=True)
             upload.delete()
     except EvaluationError as error:
-        raise ImportRefused(f"无法导入：{error.message}") from error
+        # The preview refuses such a workbook before offering to confirm; this is a
+        # confirmation sent anyway (an old tab): name every closed field, not the first.
+        every = (
+            f"工作簿中不能修改的内容共 {len(closed)} 处：{'；'.join(closed)}。" if closed else ""
+        )
+        raise ImportRefused(f"无法导入：{error.message}{every}") from error
     return locked

@@ -61,6 +61,18 @@ def open_results(evaluation: Evaluation) -> Evaluation:
     return evaluation
 
 
+def targets_only_data() -> dict:
+    """The sample as its unit fills it at the start of the year: no 全年完成值, no 得分."""
+    data = sample_data()
+    for group in data["groups"]:
+        for category in group["categories"]:
+            for row in category["indicators"]:
+                row.update(actual="", score=None, deviation_reason="")
+    for kind, (budget, _executed) in data["budget"].items():
+        data["budget"][kind] = (budget, "0.00")
+    return data
+
+
 def synthetic_data(row_count: int) -> dict:
     """A consistent evaluation with `row_count` scored rows in four 一级 groups."""
     data = sample_data()

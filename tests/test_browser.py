@@ -176,7 +176,8 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(staff.locator("#live-total-points")).to_have_text("100")
     expect(staff.locator("#live-fault-count")).to_have_text("通过")
     shoot(staff, "02-targets-filled")
-    counter.click(staff.get_by_role("button", name="保存并提交年初目标"))
+    counter.click(staff.locator("summary", has_text="保存并提交年初目标"))  # then confirm
+    counter.click(staff.get_by_role("button", name="确认保存并提交年初目标"))
     expect(staff.locator(".messages")).to_contain_text("年初目标已提交")
 
     # 2. The reviewer finds it in the queue and approves the targets.
@@ -185,7 +186,8 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(reviewer.locator("table.queue")).to_contain_text(data["unit"]["name"])
     shoot(reviewer, "03-review-queue", full_page=False)
     reviewer_counter.click(reviewer.get_by_role("link", name=data["unit"]["name"]))
-    reviewer_counter.click(reviewer.get_by_role("button", name="审核通过年初目标"))
+    reviewer_counter.click(reviewer.locator("summary", has_text="审核通过年初目标"))  # then confirm
+    reviewer_counter.click(reviewer.get_by_role("button", name="确认审核通过年初目标"))
     expect(reviewer.locator(".messages")).to_contain_text("年初目标已审核通过")
 
     # 3. At year end the 填报人 fills the results and watches the total reach 96.
@@ -223,7 +225,8 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(staff.locator("#live-grade")).to_have_text("优")
     expect(staff.locator("#live-fault-count")).to_have_text("通过")
     shoot(staff, "04-results-filled")
-    counter.click(staff.get_by_role("button", name="保存并提交年末自评"))
+    counter.click(staff.locator("summary", has_text="保存并提交年末自评"))  # then confirm
+    counter.click(staff.get_by_role("button", name="确认保存并提交年末自评"))
     expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
 
     # 4. The reviewer returns it with a comment on one row.
@@ -253,7 +256,8 @@ def fill_the_sample_year(browser, base: str) -> None:
     staff.set_viewport_size({"width": 1366, "height": 768})
     reason = line.locator("textarea")
     counter.fill(reason, reason.input_value() + "（依据：2023年区级督查通报）")
-    counter.click(staff.get_by_role("button", name="保存并提交年末自评"))
+    counter.click(staff.locator("summary", has_text="保存并提交年末自评"))  # then confirm
+    counter.click(staff.get_by_role("button", name="确认保存并提交年末自评"))
     expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
 
     # 6. The reviewer sees what changed since the return and approves.
@@ -261,7 +265,8 @@ def fill_the_sample_year(browser, base: str) -> None:
     reviewer_counter.click(reviewer.get_by_role("link", name=data["unit"]["name"]))
     expect(reviewer.locator(f"tr#indicator-{row.pk}.changed")).to_be_visible()
     shoot(reviewer, "06-resubmitted-changes")
-    reviewer_counter.click(reviewer.get_by_role("button", name="审核通过年末自评"))
+    reviewer_counter.click(reviewer.locator("summary", has_text="审核通过年末自评"))  # then confirm
+    reviewer_counter.click(reviewer.get_by_role("button", name="确认审核通过年末自评"))
     expect(reviewer.locator(".messages")).to_contain_text("年末自评已审核通过")
     shoot(reviewer, "07-approved")
 

@@ -140,15 +140,15 @@ def test_two_admins_save_the_same_evaluation(sample, manager, admin_user):
     first_data = admin_form_data(first_client.get(url))
     second_data = admin_form_data(second_client.get(url))
 
-    first_data["target_text"] = "<p>管理员甲的修改</p>"
+    first_data["subordinate_unit_count"] = "3"
     assert first_client.post(url, first_data).status_code == 302
-    second_data["target_text"] = "<p>管理员乙的修改</p>"
+    second_data["subordinate_unit_count"] = "5"
     second = second_client.post(url, second_data)
 
     assert second.status_code == 200
     assert STALE in second.content.decode()
     sample.refresh_from_db()
-    assert sample.target_text == "<p>管理员甲的修改</p>" and sample.version == 2
+    assert sample.subordinate_unit_count == 3 and sample.version == 2
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")

@@ -10,7 +10,7 @@ from evaluations.models import BudgetLine, District, Evaluation, Unit
 from evaluations.overview import STAGES, distribution, overview_rows
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit
+from .conftest import make_evaluation, make_unit, targets_only_data
 
 # Session and user (2), the user's roles (1), 主管部门 and years for the filters (2),
 # counts per stage (1), the rows (1); the session saved on every request (3).
@@ -271,3 +271,13 @@ def test_home_links_to_the_overview_for_reviewers_only(client, reviewer, staff):
     assert 'href="/overview/"' in client.get("/").content.decode()
     client.force_login(staff)
     assert 'href="/overview/"' not in client.get("/").content.decode()
+
+
+def test_a_form_of_targets_only_has_no_grade(reviewer_client, unit):
+    make_evaluation(unit, data=targets_only_data())
+
+    rows = {row.code: row for row in reviewer_client.get("/overview/?year=2023").context["rows"]}
+
+    assert rows["310112-PJ-CSYX"].total_score is None
+    assert rows["310112-PJ-CSYX"].grade == ""
+    assert not list(reviewer_client.get("/overview/?year=2023&grade=差").context["rows"])

@@ -34,7 +34,7 @@ from evaluations.pdf import (
 )
 from indicators.models import Indicator, IndicatorCategory
 
-from .conftest import make_evaluation, make_unit, synthetic_data
+from .conftest import make_evaluation, make_unit, synthetic_data, targets_only_data
 
 COLUMN_HEADS = "一级指标 权重 二级指标 三级指标 年度指标值 全年完成值 分值 得分 偏差及原因分析"
 RARE = "䶮堃𠮷㈠"
@@ -647,3 +647,13 @@ def test_a_missing_character_is_caught_with_weasyprint_quietened(district):
             pdf_of(make_evaluation(unit))
     finally:
         quiet.setLevel(level)
+
+
+def test_a_form_of_targets_only_has_no_total_score(staff_client, unit):
+    evaluation = make_evaluation(unit, data=targets_only_data())
+
+    response = staff_client.get(pdf_url(evaluation))
+
+    text = "\n".join(page_texts(b"".join(response.streaming_content)))
+    assert re.search(r"合计 100 —\n", text)
+    assert "合计 100 0" not in text

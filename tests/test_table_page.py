@@ -1,5 +1,6 @@
 """The official table page: what it shows, to whom, and at what cost."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from evaluations import workflow
 from evaluations.models import BudgetLine
 from indicators.models import Indicator, IndicatorGroup
 
-from .conftest import make_evaluation, make_unit, open_results, synthetic_data
+from .conftest import make_evaluation, make_unit, open_results, synthetic_data, targets_only_data
 
 
 def table_url(evaluation) -> str:
@@ -224,3 +225,54 @@ def test_a_change_anywhere_in_the_table_draws_it_again(staff_client, reviewer, s
     )
     response = staff_client.get(table_url(sample))
     assert drew_the_table(response) and "审核意见：目标值偏低" in response.content.decode()
+
+
+def test_a_form_of_targets_only_has_no_score_and_no_grade(staff_client, unit):
+    evaluation = make_evaluation(unit, data=targets_only_data())
+
+    page = staff_client.get(table_url(evaluation)).content.decode()
+
+    assert '总得分 <strong>—</strong>，评价等级 <strong class="grade">—</strong>' in page
+    assert 'grade">差' not in page
+    assert re.search(
+        r'<th colspan="6" scope="row">合计</th>\s*<td class="num">100</td>\s*'
+        r'<td class="num">—</td>',
+        page,
+    )
+
+
+def test_an_approved_form_leads_with_its_approval_not_the_old_return(staff, reviewer, sample):
+    from evaluations import workflow
+
+    workflow.submit(sample, by=staff)
+    workflow.return_for_revision(sample, by=reviewer, reason="请补充目标依据。")
+    workflow.submit(sample, by=staff)
+    client = Client()
+    client.force_login(reviewer)
+    page = client.get(table_url(sample)).content.decode()
+    # Approving takes a confirmation: the button that acts is inside a closed disclosure.
+    disclosure = page[page.index('<details class="action confirm">') :]
+    disclosure = disclosure[: disclosure.index("</details>")]
+    assert "<summary>审核通过年初目标…</summary>" in disclosure
+    assert '<button type="submit">确认审核通过年初目标</button>' in disclosure
+    assert "审核通过后年初目标锁定" in disclosure
+
+    workflow.approve(sample, by=reviewer)
+    workflow.submit(sample, by=staff)
+    workflow.approve(sample, by=reviewer)
+
+    page = client.get(table_url(sample)).content.decode()
+    assert 'class="last-return"' not in page
+    assert "本表已审核定稿：审核人 <strong>闵行审核人</strong>，审核时间 <strong>" in page
+    assert page.index('id="final"') < page.index('id="history"')
+    past = page[page.index('<details class="past-return">') :]
+    assert "上次退回理由" in past and "请补充目标依据。" in past[: past.index("</details>")]
+    assert "（年初目标已审核，只读：闵行审核人 " in page
+
+
+def test_submitting_takes_a_confirmation(staff_client, sample):
+    page = staff_client.get(table_url(sample)).content.decode()
+    disclosure = page[page.index('<details class="action confirm">') :]
+    disclosure = disclosure[: disclosure.index("</details>")]
+    assert "<summary>提交年初目标…</summary>" in disclosure
+    assert '<button type="submit">确认提交年初目标</button>' in disclosure

@@ -13,7 +13,7 @@ from evaluations.workbook import plain_text_to_rich, render_xlsx, rich_text_to_p
 from evaluations.xlsx import WorkbookError, check_xlsx
 from indicators.models import Indicator
 
-from .conftest import make_evaluation, open_results, synthetic_data
+from .conftest import make_evaluation, open_results, synthetic_data, targets_only_data
 from .workbooks import find_row, load, zip_bomb
 
 
@@ -267,3 +267,12 @@ def test_the_consistency_faults_have_a_sheet_of_their_own(sample):
     assert ("自评表第 6 行", rows[1][1]) == rows[1]
     assert rows[1][1].startswith("整体支出规模·其他资金：全年预算数为 0")
     assert any(place == f"自评表第 {row} 行" and "“设备使用率”" in text for place, text in rows)
+
+
+def test_a_form_of_targets_only_has_a_blank_total_score(staff_client, unit):
+    evaluation = make_evaluation(unit, data=targets_only_data())
+
+    sheet = load(staff_client.get(workbook_url(evaluation)).content).active
+
+    total = find_row(sheet, 1, "合计")
+    assert sheet.cell(total, 7).value == 100 and sheet.cell(total, 8).value is None

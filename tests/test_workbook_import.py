@@ -587,3 +587,29 @@ def test_a_sheet_moved_out_of_its_folder_is_counted_too(staff_client, sample, mo
     rows_read = RowsRead(monkeypatch)
     assert_refused(staff_client, sample, moved, f"第 {MAX_SHEET_ROWS + 1:,} 行仍有内容")
     assert rows_read.count == 1
+
+
+def test_a_preview_refuses_every_locked_field_before_confirming(staff_client, sample):
+    open_results(sample)
+    workbook = load(exported(sample))
+    sheet = workbook.active
+    sheet.cell(5, 5).value = 8278262.03  # 财政拨款·全年预算数, closed since the targets' approval
+    sheet.cell(7, 5).value = 3444198.01  # 基本支出·全年预算数
+    changed_row = find_row(sheet, 4, "设备使用准确率")
+    sheet.cell(changed_row, 5).value = "=99.00(%)"  # 年度指标值
+    sheet.cell(changed_row, 6).value = "98.00(%)"  # 全年完成值: open
+    before = database_state(sample)
+
+    response = upload(staff_client, sample, save(workbook))
+    preview = staff_client.get(response["Location"])
+
+    assert preview.status_code == 409
+    page = preview.content.decode()
+    assert "工作簿修改了以下 3 处不能修改的内容，无法导入" in page
+    assert "第 5 行 整体支出规模 资金来源：（1）财政拨款：“全年预算数”" in page
+    assert "第 7 行 整体支出规模 资金结构：（1）基本支出：“全年预算数”" in page
+    assert f"第 {changed_row} 行 产出指标 / 质量指标 / 设备使用准确率：“年度指标值”" in page
+    assert "确认导入</button>" not in page and "确认（无变更）" not in page
+    confirmed = staff_client.post(response["Location"], follow=True).content.decode()
+    assert "工作簿中不能修改的内容共 3 处" in confirmed
+    assert database_state(sample) == before

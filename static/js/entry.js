@@ -102,7 +102,7 @@
     document.getElementById("live-total-score").textContent = data.total.score;
     text('[data-total="points"]', data.total.points);
     text('[data-total="score"]', data.total.score);
-    document.getElementById("live-grade").textContent = resultsPhase ? data.total.grade : "—";
+    document.getElementById("live-grade").textContent = (resultsPhase && data.total.grade) || "—";
     const count = document.getElementById("live-fault-count");
     count.textContent = data.faults.length ? `${data.faults.length} 处问题` : "通过";
     count.classList.toggle("has-faults", data.faults.length > 0);
