@@ -1,5 +1,6 @@
 import hashlib
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from indicators.models import Indicator
 from indicators.scoring import GRADES
 
 from . import workflow, years
@@ -54,8 +56,10 @@ from .models import (
     EvaluationError,
     ExportItem,
     ExportJob,
+    ReviewEvent,
     StaleVersion,
     Unit,
+    anchor_of,
 )
 from .overview import (
     DEFAULT_SORT,
@@ -344,13 +348,12 @@ def submit_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_fill(request.user, evaluation):
         raise PermissionDenied("只有本单位的填报人可以提交。")
-    try:
-        workflow.submit(evaluation, by=request.user)
-    except EvaluationError as error:
-        show_error(request, error)
-    else:
-        messages.success(request, f"{evaluation.get_phase_display()}已提交，等待审核。")
-    return redirect("evaluation_table", evaluation.pk)
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.submit(evaluation, by=request.user),
+        "{phase}已提交，等待审核。",
+    )
 
 
 @require_POST
@@ -364,19 +367,18 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         for key, value in request.POST.items()
         if key.startswith(COMMENT_PREFIX)
     }
-    try:
-        workflow.return_for_revision(
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.return_for_revision(
             evaluation,
             by=request.user,
             reason=request.POST.get("reason", ""),
             comments=comments,
             expected_version=parse_version(request.POST.get("version")),
-        )
-    except EvaluationError as error:
-        show_error(request, error)
-    else:
-        messages.success(request, f"{evaluation.get_phase_display()}已退回填报单位修改。")
-    return redirect("evaluation_table", evaluation.pk)
+        ),
+        "{phase}已退回填报单位修改。",
+    )
 
 
 @require_POST
@@ -385,18 +387,16 @@ def approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_review(request.user, evaluation):
         raise PermissionDenied("只有本区的审核人可以审核。")
-    phase = evaluation.get_phase_display()
-    try:
-        workflow.approve(
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.approve(
             evaluation,
             by=request.user,
             expected_version=parse_version(request.POST.get("version")),
-        )
-    except EvaluationError as error:
-        show_error(request, error)
-    else:
-        messages.success(request, f"{phase}已审核通过。")
-    return redirect("evaluation_table", evaluation.pk)
+        ),
+        "{phase}已审核通过。",
+    )
 
 
 @require_POST
@@ -405,18 +405,17 @@ def reopen_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_reopen(request.user, evaluation):
         raise PermissionDenied("只有管理员可以重新打开。")
-    try:
-        workflow.reopen(
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.reopen(
             evaluation,
             by=request.user,
             reason=request.POST.get("reason", ""),
             expected_version=parse_version(request.POST.get("version")),
-        )
-    except EvaluationError as error:
-        show_error(request, error)
-    else:
-        messages.success(request, f"已重新打开{evaluation.get_phase_display()}，填报单位可以修改。")
-    return redirect("evaluation_table", evaluation.pk)
+        ),
+        "已重新打开{phase}，填报单位可以修改。",
+    )
 
 
 @require_POST
@@ -425,22 +424,39 @@ def recheck_indicator(request: HttpRequest, evaluation_id: int, indicator_id: in
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_review(request.user, evaluation):
         raise PermissionDenied("只有本区的审核人可以再复核。")
-    try:
-        workflow.recheck(
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.recheck(
             evaluation,
             indicator_id,
             by=request.user,
             review_score=request.POST.get("review_score"),
             review_opinion=request.POST.get("review_opinion", ""),
             expected_version=parse_version(request.POST.get("version")),
-        )
+        ),
+        "复核得分和意见已保存。",
+        anchor=anchor_of(Indicator.anchor_prefix, indicator_id),
+    )
+
+
+def take_step(
+    request: HttpRequest,
+    evaluation: Evaluation,
+    step: Callable[[], ReviewEvent],
+    done: str,
+    anchor: str = "",
+) -> HttpResponse:
+    """Takes one workflow step for a POST view and shows the table page again: the
+    step's refusal as an error, or `done` (its {phase}: the phase the step acted on)."""
+    try:
+        event = step()
     except EvaluationError as error:
         show_error(request, error)
     else:
-        messages.success(request, "复核得分和意见已保存。")
-    return redirect(
-        reverse("evaluation_table", args=[evaluation.pk]) + f"#indicator-{indicator_id}"
-    )
+        messages.success(request, done.format(phase=event.get_phase_display()))
+    url = reverse("evaluation_table", args=[evaluation.pk])
+    return redirect(f"{url}#{anchor}" if anchor else url)
 
 
 def parse_version(value: str | None) -> int:
