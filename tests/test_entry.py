@@ -54,18 +54,20 @@ class Fields(HTMLParser):
             self.data[-1] = (name, value + data)
 
 
+def fields_of(client, evaluation) -> dict[str, list[str]]:
+    """What a browser would post from the entry page, as the page stands."""
+    parser = Fields()
+    parser.feed(client.get(entry_url(evaluation)).content.decode())
+    fields: dict[str, list[str]] = {}
+    for name, value in parser.data:
+        fields.setdefault(name, []).append(value)
+    fields.pop("csrfmiddlewaretoken", None)
+    return fields
+
+
 @pytest.fixture
 def page_fields():
-    def read(client, evaluation) -> dict[str, list[str]]:
-        parser = Fields()
-        parser.feed(client.get(entry_url(evaluation)).content.decode())
-        fields: dict[str, list[str]] = {}
-        for name, value in parser.data:
-            fields.setdefault(name, []).append(value)
-        fields.pop("csrfmiddlewaretoken", None)
-        return fields
-
-    return read
+    return fields_of
 
 
 def row_named(evaluation, name: str) -> Indicator:

@@ -16,7 +16,7 @@ from evaluations.workbook import render_xlsx
 from indicators.models import Indicator, IndicatorTemplate
 
 from .conftest import open_results
-from .test_entry import Fields, entry_url, preview_url
+from .test_entry import entry_url, fields_of, preview_url
 from .workbooks import load, save
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -33,16 +33,6 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def fields_of(client, evaluation) -> dict[str, list[str]]:
-    parser = Fields()
-    parser.feed(client.get(entry_url(evaluation)).content.decode())
-    fields: dict[str, list[str]] = {}
-    for name, value in parser.data:
-        fields.setdefault(name, []).append(value)
-    fields.pop("csrfmiddlewaretoken", None)
-    return fields
 
 
 def state(evaluation) -> str:

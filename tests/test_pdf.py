@@ -304,9 +304,9 @@ def test_long_evaluation_breaks_between_blocks(district):
     assert re.search(r"合计 100 100\n", text)
 
 
-def test_block_longer_than_a_page_repeats_its_labels(district):
+def with_a_long_block(reason: str = "") -> dict:
+    """A consistent evaluation whose first 一级 is one 二级 of 60 rows: longer than a page."""
     data = synthetic_data(8)
-    data["groups"][0]["name"] = "投入管理"
     data["groups"][0]["categories"] = [
         {
             "name": "超长二级",
@@ -317,12 +317,18 @@ def test_block_longer_than_a_page_repeats_its_labels(district):
                     "actual": "95.00(%)",
                     "points": "0.50",
                     "score": "0.50",
-                    "deviation_reason": "说明文字较长，需要在本格内换行显示。" * 2,
+                    "deviation_reason": reason,
                 }
                 for number in range(1, 61)
             ],
         }
     ]
+    return data
+
+
+def test_block_longer_than_a_page_repeats_its_labels(district):
+    data = with_a_long_block(reason="说明文字较长，需要在本格内换行显示。" * 2)
+    data["groups"][0]["name"] = "投入管理"
     evaluation = make_evaluation(make_unit("HUGE", "超长单位", district), data=data)
 
     pages = page_texts(pdf_of(evaluation))
@@ -339,22 +345,7 @@ def test_block_longer_than_a_page_repeats_its_labels(district):
 
 
 def test_a_plan_that_still_runs_over_is_planned_again_with_more_slack(district, monkeypatch):
-    data = synthetic_data(8)
-    data["groups"][0]["categories"] = [
-        {
-            "name": "超长二级",
-            "indicators": [
-                {
-                    "name": f"三级指标9-{number}",
-                    "target": "≥90.00(%)",
-                    "actual": "95.00(%)",
-                    "points": "0.50",
-                    "score": "0.50",
-                }
-                for number in range(1, 61)
-            ],
-        }
-    ]
+    data = with_a_long_block()
     evaluation = make_evaluation(make_unit("OVER", "超页单位", district), data=data)
     # Forces the overrun: the measurement claims a page holds one row more than it
     # does (as when the parts of a cut grow), so the plan made with the first slack runs
