@@ -163,7 +163,7 @@ class EntryForm(forms.ModelForm):
         if keep_typed:
             # A form posted after the evaluation closed: what was typed into the phase's
             # fields is shown again (and saved nowhere), so it can be copied.
-            open_fields = Evaluation.PHASE_FIELDS[evaluation.phase].get(model_name, ())
+            open_fields = evaluation.layout.phase_fields[evaluation.phase].get(model_name, ())
         else:
             open_fields = evaluation.editable_fields(model_name)
         model_fields = {field.name for field in self._meta.model._meta.fields}
