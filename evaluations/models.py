@@ -434,6 +434,11 @@ class Evaluation(CheckedText):
         return LAYOUTS[self.kind]
 
     @property
+    def subject_name(self) -> str:
+        """What the form is of, as files and titles name it: its project, or its unit."""
+        return self.project.name if self.project_id else self.unit.name
+
+    @property
     def is_project(self) -> bool:
         return self.kind == FormKind.PROJECT
 

@@ -51,6 +51,7 @@ from .bulk_export import (
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
 from .history import last_return, review_history
+from .kinds import LAYOUTS
 from .models import (
     Evaluation,
     EvaluationError,
@@ -90,7 +91,12 @@ from .workbook_import import (
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes
 
-TABLE_PAGE_TEMPLATES = ("evaluations/_official_table.html", "evaluations/_row_notes.html")
+# What draws the table on the page: every kind's partial (the project form's extends
+# the overall form's) and the review notes.
+TABLE_PAGE_TEMPLATES = (
+    *(layout.template for layout in LAYOUTS.values()),
+    "evaluations/_row_notes.html",
+)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -506,7 +512,8 @@ def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpRespons
     )
     response = HttpResponse(render_xlsx(evaluation), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=f"{evaluation.unit.name}_{evaluation.year}年度_绩效自评表.xlsx"
+        as_attachment=True,
+        filename=f"{evaluation.subject_name}_{evaluation.year}年度_绩效自评表.xlsx",
     )
     return response
 
