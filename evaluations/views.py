@@ -86,6 +86,7 @@ from .workbook_import import (
     import_refusal,
     pending_uploads,
     preview,
+    printed_findings,
     read_workbook,
     store_upload,
 )
@@ -543,7 +544,7 @@ def workbook_import(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             f"文件大小 {upload.size / 1024 / 1024:.1f} MB，超过上限 {megabytes(MAX_UPLOAD_BYTES)}。"
         ]
     else:
-        result = read_workbook(upload.read())
+        result = read_workbook(upload.read(), evaluation.layout)
         context["errors"] = result.errors or check_identity(evaluation, result.data)
         if not context["errors"]:
             stored = store_upload(evaluation, request.user, upload.name, result.data)
@@ -569,6 +570,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
         messages.success(request, f"已导入工作簿“{upload.file_name}”。")
         return redirect("evaluation_table", evaluation.pk)
     changes = preview(evaluation, upload.data)
+    findings = printed_findings(evaluation, upload.data)
     locked = check_locked(evaluation, upload.data)
     return render(
         request,
@@ -577,6 +579,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
             "evaluation": evaluation,
             "upload": upload,
             "changes": changes,
+            "findings": findings,
             "locked": locked,
             "refusal": import_refusal(evaluation, locked) if locked else "",
         },

@@ -244,6 +244,8 @@ class SheetLayout:
     widths: tuple[int, ...]
     draw_top: Callable[["_Sheet", Table, dict], int]
     draw_total: Callable[["_Sheet", Table, int, dict], int]
+    # The first cell of the row under the indicators (where a reader stops).
+    total_row_label: str
 
     def columns(self, layout: Layout) -> dict[str, int]:
         """The indicator table's columns by field (1-based), in the heads' order."""
@@ -285,7 +287,7 @@ def _draw_overall_top(drawing: "_Sheet", table: Table, rows_at: dict) -> int:
 def _draw_overall_total(drawing: "_Sheet", table: Table, row: int, rows_at: dict) -> int:
     put = drawing.put
     rows_at[TOTAL_ANCHOR] = row
-    put(row, 1, "合计", to_column=6)
+    put(row, 1, SHEET_LAYOUTS[OVERALL.kind].total_row_label, to_column=6)
     put(
         row,
         7,
@@ -350,7 +352,7 @@ def _draw_project_top(drawing: "_Sheet", table: Table, rows_at: dict) -> int:
 def _draw_project_total(drawing: "_Sheet", table: Table, row: int, rows_at: dict) -> int:
     put, layout = drawing.put, table.layout
     rows_at[TOTAL_ANCHOR] = row
-    put(row, 1, layout.total_label, to_column=5)
+    put(row, 1, SHEET_LAYOUTS[PROJECT.kind].total_row_label, to_column=5)
     put(
         row,
         6,
@@ -372,11 +374,11 @@ AMOUNT_COLUMNS = ("initial_budget_amount", "budget_amount", "executed_amount")
 NOT_SCORED = "—"
 
 SHEET_LAYOUTS = {
-    OVERALL.kind: SheetLayout(COLUMN_WIDTHS, _draw_overall_top, _draw_overall_total),
+    OVERALL.kind: SheetLayout(COLUMN_WIDTHS, _draw_overall_top, _draw_overall_total, "合计"),
     # 一级 and the 项目资金 label, 二级 and the budget lines' labels, 三级 and 年初预算数,
     # then 年度指标值 · 全年预算数, 实际完成值 · 全年执行数, 分值, 得分 · 执行率, 偏差 · 得分.
     PROJECT.kind: SheetLayout(
-        (16, 18, 22, 14, 14, 8, 8, 28), _draw_project_top, _draw_project_total
+        (16, 18, 22, 14, 14, 8, 8, 28), _draw_project_top, _draw_project_total, PROJECT.total_label
     ),
 }
 
