@@ -72,6 +72,8 @@ from .workbook import (
 from .xlsx import WorkbookError, load_workbook
 
 UPLOAD_LIFETIME = timedelta(days=1)
+# How much of a computed figure's cell that holds text the preview quotes.
+PRINTED_TEXT_SHOWN = 40
 
 
 def indicator_fields(layout: Layout) -> tuple[tuple[str, str], ...]:
@@ -201,6 +203,8 @@ class _Reader:
             text = str(Decimal(str(value)))
         else:
             text = self.text(row, column)
+            if len(text) > PRINTED_TEXT_SHOWN:  # the preview quotes it, not a page of it
+                text = text[:PRINTED_TEXT_SHOWN] + "…"
         self.printed[key] = [row, text]
 
     def find_row(self, label: str, start: int = 1, column: int = 1) -> int | None:

@@ -14,13 +14,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from evaluations.models import BudgetLine, Evaluation
+from evaluations.demo import fill_evaluation
+from evaluations.kinds import DEFAULT_BUDGET_POINTS
+from evaluations.models import BudgetLine, Evaluation, Project
 from evaluations.numbers import whole_or_two_places
 from evaluations.pdf import pdf_filename, render_pdf
 from evaluations.table import build_table
 from evaluations.workbook import render_xlsx
 
-from .conftest import make_project_form, open_results
+from .conftest import make_project_form, open_results, synthetic_data
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROJECT = "消防通道乱停车预警智能分析项目"
@@ -53,6 +55,28 @@ def set_line(evaluation: Evaluation, kind: str, **amounts) -> None:
     BudgetLine.objects.filter(evaluation=evaluation, kind=kind).update(
         **{name: Decimal(value) for name, value in amounts.items()}
     )
+
+
+def long_project_form(unit, rows: int = 80) -> Evaluation:
+    """A project form of `rows` scored rows in four 一级 groups, 二级 blocks of five."""
+    data = synthetic_data(rows)
+    project = Project.objects.create(unit=unit, code="PJ-LONG", name="长项目", first_year=2023)
+    evaluation = Evaluation.objects.create(
+        kind=Evaluation.Kind.PROJECT,
+        project=project,
+        unit=unit,
+        year=2023,
+        budget_points=DEFAULT_BUDGET_POINTS,
+        target_text=data["target_text"],
+        result_text=data["result_text"],
+    )
+    data["budget"] = {}
+    for group in data["groups"]:
+        for category in group["categories"]:
+            for row in category["indicators"]:
+                row["deviation_reason"] = "偏差说明：受外部因素影响，部分工作顺延至下一年度完成。"
+    fill_evaluation(evaluation, data)
+    return open_results(evaluation)
 
 
 def test_the_figures_of_the_example(results_form):
@@ -175,6 +199,22 @@ def test_the_pdf_prints_every_block(results_form):
     assert "年度资金总额" in poppler and "8.62" in poppler
 
 
+def test_a_long_project_form_repeats_its_column_heads_on_every_page(unit):
+    evaluation = long_project_form(unit)
+    with pdfplumber.open(io.BytesIO(render_pdf(with_table(evaluation)))) as document:
+        pages = [page.extract_text() or "" for page in document.pages]
+    assert len(pages) >= 3
+    heads = "一级指标 二级指标 三级指标 年度指标值 实际完成值 分值 得分 偏差原因分析及改进措施"
+    for number, page in enumerate(pages, start=1):
+        assert f"第 {number} 页 共 {len(pages)} 页" in page
+        assert "权重" not in page
+        if number > 1:
+            assert heads in page
+    text = "\n".join(pages)
+    assert all(f"三级指标{group}-{row}" in text for group in range(1, 5) for row in (1, 20))
+    assert "总分" in pages[-1] and "自评等级" in pages[-1]
+
+
 def test_the_pdf_is_named_after_the_project(results_form, sample):
     assert pdf_filename(results_form) == f"{PROJECT}2023年度项目支出绩效自评表.pdf"
     assert pdf_filename(sample) == f"{UNIT}2023年度整体支出绩效自评表.pdf"
@@ -254,6 +294,19 @@ def test_the_workbook_holds_every_block(results_form):
     assert "第 &P 页 共 &N 页" in sheet.oddFooter.center.text
     assert "一致性检查" not in workbook.sheetnames
     assert workbook.properties.title == f"{PROJECT} 2023年度 项目支出绩效自评表"
+
+
+def test_a_long_project_sheet_breaks_its_pages_between_rows_with_their_labels(unit):
+    evaluation = long_project_form(unit)
+    sheet = sheet_of(render_xlsx(with_table(evaluation)))["自评表"]
+    starts = [page_break.id + 1 for page_break in sheet.row_breaks.brk]
+    assert starts and all(start > 14 for start in starts)
+    for start in starts:
+        # The page begins with its 一级 and 二级 labels, whatever row of the group it is.
+        assert str(sheet.cell(start, 1).value).startswith("一级指标")
+        assert str(sheet.cell(start, 2).value).startswith("二级指标")
+        assert str(sheet.cell(start, 3).value).startswith("三级指标")
+    assert sheet.print_title_rows == "$12:$13"
 
 
 def test_the_workbook_lists_the_faults_with_their_rows(results_form):
@@ -406,6 +459,19 @@ def test_a_workbook_of_another_project_is_refused(staff_client, unit, results_fo
     response = upload(staff_client, results_form, render_xlsx(with_table(other)))
     assert response.status_code == 400
     assert f"与本自评表的项目“{PROJECT}”不一致" in response.content.decode()
+
+
+def test_a_workbook_that_changes_the_targets_budget_is_refused(staff_client, results_form):
+    # 年初预算数 is set with the targets: closed once they are approved.
+    workbook = sheet_of(render_xlsx(with_table(results_form)))
+    workbook["自评表"]["C7"] = 650000
+    before = table_of(results_form).state()
+    location, preview = previewed(staff_client, results_form, save(workbook))
+    assert preview.status_code == 409
+    html = preview.content.decode()
+    assert "第 7 行 项目资金 其中：当年财政拨款：“年初预算数”" in html
+    assert staff_client.post(location).status_code == 302
+    assert table_of(results_form).state() == before
 
 
 def test_a_bad_amount_is_refused_at_its_cell(staff_client, results_form):
