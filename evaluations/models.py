@@ -644,11 +644,13 @@ class BudgetLine(EvaluationPart):
             self.kind == self.Kind.CARRYOVER
             and project is not None
             and evaluation.year <= project.first_year
-            and any(getattr(self, name) for name in AMOUNT_FIELDS)
+            and (filled := [name for name in AMOUNT_FIELDS if getattr(self, name)])
         ):
             raise ValidationError(
-                f"“{project.name}”{evaluation.year}年度是项目实施的第一年，没有上年结转资金，"
-                "请把该行填为 0 或核对项目的起始年度。"
+                {
+                    filled[0]: f"“{project.name}”{evaluation.year}年度是项目实施的第一年，"
+                    "没有上年结转资金，请把该行填为 0 或核对项目的起始年度。"
+                }
             )
 
     @property
