@@ -266,7 +266,7 @@ class EvaluationQuerySet(models.QuerySet):
         )
         return (
             self.filter(status=Evaluation.Status.SUBMITTED)
-            .select_related("unit", "unit__parent", "unit__district")
+            .select_related("unit", "unit__parent", "unit__district", "project")
             .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
             .order_by("submitted_at", "unit__code")
         )
@@ -436,6 +436,11 @@ class Evaluation(CheckedText):
     @property
     def is_project(self) -> bool:
         return self.kind == FormKind.PROJECT
+
+    @property
+    def subject(self) -> str:
+        """What the form is of, in lists and titles: the unit, or the project."""
+        return self.project.name if self.project_id else self.unit.name
 
     def lineage(self) -> dict:
         """The lookup of this form in other years: the project's forms, or the
