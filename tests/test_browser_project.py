@@ -37,7 +37,7 @@ def test_a_project_form_walks_from_targets_to_approval(browser, live_server):  #
         connections.close_all()
 
 
-def walk_the_project_form(browser, base: str) -> None:
+def walk_the_project_form(chromium, base: str) -> None:
     from playwright.sync_api import expect
 
     district = District.objects.create(code="310112", name="闵行区")
@@ -55,7 +55,7 @@ def walk_the_project_form(browser, base: str) -> None:
     entry_url = f"{base}/admin/evaluations/evaluation/{form.pk}/entry/"
 
     # 1. Targets: the unit sets 年初预算数 and submits.
-    staff = log_in(browser, "pujin", counter, base)
+    staff = log_in(chromium, "pujin", counter, base)
     staff.goto(entry_url)
     expect(staff.locator("#header-block")).to_contain_text("消防通道乱停车预警智能分析项目")
     expect(staff.locator("#budget")).to_contain_text("年度资金总额")
@@ -70,7 +70,7 @@ def walk_the_project_form(browser, base: str) -> None:
     expect(staff.locator(".messages")).to_contain_text("年初目标已提交")
 
     # 2. The district approves the targets from its queue.
-    reviewer = log_in(browser, "minhang", counter, base)
+    reviewer = log_in(chromium, "minhang", counter, base)
     reviewer.goto(f"{base}/review/")
     counter.click(reviewer.get_by_role("link", name="消防通道乱停车预警智能分析项目"))
     counter.click(reviewer.locator("summary", has_text="审核通过年初目标"))
