@@ -71,11 +71,7 @@ def walk_the_project_form(chromium, base: str) -> None:
 
     # 2. The district approves the targets from its queue.
     reviewer = log_in(chromium, "minhang", counter, base)
-    reviewer.goto(f"{base}/review/")
-    counter.click(reviewer.get_by_role("link", name="消防通道乱停车预警智能分析项目"))
-    counter.click(reviewer.locator("summary", has_text="审核通过年初目标"))
-    counter.click(reviewer.get_by_role("button", name="确认审核通过年初目标"))
-    expect(reviewer.locator(".messages")).to_contain_text("年初目标已审核通过")
+    approve_from_the_queue(reviewer, counter, base, "年初目标")
 
     # 3. Results: the year's budget and spending; the execution score follows live.
     staff.goto(entry_url)
@@ -93,11 +89,17 @@ def walk_the_project_form(chromium, base: str) -> None:
     expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
 
     # 4. The district approves: final.
-    reviewer.goto(f"{base}/review/")
-    counter.click(reviewer.get_by_role("link", name="消防通道乱停车预警智能分析项目"))
-    counter.click(reviewer.locator("summary", has_text="审核通过年末自评"))
-    counter.click(reviewer.get_by_role("button", name="确认审核通过年末自评"))
-    expect(reviewer.locator(".messages")).to_contain_text("年末自评已审核通过")
+    approve_from_the_queue(reviewer, counter, base, "年末自评")
     shoot(reviewer, "project-03-approved")
     form.refresh_from_db()
     assert form.is_final
+
+
+def approve_from_the_queue(reviewer, counter: Counter, base: str, phase: str) -> None:
+    from playwright.sync_api import expect
+
+    reviewer.goto(f"{base}/review/")
+    counter.click(reviewer.get_by_role("link", name="消防通道乱停车预警智能分析项目"))
+    counter.click(reviewer.locator("summary", has_text=f"审核通过{phase}"))
+    counter.click(reviewer.get_by_role("button", name=f"确认审核通过{phase}"))
+    expect(reviewer.locator(".messages")).to_contain_text(f"{phase}已审核通过")
