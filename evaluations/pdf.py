@@ -385,4 +385,4 @@ def height(rows: list[Row], placements: dict[str, Placement]) -> float:
 def pdf_filename(evaluation: Evaluation) -> str:
     # 整体支出绩效自评表, 项目支出绩效自评表: the title without the overall form's 部门（单位）.
     title = evaluation.layout.title.removeprefix("部门（单位）")
-    return f"{evaluation.subject_name}{evaluation.year}年度{title}.pdf"
+    return f"{evaluation.subject}{evaluation.year}年度{title}.pdf"

@@ -275,7 +275,7 @@ class Table:
     @property
     def document_title(self) -> str:
         """A file's title: the unit's or the project's name, the year, the form."""
-        return f"{self.evaluation.subject_name} {self.year}年度 {self.title}"
+        return f"{self.evaluation.subject} {self.year}年度 {self.title}"
 
     @property
     def supervisor_name(self) -> str:

@@ -514,7 +514,7 @@ def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpRespons
     response = HttpResponse(render_xlsx(evaluation), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True,
-        filename=f"{evaluation.subject_name}_{evaluation.year}年度_绩效自评表.xlsx",
+        filename=f"{evaluation.subject}_{evaluation.year}年度_绩效自评表.xlsx",
     )
     return response
 
