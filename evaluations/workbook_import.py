@@ -16,6 +16,12 @@ a new name is a row added and a missing name a row removed. Matched rows keep
 their ids. Unchanged goal texts keep their stored rich text; a changed one becomes
 a paragraph per line.
 
+It reads the sheet of the evaluation's kind (`READERS`, and the layout's labels and
+columns). The figures the form computes — 执行率, the project form's 年度资金总额, the
+合计 / 总分 row — are not imported; what the file prints of them is kept beside the
+data and compared with the computation (`printed_findings`): each difference is
+shown on the preview.
+
 Between preview and confirmation the parsed data waits in a `WorkbookUpload` row,
 with a fingerprint of the evaluation as it was previewed: confirming after the
 evaluation changed is refused, so what is applied is what was shown.

@@ -159,6 +159,17 @@ def test_faults_are_shown_in_chinese_at_their_rows(staff_client, results_form):
     assert f'href="#{line.anchor}"' in html and f'href="#{row.anchor}"' in html
 
 
+def test_the_cached_drawings_follow_both_kinds_templates():
+    # A release that changes either kind's drawing draws its tables and PDFs afresh.
+    from evaluations.bulk_export import PDF_TEMPLATES
+    from evaluations.kinds import LAYOUTS
+    from evaluations.views import TABLE_PAGE_TEMPLATES
+
+    for layout in LAYOUTS.values():
+        assert layout.template in TABLE_PAGE_TEMPLATES
+        assert layout.pdf_template in PDF_TEMPLATES
+
+
 def test_another_units_staff_cannot_see_the_project_form(client, other_staff, results_form):
     client.force_login(other_staff)
     for name in ("evaluation_table", "evaluation_workbook", "workbook_import"):
