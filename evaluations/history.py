@@ -58,12 +58,8 @@ class ReviewHistory:
         return approvals[-1] if approvals else None
 
 
-def review_history(
-    evaluation: Evaluation, events: list[ReviewEvent] | None = None
-) -> ReviewHistory:
-    """`events`: the evaluation's review events with their actors, if read already."""
-    if events is None:
-        events = list(evaluation.review_events.select_related("actor"))
+def review_history(evaluation: Evaluation) -> ReviewHistory:
+    events = list(evaluation.review_events.select_related("actor"))
     last_return, comments = _last_return(events)
     if last_return is None:
         return ReviewHistory(events, None, [], [])

@@ -97,6 +97,12 @@ from .xlsx import MAX_UPLOAD_BYTES, megabytes
 
 # How long a drawn table page is kept (it is keyed by what it shows, so never stale).
 TABLE_PAGE_SECONDS = 24 * 60 * 60
+# What the table page shows of a review event: all of it, and who acted, by name.
+REVIEW_EVENT_SHOWN = (
+    *(field.attname for field in ReviewEvent._meta.concrete_fields),
+    "actor__first_name",
+    "actor__username",
+)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -304,9 +310,8 @@ def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonRe
 def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     user = request.user
     evaluation = get_evaluation_for_user(
-        user, evaluation_id, Evaluation.objects.select_related("unit", "unit__district")
+        user, evaluation_id, Evaluation.objects.select_related("unit")
     )
-    events = list(evaluation.review_events.select_related("actor"))
     # What differs between users who may see the form: their buttons, nothing else.
     buttons = {
         "can_enter": can_enter(user, evaluation),
@@ -317,36 +322,40 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     }
     # The page is drawn once per state of what it shows and per set of buttons. Every
     # write of the form moves its row (the version, raised by `workflow.changing` and
-    # the review steps, or `updated_at`, touched by any row's save); renames of the unit,
-    # its district and the people in the review events show in the rows read here. So
-    # an unchanged form costs this fetch and its events, not the tree and its history.
+    # the review steps, or `updated_at`, touched by any row's save); renames of the unit
+    # and of the people in the review events show in the rows read here. So an unchanged
+    # form costs this fetch and its events as plain values, not the tree and its history.
+    events = evaluation.review_events.values_list(*REVIEW_EVENT_SHOWN)
     key = "table-page:" + digest(
         [
             table_page_version(),
             row_values(evaluation),
             row_values(evaluation.unit),
-            row_values(evaluation.unit.district),
-            [[*row_values(event), person(event.actor)] for event in events],
+            [[str(value) for value in event] for event in events],
             buttons,
         ]
     )
     drawn = cache.get(key)
     # The list of changes names who made them: redrawn when one of them was renamed.
     if drawn is None or drawn["people"] != names_of(drawn["people"]):
-        drawn = draw_table_page(user, evaluation_id, events, buttons)
+        drawn = draw_table_page(user, evaluation_id, buttons)
         cache.set(key, drawn, TABLE_PAGE_SECONDS)
-    body = drawn["html"].replace(drawn["csrf_mark"], get_token(request))
-    return render(
-        request, "evaluations/table_page.html", {"evaluation": evaluation, "body": mark_safe(body)}
-    )
+    # One token for the page's forms and the header's (masking it costs).
+    token = get_token(request)
+    context = {
+        "evaluation": evaluation,
+        "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
+        "csrf_token": token,
+    }
+    return render(request, "evaluations/table_page.html", context)
 
 
-def draw_table_page(user, evaluation_id: int, events: list[ReviewEvent], buttons: dict) -> dict:
+def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
     """The table page below the header, drawn without the request (so nothing of one
     user's request can be served to another) and with a mark for the CSRF token."""
     evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
     table = build_table(evaluation)
-    history = review_history(evaluation, events)
+    history = review_history(evaluation)
     notes = {}
     for comment in history.comments:
         notes.setdefault(comment.anchor, []).append(comment.text)

@@ -137,9 +137,10 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     client = Client()
     client.force_login(staff)
     # Drawn: session, user, the user's role groups, the evaluation with its unit (and the
-    # user's relation to it), its review events; then the tree through the same access
-    # check: the evaluation again, budget lines, 一级, 二级, 三级.
-    with django_assert_num_queries(10):
+    # user's relation to it), its review events as values; then the tree through the same
+    # access check (the evaluation again, budget lines, 一级, 二级, 三级) and the events
+    # with their actors.
+    with django_assert_num_queries(11):
         drawn = client.get(table_url(evaluation))
     # Unchanged: the first five only; the session is not written again within a minute.
     with django_assert_num_queries(5):
@@ -186,9 +187,9 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
                 page = client.get(table_url(evaluation)).content.decode()
             assert "审核意见：目标值偏低" in page and "以来的修改" in page
             counts.append(len(queries))
-    # Drawn: the 10 of a draft, the notes of the return and the five field histories.
+    # Drawn: the 11 of a draft, the notes of the return and the five field histories.
     # Unchanged: the 5 of a draft, and the names of who made the changes (a rename shows).
-    assert counts == [16, 6, 16, 6]
+    assert counts == [17, 6, 17, 6]
 
 
 def test_an_extension_b_character_is_on_the_page(staff_client, sample):
