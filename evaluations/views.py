@@ -48,7 +48,15 @@ from .bulk_export import (
     store_evaluation_pdf,
     sweep_stale_work,
 )
-from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
+from .entry import (
+    Entry,
+    EntryExpired,
+    keep_valid_fields,
+    preview_data,
+    read_entry,
+    renamed_keys,
+    save_entry,
+)
 from .forms import ExportForm
 from .history import last_return, review_history
 from .models import (
@@ -224,8 +232,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         return render_entry(request, entry, status=409)
     errors = entry.errors()
     if errors:
-        messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")
-        return render_entry(request, entry, status=400)
+        return save_valid_fields(request, entry, errors, last_year)
     try:
         save_entry(entry, by=user, expected_version=parse_version(request.POST.get("version")))
     except StaleVersion as error:
@@ -251,6 +258,37 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         )
     messages.success(request, f"{phase}已提交，等待审核。")
     return redirect("evaluation_table", evaluation.pk)
+
+
+def save_valid_fields(
+    request: HttpRequest, entry: Entry, errors: dict, last_year: Evaluation | None
+) -> HttpResponse:
+    """A form with mistakes: every valid field is saved (nothing typed is lost), the
+    wrong ones are shown again as typed beside their errors, and nothing is submitted."""
+    evaluation = entry.evaluation
+    posted_keys = keep_valid_fields(entry)
+    try:
+        save_entry(
+            entry, by=request.user, expected_version=parse_version(request.POST.get("version"))
+        )
+    except StaleVersion as error:
+        messages.error(
+            request,
+            f"{error.message}下方保留了您填写的内容；核对后再次保存，将以您填写的内容为准。",
+        )
+        return render_entry(request, entry, status=409)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return render_entry(request, entry, status=409)
+    not_submitted = "未提交；" if request.POST.get("action") == "submit" else ""
+    messages.error(
+        request,
+        f"有 {len(errors)} 处填写有误，{not_submitted}这些内容未保存，按您填写的原样保留在下方，"
+        "请按红字提示修改；其余填写已保存。",
+    )
+    saved = get_evaluation_for_user(request.user, evaluation.pk, Evaluation.objects.with_table())
+    data = renamed_keys(request.POST, entry, posted_keys)
+    return render_entry(request, read_entry(saved, data, last_year), status=400)
 
 
 def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpResponse:
