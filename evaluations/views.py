@@ -309,6 +309,10 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "evaluation": evaluation,
         "entry": entry,
         "can_submit": not workflow.submit_refusal(request.user, evaluation),
+        # Drawn from a post that was not (wholly) saved: the page's script keeps it
+        # as a draft in the browser at once.
+        "unsaved": status != 200,
+        "session_seconds": settings.SESSION_COOKIE_AGE,
     }
     return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
 

@@ -10,6 +10,7 @@ a row comment; the 填报人 fixes and resubmits; the reviewer approves; the PDF
 import io
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,10 @@ class Counter:
 
 @pytest.fixture
 def browser(monkeypatch):
+    # One per test, started after the test's database: while Playwright's loop runs,
+    # the ORM sees another connection object, one without the contents a transactional
+    # test restores (the role groups), so a browser shared across tests would find
+    # them missing from the second test on. The tests are few and each does a lot.
     # Playwright's sync API runs an event loop in this thread; the test's own ORM
     # calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -291,3 +296,145 @@ def fill_the_sample_year(browser, base: str) -> None:
         f"\nfilling the sample: {counter.fields} fields, {counter.clicks} clicks",
         file=os.sys.stderr,
     )
+
+
+def sign_in(page, base: str, username: str) -> None:
+    """Logs in on the page's login form, wherever it came from."""
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def stored_drafts(page) -> dict:
+    return page.evaluate(
+        "() => Object.fromEntries(Object.keys(localStorage)"
+        ".filter((key) => key.startsWith('jixiao-draft:'))"
+        ".map((key) => [key, JSON.parse(localStorage.getItem(key))]))"
+    )
+
+
+def test_nothing_typed_is_lost(live_server, staff, sample, browser):
+    """A reload, an expired login and a typo lose nothing; Enter never submits;
+    Ctrl+S saves; Alt+N finds the next empty field; 退出登录 clears the computer."""
+    from django.contrib.sessions.models import Session
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    row = sample.indicator_groups.get(name="产出指标").categories.get(name="数量指标")
+    row = row.indicators.get(name="设备使用率")
+    name_field = f"input[name='indicator-{row.pk}-name']"
+    POLICY_VIOLATIONS.clear()
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("console", note_policy_violation)
+        page.goto(entry)
+        sign_in(page, base, "staff")
+        page.wait_for_url(entry)
+
+        # Typed, then the tab reloaded (or closed and opened again): all there.
+        page.locator(name_field).fill("设备完好率")
+        page.locator("input[name='budget-other-budget_amount']").fill("9O.00")
+        page.locator("#editor-target_text").fill("新的年初设定目标：做实处置网格。")
+        wait_for_figures(page)
+        page.once("dialog", lambda dialog: dialog.accept())  # "leave the page?"
+        page.reload()
+        expect(page.locator("#draft-notice")).to_contain_text("已恢复您在本机未保存的内容")
+        expect(page.locator(name_field)).to_have_value("设备完好率")
+        expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
+        expect(page.locator("#editor-target_text")).to_contain_text("做实处置网格")
+
+        # The login ends on the server (two idle hours); typing finds out and says so.
+        Session.objects.all().delete()
+        page.locator("input[name='budget-fiscal-budget_amount']").fill("3444197.01")
+        expect(page.locator("#draft-notice")).to_contain_text("登录已过期")
+        # 保存草稿 lands on the login page, which says the text is kept; after login
+        # the entry page has it all back.
+        page.locator("button[name='action'][value='save']").click()
+        page.wait_for_url("**/accounts/login/**")
+        expect(page.locator("[data-draft-login-notice]")).to_be_visible()
+        shoot(page, "16-01a-login-after-expiry", full_page=False)
+        sign_in(page, base, "staff")
+        page.wait_for_url(entry)
+        expect(page.locator("#draft-notice")).to_contain_text("登录已过期，已为您保留未保存的内容")
+        expect(page.locator(name_field)).to_have_value("设备完好率")
+        expect(page.locator("input[name='budget-fiscal-budget_amount']")).to_have_value(
+            "3444197.01"
+        )
+        expect(page.locator("#editor-target_text")).to_contain_text("做实处置网格")
+        shoot(page, "16-01b-restored-after-login", full_page=False)
+
+        # Enter in a field moves on and sends nothing.
+        page.locator(name_field).press("Enter")
+        expect(page.locator(f"input[name='indicator-{row.pk}-target']")).to_be_focused()
+        assert page.url == entry
+        # Alt+N goes to an empty field.
+        page.locator(f"input[name='indicator-{row.pk}-target']").fill("")
+        page.locator("input[name='subordinate_unit_count']").focus()
+        page.keyboard.press("Alt+N")
+        expect(page.locator(f"input[name='indicator-{row.pk}-target']")).to_be_focused()
+        page.locator(f"input[name='indicator-{row.pk}-target']").fill("=100.00(%)")
+
+        # Ctrl+S: the typo stays as typed beside its error, everything else is saved.
+        page.keyboard.press("Control+S")
+        expect(page.locator(".messagelist")).to_contain_text("有 1 处填写有误")
+        expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
+        expect(page.locator("#error-budget-other-budget_amount")).not_to_be_empty()
+        shoot(page, "16-01c-typo-kept", full_page=False)
+        row.refresh_from_db()
+        sample.refresh_from_db()
+        assert row.name == "设备完好率"
+        assert "做实处置网格" in sample.target_text
+        assert sample.budget_lines.get(kind="fiscal").budget_amount == Decimal("3444197.01")
+        # That page's typo is kept in the browser too: a reload brings it back.
+        page.reload()
+        expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
+        page.locator("input[name='budget-other-budget_amount']").fill("90.00")
+        page.keyboard.press("Control+S")
+        expect(page.locator(".messagelist")).to_contain_text("草稿已保存")
+        assert sample.budget_lines.get(kind="other").budget_amount == Decimal("90.00")
+        assert stored_drafts(page) == {}
+
+        # Something typed, then 退出登录: nothing of it stays on this computer.
+        page.locator(name_field).fill("设备完好率（未保存）")
+        wait_for_figures(page)
+        assert len(stored_drafts(page)) == 1
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="退出登录").click()
+        page.wait_for_url("**/accounts/login/**")
+        assert stored_drafts(page) == {}
+        expect(page.locator("[data-draft-login-notice]")).to_be_hidden()
+        assert POLICY_VIOLATIONS == []
+    finally:
+        context.close()
+        connections.close_all()
+
+
+def test_a_warning_comes_before_the_login_ends(live_server, staff, sample, browser):
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(entry)
+        sign_in(page, base, "staff")
+        page.wait_for_url(entry)
+        page.clock.install()
+        page.reload()
+        page.locator("input[name='subordinate_unit_count']").fill("3")
+        wait_for_figures(page)
+        expect(page.locator("#session-warning")).to_be_hidden()
+        page.clock.fast_forward("01:56:00")
+        expect(page.locator("#session-warning")).to_contain_text("登录将在约 4 分钟后")
+        shoot(page, "16-01d-session-warning", full_page=False)
+        page.get_by_role("button", name="保持登录").click()
+        expect(page.locator("#session-warning")).to_be_hidden()
+        wait_for_figures(page)
+    finally:
+        context.close()
+        connections.close_all()
