@@ -117,6 +117,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
+        evaluation.next_step, evaluation.yours = next_step(user, evaluation)
     units = units_to_start(user).order_by("code")
     template_years = years.template_years()
     context = {
@@ -129,6 +130,21 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_export": can_export(user),
     }
     return render(request, "evaluations/home.html", context)
+
+
+def next_step(user, evaluation: Evaluation) -> tuple[str, bool]:
+    """Who acts next on the form, as the home page says it, and whether it is `user`."""
+    phase = evaluation.get_phase_display()
+    if evaluation.is_final:
+        return "已审核定稿，无需再办理", False
+    if evaluation.status in Evaluation.EDITABLE_STATUSES:
+        verb = "修改" if evaluation.status == Evaluation.Status.RETURNED else "填报"
+        if can_fill(user, evaluation):
+            return f"待您{verb}{phase}", True
+        return f"下一步：单位填报人{verb}{phase}", False
+    if can_review(user, evaluation):
+        return f"待您审核{phase}", True
+    return f"下一步：区财政局审核人审核{phase}", False
 
 
 @require_POST
