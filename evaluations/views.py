@@ -498,6 +498,35 @@ def recheck_indicator(request: HttpRequest, evaluation_id: int, indicator_id: in
     )
 
 
+@require_POST
+@login_required
+def recheck_indicators(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """再复核 of every row from one form (fields `review_score-<id>`, `review_opinion-<id>`)."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以再复核。")
+    typed = {}
+    for name in request.POST:
+        prefix, _, key = name.partition("-")
+        if prefix == "review_score" and _whole_number(key):
+            typed[_whole_number(key)] = (
+                request.POST.get(name, ""),
+                request.POST.get(f"review_opinion-{key}", ""),
+            )
+    try:
+        events = workflow.recheck_rows(
+            evaluation,
+            typed,
+            by=request.user,
+            expected_version=parse_version(request.POST.get("version")),
+        )
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"已保存 {len(events)} 行的复核得分和意见。")
+    return redirect(reverse("evaluation_table", args=[evaluation.pk]) + "#recheck")
+
+
 def take_step(
     request: HttpRequest,
     evaluation: Evaluation,
