@@ -23,9 +23,9 @@ from evaluations import workflow
 from evaluations.demo import sample_data, sample_template
 from evaluations.models import District, Evaluation, Unit
 from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
-from indicators.models import IndicatorTemplate
+from indicators.models import Indicator, IndicatorTemplate
 
-from .conftest import PASSWORD, make_evaluation, make_user, open_results
+from .conftest import PASSWORD, make_evaluation, make_user, open_results, targets_only_data
 
 User = get_user_model()
 
@@ -506,7 +506,9 @@ def test_every_page_fits_a_phone_and_passes_axe(
 
     base = live_server.url
     open_results(sample)
-    waiting = make_evaluation(other_unit)
+    waiting = make_evaluation(other_unit, data=targets_only_data())
+    rechecked = make_evaluation(sample.unit.parent)
+    Evaluation.objects.filter(pk=rechecked.pk).update(phase="results", status="submitted")
     other = make_user("other", ROLE_STAFF)
     other_unit.staff.add(other)
     workflow.submit(waiting, by=other)
@@ -519,11 +521,13 @@ def test_every_page_fits_a_phone_and_passes_axe(
             ("table", f"/evaluations/{sample.pk}/"),
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
+            ("not-found", "/evaluations/999999/"),
         ],
         "reviewer": [
             ("home", "/"),
             ("queue", "/review/"),
             ("review", f"/evaluations/{waiting.pk}/"),
+            ("recheck", f"/evaluations/{rechecked.pk}/#recheck"),
             ("overview", "/overview/"),
         ],
         "manager": [
@@ -558,21 +562,26 @@ def test_every_page_fits_a_phone_and_passes_axe(
             for name, path in visits:
                 page.set_viewport_size({"width": 1366, "height": 768})
                 response = page.goto(base + path)
-                assert response.status == 200, path
+                assert response.status == (404 if name == "not-found" else 200), path
                 accessibility[name] = axe_violations(page)
+                shoot(page, f"16-{name}", full_page=False)
                 if name in phone_pages:
                     page.set_viewport_size({"width": 390, "height": 844})
                     page.wait_for_timeout(50)  # one frame for the layout
                     layout[name] = page.evaluate(LAYOUT_FAULTS)
                     shoot(page, f"16-07-{name}-390")
             if username == "staff":
-                # The row a return comment links to, and the fault list, below the bars.
+                # The row a return comment links to, and the fault list after a failed
+                # submit, come out below the sticky summary, above the save bar.
+                Indicator.objects.filter(pk=row.pk).update(points=row.points + 1)
                 page.set_viewport_size({"width": 1366, "height": 768})
-                page.goto(
-                    f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/#indicator-{row.pk}"
-                )
-                expect(page.locator(f"#indicator-{row.pk}")).to_be_in_viewport()
-                assert uncovered(page, f"#indicator-{row.pk}")
+                entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+                for anchor in (f"indicator-{row.pk}", "faults"):
+                    page.goto(f"{entry}#{anchor}")
+                    expect(page.locator(f"#{anchor}")).to_be_in_viewport()
+                    assert uncovered(page, f"#{anchor}"), anchor
+                    shoot(page, f"16-04-entry-at-{anchor.split('-')[0]}", full_page=False)
+                Indicator.objects.filter(pk=row.pk).update(points=row.points)
             page.context.close()
     finally:
         connections.close_all()
