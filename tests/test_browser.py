@@ -23,14 +23,17 @@ from evaluations import workflow
 from evaluations.demo import sample_data, sample_template
 from evaluations.models import District, Evaluation, Unit
 from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
+from evaluations.workbook import render_xlsx
 from indicators.models import Indicator, IndicatorTemplate
 
 from .conftest import PASSWORD, make_evaluation, make_user, open_results, targets_only_data
+from .workbooks import find_row, load, save
 
 User = get_user_model()
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artefacts" / "screenshots"
 # The 投入管理 二级 as base shares of the 一级 (docs/domain.md §2): 7.50 of 30 is 25 %.
 
@@ -571,6 +574,22 @@ def test_every_page_fits_a_phone_and_passes_axe(
                     layout[name] = page.evaluate(LAYOUT_FAULTS)
                     shoot(page, f"16-07-{name}-390")
             if username == "staff":
+                # An Excel file changing fields closed since the targets' approval: the
+                # preview lists every one of them before anything can be confirmed.
+                workbook = load(render_xlsx(Evaluation.objects.with_table().get(pk=sample.pk)))
+                sheet = workbook.active
+                sheet.cell(5, 5).value = 8278262.03  # 财政拨款·全年预算数
+                sheet.cell(find_row(sheet, 4, "设备使用准确率"), 5).value = "≥99.00(%)"
+                page.set_viewport_size({"width": 1366, "height": 768})
+                page.goto(f"{base}/evaluations/{sample.pk}/import/")
+                page.locator("input[type=file]").set_input_files(
+                    files=[{"name": "自评表.xlsx", "mimeType": XLSX, "buffer": save(workbook)}]
+                )
+                page.locator("form.upload button[type=submit]").click()
+                expect(page.locator(".refusal")).to_contain_text("以下 2 处不能修改的内容")
+                expect(page.get_by_role("button", name="确认导入")).to_have_count(0)
+                accessibility["workbook-preview"] = axe_violations(page)
+                shoot(page, "16-03-workbook-preview-locked", full_page=False)
                 # The row a return comment links to, and the fault list after a failed
                 # submit, come out below the sticky summary, above the save bar.
                 Indicator.objects.filter(pk=row.pk).update(points=row.points + 1)
