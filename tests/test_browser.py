@@ -332,6 +332,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
     row = sample.indicator_groups.get(name="产出指标").categories.get(name="数量指标")
     row = row.indicators.get(name="设备使用率")
     name_field = f"input[name='indicator-{row.pk}-name']"
+    gone = row.category.indicators.get(name="巡管员使用率")
     POLICY_VIOLATIONS.clear()
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     try:
@@ -346,9 +347,20 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
         page.locator(name_field).fill("设备完好率")
         page.locator("input[name='budget-other-budget_amount']").fill("9O.00")
         page.locator("#editor-target_text").fill("新的年初设定目标：做实处置网格。")
+        # A row added, another removed.
+        head, _ = category_rows(page, "数量指标")
+        head.get_by_role("button", name="添加三级指标").click()
+        page.locator("tr.indicator-row[id^='indicator-new'] input[name$='-name']").fill(
+            "网格巡查次数"
+        )
+        page.get_by_role("button", name=f"删除“{gone.name}”").click()
         wait_for_figures(page)
         page.once("dialog", lambda dialog: dialog.accept())  # "leave the page?"
         page.reload()
+        expect(
+            page.locator("tr.indicator-row[id^='indicator-new'] input[name$='-name']")
+        ).to_have_value("网格巡查次数")
+        expect(page.locator(f"#indicator-{gone.pk}")).to_have_count(0)
         expect(page.locator("#draft-notice")).to_contain_text("已恢复您在本机未保存的内容")
         expect(page.locator(name_field)).to_have_value("设备完好率")
         expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
@@ -395,6 +407,8 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
         sample.refresh_from_db()
         assert row.name == "设备完好率"
         assert "做实处置网格" in sample.target_text
+        names = set(row.category.indicators.values_list("name", flat=True))
+        assert "网格巡查次数" in names and gone.name not in names
         assert sample.budget_lines.get(kind="fiscal").budget_amount == Decimal("3444197.01")
         # That page's typo is kept in the browser too: a reload brings it back.
         page.reload()

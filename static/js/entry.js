@@ -356,11 +356,19 @@
       drafts.remove(draftKey);
       return;
     }
+    // The rows and 二级 removed since the page was drawn: on restore only these go, never
+    // a row someone else added meanwhile.
+    const removed = [];
+    for (const name of ["rows", "categories"]) {
+      const now = new Set(changed[name] || baseline[name] || []);
+      if (changed[name]) removed.push(...(baseline[name] || []).filter((key) => !now.has(key)));
+    }
     drafts.write(draftKey, {
       savedAt: Date.now(),
       sent: Boolean(flags.sent || (kept.sent && flags.sent !== false)),
       expired: Boolean(flags.expired || kept.expired),
       fields: changed,
+      removed: [...new Set([...removed, ...(flags.removed || [])])],
     });
   }
 
@@ -424,8 +432,9 @@
     return form.querySelector(`tr.category-head[data-category-head="${CSS.escape(key)}"]`);
   }
 
-  function restoreStructure(values) {
+  function restoreStructure(values, removed) {
     if (!entryStructure) return;
+    const gone = new Set(removed);
     for (const key of values.categories || []) {
       if (categoryHead(key)) continue;
       const group = form.querySelector(`tbody.group[data-group="${CSS.escape((values[`${key}-group`] || [""])[0])}"]`);
@@ -435,9 +444,8 @@
       group.append(head);
     }
     if (values.rows) {
-      const wanted = new Set(values.rows);
       form.querySelectorAll("tr.indicator-row").forEach((row) => {
-        if (!wanted.has(row.id)) row.remove();
+        if (gone.has(row.id)) row.remove();
       });
       const last = {};
       for (const key of values.rows) {
@@ -456,9 +464,8 @@
       }
     }
     if (values.categories) {
-      const wanted = new Set(values.categories);
       form.querySelectorAll("tr.category-head").forEach((head) => {
-        if (wanted.has(head.dataset.categoryHead)) return;
+        if (!gone.has(head.dataset.categoryHead)) return;
         rowsOf(head.dataset.categoryHead).forEach((row) => row.remove());
         head.remove();
       });
@@ -501,7 +508,7 @@
       if (!restored || draft.savedAt > restored.draft.savedAt) restored = { key, draftVersion, draft, differing };
     }
     if (!restored) return;
-    restoreStructure(restored.differing);
+    restoreStructure(restored.differing, restored.draft.removed || []);
     restoreValues(restored.differing);
     if (restored.key !== draftKey) drafts.remove(restored.key);
     const when = new Date(restored.draft.savedAt).toLocaleString("zh-CN", { hour12: false });
@@ -511,7 +518,7 @@
       `（${when} 填写）。请核对后点击“保存草稿”。`,
     ];
     if (restored.draftVersion < version) parts.push("此后他人已保存过本表，请逐项核对。");
-    keepDraft({ sent: false, expired: ended });
+    keepDraft({ sent: false, expired: ended, removed: restored.draft.removed });
     showNotice("restored", parts, true);
     schedule();
   }
