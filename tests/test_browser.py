@@ -26,7 +26,14 @@ from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
 from evaluations.workbook import render_xlsx
 from indicators.models import Indicator, IndicatorTemplate
 
-from .conftest import PASSWORD, make_evaluation, make_user, open_results, targets_only_data
+from .conftest import (
+    PASSWORD,
+    make_evaluation,
+    make_project_form,
+    make_user,
+    open_results,
+    targets_only_data,
+)
 from .workbooks import find_row, load, save
 
 User = get_user_model()
@@ -525,6 +532,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
     open_results(sample)
     waiting = make_evaluation(other_unit, data=targets_only_data())
     rechecked = make_evaluation(sample.unit.parent)
+    project = make_project_form(sample.unit)
     Evaluation.objects.filter(pk=rechecked.pk).update(phase="results", status="submitted")
     other = make_user("other", ROLE_STAFF)
     other_unit.staff.add(other)
@@ -536,6 +544,8 @@ def test_every_page_fits_a_phone_and_passes_axe(
             ("home", "/"),
             ("entry", f"/admin/evaluations/evaluation/{sample.pk}/entry/"),
             ("table", f"/evaluations/{sample.pk}/"),
+            ("project-entry", f"/admin/evaluations/evaluation/{project.pk}/entry/"),
+            ("project-table", f"/evaluations/{project.pk}/"),
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
             ("not-found", "/evaluations/999999/"),
@@ -563,7 +573,16 @@ def test_every_page_fits_a_phone_and_passes_axe(
             ("admin-events", "/admin/evaluations/reviewevent/"),
         ],
     }
-    phone_pages = {"home", "entry", "table", "queue", "review", "overview"}
+    phone_pages = {
+        "home",
+        "entry",
+        "table",
+        "project-entry",
+        "project-table",
+        "queue",
+        "review",
+        "overview",
+    }
     accessibility, layout = {}, {}
     POLICY_VIOLATIONS.clear()
     login = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
