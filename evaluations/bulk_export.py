@@ -264,6 +264,7 @@ def drawing_version() -> str:
     for name in PDF_TEMPLATES:
         digest.update(Path(get_template(name).origin.name).read_bytes())
     digest.update(Path(__file__).with_name("pdf.py").read_bytes())
+    digest.update(Path(__file__).with_name("pdf_fonts.py").read_bytes())
     # The PDF writes its numbers with these formatters.
     digest.update(Path(__file__).with_name("numbers.py").read_bytes())
     digest.update(",".join(settings.PDF_FONT_FAMILIES).encode("utf-8"))

@@ -4,6 +4,7 @@ and how a long table breaks across pages."""
 import io
 import logging
 import re
+import subprocess
 import threading
 import time
 from decimal import Decimal
@@ -17,10 +18,11 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageChops
 from weasyprint.text import ffi
 
-from evaluations import pdf
+from evaluations import pdf, pdf_fonts
 from evaluations.bulk_export import store_pdf
 from evaluations.demo import sample_data
 from evaluations.models import BudgetLine, Evaluation
@@ -129,8 +131,96 @@ def test_pages_footer_title_status_and_size(sample):
     assert reader.metadata.title == (
         "上海市闵行区浦锦街道城市运行管理中心 2023年度 部门（单位）整体支出绩效自评表"
     )
-    # Subset fonts: a whole CJK font would be tens of megabytes.
-    assert len(content) < 300_000
+    # Subset fonts (a whole CJK font would be tens of megabytes), drawn from a cut of
+    # few glyph slots (pdf_fonts.py).
+    assert len(content) <= 200_000
+
+
+def embedded_fonts(content: bytes) -> dict[str, int]:
+    """The PDF's embedded fonts by name, each with its number of glyph slots."""
+    fonts = {}
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            program = descriptor.get("/FontFile3") or descriptor["/FontFile2"]
+            name = str(font["/BaseFont"]).split("+", 1)[1]
+            fonts[name] = len(TTFont(io.BytesIO(program.get_object().get_data())).getGlyphOrder())
+    return fonts
+
+
+def test_the_sample_is_drawn_from_the_cut_of_few_glyph_slots(sample):
+    # The whole Noto Serif CJK embedded with 63,164 slots, most of them empty: 140 KB.
+    fonts = embedded_fonts(pdf_of(sample))
+    assert list(fonts) == ["Noto-Serif-CJK-SC-GB2312"]
+    assert fonts["Noto-Serif-CJK-SC-GB2312"] <= 8_200
+
+
+def test_the_cut_draws_the_sample_exactly_as_the_whole_font(sample, monkeypatch, tmp_path):
+    Evaluation.objects.filter(pk=sample.pk).update(  # approved: no time of drawing printed
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    drawn = {"cut": pdf_of(sample)}
+    monkeypatch.setattr(pdf, "cut_font_stylesheet", lambda: None)
+    drawn["whole"] = pdf_of(sample)
+    assert list(embedded_fonts(drawn["whole"])) == ["Noto-Serif-CJK-SC"]
+    for name, content in drawn.items():
+        (tmp_path / f"{name}.pdf").write_bytes(content)
+        subprocess.run(
+            ["pdftoppm", "-r", "100", "-png", tmp_path / f"{name}.pdf", tmp_path / name],
+            check=True,
+        )
+    pages = sorted(path.name.removeprefix("cut") for path in tmp_path.glob("cut-*.png"))
+    assert len(pages) == 2
+    for page in pages:
+        cut, whole = (Image.open(tmp_path / f"{name}{page}").convert("RGB") for name in drawn)
+        assert ImageChops.difference(cut, whole).getbbox() is None, page
+
+
+def test_characters_outside_the_cut_come_from_the_whole_font(district, caplog):
+    # 堃 and 䶮 are not GB 2312 characters: the whole font draws them.
+    unit = make_unit("RARE", f"上海市{RARE}街道城市运行管理中心", district)
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+
+    content = pdf_of(make_evaluation(unit))
+
+    assert weasyprint_warnings(caplog) == []
+    assert f"上海市{RARE}街道" in page_texts(content)[0]
+    fonts = embedded_fonts(content)
+    assert {"Noto-Serif-CJK-SC-GB2312", "Noto-Serif-CJK-SC"} <= set(fonts), fonts
+
+
+def test_the_cut_holds_gb2312_and_its_own_family(settings):
+    path = pdf_fonts.cut_font_path()
+    assert path is not None and path.is_relative_to(settings.PDF_FONT_CACHE)
+    font = TTFont(path)
+    assert font["name"].getDebugName(1) == "Noto Serif CJK SC GB2312"
+    cmap = font.getBestCmap()
+    for character in "部门单位整体支出绩效自评表（续）≥≤％0123456789.①、。":
+        assert ord(character) in cmap, character
+    assert ord("堃") not in cmap
+    assert "vmtx" not in font  # horizontal text only
+    # Its family in the PDF's list stands right before the whole font's.
+    assert pdf.font_families() == (
+        '"Noto Serif CJK SC GB2312", "Noto Serif CJK SC", "Noto Sans CJK SC", '
+        '"HanaMinA", "HanaMinB", serif'
+    )
+
+
+def test_the_cut_is_made_again_for_another_version_of_the_font(tmp_path):
+    source = tmp_path / "font.ttc"
+    source.write_bytes(b"one")
+    first = pdf_fonts.cached_name(source, 2)
+    assert pdf_fonts.cached_name(source, 2) == first
+    assert pdf_fonts.cached_name(source, 1) != first
+    source.write_bytes(b"another")
+    assert pdf_fonts.cached_name(source, 2) != first
+
+
+def test_no_cut_without_the_font_it_is_cut_from():
+    assert pdf_fonts.source_font("No Such Font Family") is None
+    path, index = pdf_fonts.source_font()
+    assert path.is_file() and index >= 0
 
 
 def test_harfbuzz_subsetting_is_loaded():
