@@ -363,7 +363,15 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
             else:
                 put(first, 2, group.weight, to_row=end, number_format=_weight_format(group.weight))
             if group.note:
-                put(first, 4, group.note, to_row=end, alignment=LEFT)
+                # The group's one 三级 cell (投入管理): a label like the others.
+                put(
+                    first,
+                    4,
+                    group.note,
+                    to_row=end,
+                    alignment=LEFT,
+                    number_format=CONTINUED_FORMAT if part else None,
+                )
         for category in group.categories:
             for part, (first, end) in enumerate(_parts(row, category.rowspan, page_starts)):
                 put(

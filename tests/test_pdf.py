@@ -434,6 +434,25 @@ def test_block_longer_than_a_page_repeats_its_labels(district):
     assert_header_before_rows(pages, r"三级指标\d")
 
 
+def test_a_group_with_one_note_cell_repeats_it_with_continued(district):
+    data = sample_data()
+    # 投入管理, its 三级 column one merged note, made longer than a page.
+    investment = data["groups"][0]
+    investment["categories"] = [
+        {**investment["categories"][0], "name": f"预算管理{number}"} for number in range(60)
+    ]
+    unit = make_unit("NOTE", "长投入管理测试单位", district)
+
+    pages = page_texts(pdf_of(make_evaluation(unit, data=data)))
+
+    continued = [text for text in pages[2:] if "预算管理" in text]
+    assert continued
+    for text in continued:
+        # Text extraction interleaves the two cells; each ends in its own （续）.
+        assert text.count("（续）") == 2, text
+        assert "根据沪财预" in text
+
+
 def test_a_plan_that_still_runs_over_is_planned_again_with_more_slack(district, monkeypatch):
     data = with_a_long_block()
     evaluation = make_evaluation(make_unit("OVER", "超页单位", district), data=data)
