@@ -212,7 +212,7 @@ def render_item(item_id: int) -> None:
 
 
 def describe_error(error: Exception) -> str:
-    # Loaded already: store_pdf imports it before anything else can raise.
+    # Imported here: WeasyPrint is loaded by the processes that render only.
     from .pdf import MissingGlyphs
 
     if isinstance(error, RenderTimeout | MissingGlyphs):
@@ -233,14 +233,14 @@ def store_evaluation_pdf(evaluation: Evaluation, *, timeout: float) -> tuple[str
     """`store_pdf` for an evaluation from `with_table()`; the render is interrupted
     after `timeout` seconds (RenderTimeout). The table page's download and the bulk
     export share these files: one render per version of the form."""
-    # WeasyPrint costs ~0.3 s to import: loaded by the processes that render only.
-    from .pdf import render_pdf
-
     fingerprint = table_fingerprint(evaluation)
     relative = pdf_path(fingerprint)
     path = Path(settings.EXPORT_ROOT) / relative
     if path.is_file():
         return str(relative), fingerprint, True
+    # WeasyPrint costs about 0.5 s to import: loaded when a PDF is drawn only.
+    from .pdf import render_pdf
+
     with time_limit(timeout, settings.EXPORT_KILL_GRACE):
         content = render_pdf(evaluation)
     write_atomically(path, content)

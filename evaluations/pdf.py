@@ -32,6 +32,11 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+
+# Before WeasyPrint: its native libraries, loaded without the slow look-ups.
+from . import pdf_libraries  # noqa: F401
+
+# isort: split
 from weasyprint import CSS, HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse

@@ -5,6 +5,7 @@ import io
 import logging
 import re
 import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -594,6 +595,49 @@ def test_export_command_writes_the_pdf(sample, tmp_path):
     reader = pypdf.PdfReader(output)
     assert "2023年度" in reader.metadata.title
     assert "99.92" in reader.pages[0].extract_text()
+
+
+def test_export_command_reuses_the_pdf_drawn_for_this_version(sample, tmp_path, settings, renders):
+    settings.EXPORT_ROOT = tmp_path / "exports"
+    outputs = [tmp_path / "first.pdf", tmp_path / "second.pdf", tmp_path / "changed.pdf"]
+
+    def export(output):
+        call_command(
+            "export_evaluation", unit=sample.unit.code, year=2023, format="pdf", output=str(output)
+        )
+
+    export(outputs[0])
+    export(outputs[1])
+    assert renders == [sample.pk]
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    Evaluation.objects.filter(pk=sample.pk).update(subordinate_unit_count=3)
+    export(outputs[2])
+    assert renders == [sample.pk, sample.pk]
+    assert "下属单位个数 3" in page_texts(outputs[2].read_bytes())[0]
+
+
+def test_weasyprint_loads_its_libraries_without_running_programs():
+    # ctypes.util.find_library runs ldconfig, gcc and ld for every library name that
+    # does not load as given: a third of a second of every process that draws a PDF.
+    count = (
+        "import sys; runs = []; "
+        "sys.addaudithook(lambda event, args: runs.append(args) if event == 'subprocess.Popen' else None); "
+        "import {module}; from weasyprint.text import ffi; "
+        "assert ffi.pango and ffi.harfbuzz_subset; print(len(runs))"
+    )
+
+    def programs_run(module: str) -> int:
+        result = subprocess.run(
+            [sys.executable, "-c", count.format(module=module)],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(result.stdout)
+
+    assert programs_run("weasyprint") > 0
+    assert programs_run("evaluations.pdf_libraries") == 0
 
 
 def test_faults_are_printed(sample):
