@@ -157,25 +157,47 @@ def test_the_sample_is_drawn_from_the_cut_of_few_glyph_slots(sample):
     assert fonts["Noto-Serif-CJK-SC-GB2312"] <= 8_200
 
 
+def png_pages(content: bytes, folder: Path, name: str) -> list[Image.Image]:
+    (folder / f"{name}.pdf").write_bytes(content)
+    subprocess.run(
+        ["pdftoppm", "-r", "100", "-png", folder / f"{name}.pdf", folder / name], check=True
+    )
+    return [Image.open(path).convert("RGB") for path in sorted(folder.glob(f"{name}-*.png"))]
+
+
 def test_the_cut_draws_the_sample_exactly_as_the_whole_font(sample, monkeypatch, tmp_path):
     Evaluation.objects.filter(pk=sample.pk).update(  # approved: no time of drawing printed
         phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
     )
-    drawn = {"cut": pdf_of(sample)}
+    cut = pdf_of(sample)
     monkeypatch.setattr(pdf, "cut_font_stylesheet", lambda: None)
-    drawn["whole"] = pdf_of(sample)
-    assert list(embedded_fonts(drawn["whole"])) == ["Noto-Serif-CJK-SC"]
-    for name, content in drawn.items():
-        (tmp_path / f"{name}.pdf").write_bytes(content)
-        subprocess.run(
-            ["pdftoppm", "-r", "100", "-png", tmp_path / f"{name}.pdf", tmp_path / name],
-            check=True,
-        )
-    pages = sorted(path.name.removeprefix("cut") for path in tmp_path.glob("cut-*.png"))
+    whole = pdf_of(sample)
+    assert list(embedded_fonts(whole)) == ["Noto-Serif-CJK-SC"]
+    pages = png_pages(cut, tmp_path, "cut")
     assert len(pages) == 2
-    for page in pages:
-        cut, whole = (Image.open(tmp_path / f"{name}{page}").convert("RGB") for name in drawn)
-        assert ImageChops.difference(cut, whole).getbbox() is None, page
+    for page, other in zip(pages, png_pages(whole, tmp_path, "whole"), strict=True):
+        assert ImageChops.difference(page, other).getbbox() is None
+
+
+def test_the_stylesheet_without_pseudo_element_rules_draws_as_weasyprints_own(
+    district, monkeypatch, tmp_path
+):
+    data = sample_data()
+    data["target_text"] = (
+        "<p>目标：</p><ul><li>做实处置网格</li></ul><ol><li>提升治理能力</li></ol>"
+    )
+    evaluation = make_evaluation(make_unit("LIST", "列表测试单位", district), data=data)
+    Evaluation.objects.filter(pk=evaluation.pk).update(  # approved: no time of drawing printed
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    ours = pdf_of(evaluation)
+    assert "• 做实处置网格" in page_texts(ours)[0] and "1. 提升治理能力" in page_texts(ours)[0]
+    monkeypatch.setattr(pdf, "FormHTML", pdf.HTML)
+    weasyprints = pdf_of(evaluation)
+    pages = png_pages(ours, tmp_path, "ours")
+    assert len(pages) == 2
+    for page, other in zip(pages, png_pages(weasyprints, tmp_path, "weasyprint"), strict=True):
+        assert ImageChops.difference(page, other).getbbox() is None
 
 
 def test_characters_outside_the_cut_come_from_the_whole_font(district, caplog):
