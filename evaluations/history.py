@@ -97,6 +97,7 @@ def person(user) -> str:
 def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
     """Each data field of the evaluation and its rows whose value now differs from
     its value at `moment`; rows added or deleted since then are listed as such."""
+    layout = evaluation.layout
     groups = IndicatorGroup.history.filter(evaluation_id=evaluation.pk)
     categories = IndicatorCategory.history.filter(group_id__in=groups.values("id"))
     indicators = Indicator.history.filter(category_id__in=categories.values("id"))
@@ -118,7 +119,7 @@ def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
         (
             "budgetline",
             _records(BudgetLine.history.filter(evaluation_id=evaluation.pk)),
-            lambda record: f"整体支出规模·{record.get_kind_display()}",
+            lambda record: f"{layout.budget_fault_label}·{record.get_kind_display()}",
             lambda record: anchor_of(BudgetLine.anchor_prefix, record.kind),
         ),
         (
@@ -143,8 +144,8 @@ def changes_since(evaluation: Evaluation, moment: datetime) -> list[Change]:
     changes = []
     for model_name, records_by_object, label, anchor in sources:
         fields = [
-            *Evaluation.PHASE_FIELDS[Evaluation.Phase.TARGETS].get(model_name, ()),
-            *Evaluation.PHASE_FIELDS[Evaluation.Phase.RESULTS].get(model_name, ()),
+            *layout.phase_fields[Evaluation.Phase.TARGETS].get(model_name, ()),
+            *layout.phase_fields[Evaluation.Phase.RESULTS].get(model_name, ()),
             *Evaluation.RECHECK_FIELDS.get(model_name, ()),
         ]
         for records in records_by_object.values():

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
+from .kinds import LAYOUTS, BudgetLineKind, FormKind, Layout
 from .numbers import HUNDRED, MAX_NUMBER, NUMBER_DIGITS, TWO_PLACES
 from .roles import ROLE_ADMIN, roles_of
 from .text import (
@@ -136,6 +137,11 @@ class District(CheckedText):
         related_name="reviewed_districts",
         verbose_name="审核人",
     )
+    units_add_projects = models.BooleanField(
+        "允许单位自行添加项目",
+        default=False,
+        help_text="不勾选时，项目清单只由管理员导入或添加",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "区"
@@ -174,6 +180,37 @@ class Unit(CheckedText):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Project(CheckedText):
+    """A project of a unit, its 实施单位 (the 主管部门 is the unit's parent). It has one
+    项目支出绩效自评表 per year it runs: from `first_year` to `last_year`, or on while
+    `last_year` is blank. A continuing project's next form starts from its last
+    targets (`evaluations.years`)."""
+
+    unit = models.ForeignKey(Unit, models.PROTECT, related_name="projects", verbose_name="实施单位")
+    code = models.CharField("项目编码", max_length=64, unique=True)
+    name = models.CharField("项目名称", max_length=200)
+    first_year = models.PositiveSmallIntegerField("起始年度", validators=[MinValueValidator(2000)])
+    last_year = models.PositiveSmallIntegerField(
+        "结束年度", null=True, blank=True, help_text="持续实施的项目留空"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "项目"
+        ordering = ["unit__code", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_year__isnull=True) | Q(last_year__gte=models.F("first_year")),
+                name="project_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def runs_in(self, year: int) -> bool:
+        return self.first_year <= year and (self.last_year is None or year <= self.last_year)
 
 
 class EvaluationQuerySet(models.QuerySet):
@@ -229,7 +266,7 @@ class EvaluationQuerySet(models.QuerySet):
         )
         return (
             self.filter(status=Evaluation.Status.SUBMITTED)
-            .select_related("unit", "unit__parent", "unit__district")
+            .select_related("unit", "unit__parent", "unit__district", "project")
             .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
             .order_by("submitted_at", "unit__code")
         )
@@ -239,9 +276,9 @@ class EvaluationQuerySet(models.QuerySet):
         hierarchy's models (app `indicators`) are parts of an evaluation and import
         this module; it reaches them through their relations only (ordered by their
         Meta: position, then id), so no import runs the other way."""
-        return self.select_related("unit", "unit__district").prefetch_related(
-            "budget_lines", "indicator_groups__categories__indicators"
-        )
+        return self.select_related(
+            "unit", "unit__district", "unit__parent", "project"
+        ).prefetch_related("budget_lines", "indicator_groups__categories__indicators")
 
 
 class EvaluationPhase(models.TextChoices):
@@ -257,7 +294,9 @@ class EvaluationStatus(models.TextChoices):
 
 
 class Evaluation(CheckedText):
-    """One 部门（单位）整体支出绩效自评表: one per unit and year.
+    """One self-evaluation form: a unit's 部门（单位）整体支出绩效自评表 of a year, or
+    the 项目支出绩效自评表 of one of its projects (`kind`; what differs between the
+    two is described in `evaluations.kinds`, read through `layout`).
 
     A year has two phases, each filled by the unit and reviewed by the district:
     the targets (年初) and the results (年末). Approving the targets opens the
@@ -268,36 +307,6 @@ class Evaluation(CheckedText):
     Phase = EvaluationPhase
     Status = EvaluationStatus
 
-    # Which fields the unit fills in which phase, by model name. The data-entry
-    # forms, the admin and the save guard all read this one table.
-    PHASE_FIELDS = {
-        Phase.TARGETS: {
-            "evaluation": ("subordinate_unit_count", "target_text"),
-            "budgetline": ("budget_amount",),
-            "indicatorgroup": ("position", "name", "weight", "note"),
-            "indicatorcategory": ("position", "name"),
-            "indicator": (
-                "position",
-                "name",
-                "target_comparator",
-                "target_number",
-                "target_unit",
-                "target_label",
-                "points",
-            ),
-        },
-        Phase.RESULTS: {
-            "evaluation": ("result_text",),
-            "budgetline": ("executed_amount",),
-            "indicator": (
-                "actual_number",
-                "actual_unit",
-                "actual_label",
-                "score",
-                "deviation_reason",
-            ),
-        },
-    }
     # 再复核: what a reviewer records on a submitted results phase.
     RECHECK_FIELDS = {"indicator": ("review_score", "review_opinion")}
     # Written by the workflow only.
@@ -305,7 +314,21 @@ class Evaluation(CheckedText):
     RICH_TEXT_FIELDS = ("target_text", "result_text")
     EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
 
+    Kind = FormKind
+
+    kind = models.CharField("表类型", max_length=20, choices=FormKind, default=FormKind.OVERALL)
+    # A project form's unit is its project's: every access rule that reads `unit`
+    # serves both kinds, so a project form is seen by exactly those who see its
+    # unit's overall form.
     unit = models.ForeignKey(Unit, models.PROTECT, related_name="evaluations", verbose_name="单位")
+    project = models.ForeignKey(
+        Project,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+        verbose_name="项目",
+    )
     year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
     phase = models.CharField("阶段", max_length=20, choices=Phase, default=Phase.TARGETS)
     status = models.CharField("状态", max_length=20, choices=Status, default=Status.DRAFT)
@@ -317,6 +340,16 @@ class Evaluation(CheckedText):
     )
     target_text = models.TextField("年初设定目标", blank=True)
     result_text = models.TextField("全年完成情况", blank=True)
+    # The project form's 年度资金总额 分值, copied from the year's 指标库 when the form
+    # starts; the overall form's budget block does not score.
+    budget_points = models.DecimalField(
+        "项目资金分值",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -328,7 +361,20 @@ class Evaluation(CheckedText):
         ordering = ["-year", "unit__code"]
         constraints = [
             models.UniqueConstraint(
-                fields=["unit", "year"], name="one_evaluation_per_unit_and_year"
+                fields=["unit", "year"],
+                condition=Q(kind=FormKind.OVERALL),
+                name="one_evaluation_per_unit_and_year",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "year"], name="one_evaluation_per_project_and_year"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=FormKind.values), name="evaluation_kind_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=FormKind.OVERALL, project__isnull=True, budget_points__isnull=True)
+                | Q(kind=FormKind.PROJECT, project__isnull=False, budget_points__isnull=False),
+                name="evaluation_project_matches_kind",
             ),
             models.CheckConstraint(
                 condition=Q(phase__in=EvaluationPhase.values), name="evaluation_phase_known"
@@ -345,22 +391,29 @@ class Evaluation(CheckedText):
         ]
 
     def __str__(self) -> str:
+        if self.project_id:
+            return f"{self.project.name}（{self.unit.name}，{self.year}年度）"
         return f"{self.unit.name}（{self.year}年度）"
 
     def save(self, *args, transition: bool = False, **kwargs) -> None:
         """Saves only what the current phase allows; `transition=True` is for
         `evaluations.workflow`, the one writer of phase, status and version."""
+        if self.project_id and self._state.adding:
+            # The project's unit, whatever the caller passed: access reads `unit`.
+            self.unit_id = self.project.unit_id
         self.target_text = clean_rich_text(self.target_text)
         self.result_text = clean_rich_text(self.result_text)
         if self.subordinate_unit_count is None:
             self.subordinate_unit_count = self.unit.children.count()
         if self._state.adding:
-            # Every evaluation has its four lines of 整体支出规模 from the start: rows
-            # cannot be added once the targets are approved, so a missing one could
-            # never be filled.
+            # Every evaluation has all the lines of its budget block from the start:
+            # rows cannot be added once the targets are approved, so a missing one
+            # could never be filled.
             with transaction.atomic():
                 super().save(*args, **kwargs)
-                lines = [BudgetLine(evaluation=self, kind=kind) for kind in BudgetLine.ORDER]
+                lines = [
+                    BudgetLine(evaluation=self, kind=kind) for kind in self.layout.budget_kinds
+                ]
                 bulk_create_with_history(lines, BudgetLine)
             return
         with transaction.atomic():
@@ -375,6 +428,30 @@ class Evaluation(CheckedText):
             if not stored.rows_can_be_added:
                 raise EvaluationLocked(f"{stored.state_display}的自评表不能删除。")
             return super().delete(*args, **kwargs)
+
+    @property
+    def layout(self) -> Layout:
+        return LAYOUTS[self.kind]
+
+    @property
+    def is_project(self) -> bool:
+        return self.kind == FormKind.PROJECT
+
+    @property
+    def subject(self) -> str:
+        """What the form is of, in lists and titles: the unit, or the project."""
+        return self.project.name if self.project_id else self.unit.name
+
+    def lineage(self) -> dict:
+        """The lookup of this form in other years: the project's forms, or the
+        unit's overall forms."""
+        if self.project_id:
+            return {"project_id": self.project_id}
+        return {"unit_id": self.unit_id, "kind": FormKind.OVERALL}
+
+    def clean(self) -> None:
+        if self.project_id and self.unit_id and self.project.unit_id != self.unit_id:
+            raise ValidationError({"project": "项目不属于该单位。"})
 
     @property
     def state_display(self) -> str:
@@ -395,7 +472,7 @@ class Evaluation(CheckedText):
         model_name = model if isinstance(model, str) else model._meta.model_name
         if self.status not in self.EDITABLE_STATUSES:
             return ()
-        return self.PHASE_FIELDS[self.phase].get(model_name, ())
+        return self.layout.phase_fields[self.phase].get(model_name, ())
 
     def recheck_fields(self, model: type[models.Model] | str) -> tuple[str, ...]:
         model_name = model if isinstance(model, str) else model._meta.model_name
@@ -518,24 +595,23 @@ class EvaluationPart(CheckedText):
         return anchor_of(self.anchor_prefix, self.pk if self.pk is not None else self.new_key)
 
 
+AMOUNT_FIELDS = ("initial_budget_amount", "budget_amount", "executed_amount")
+
+
 class BudgetLine(EvaluationPart):
-    """One line of 整体支出规模（元）. Sources (财政拨款 + 其他资金) and structure
-    (基本支出 + 项目支出) are two views of the same money and must agree."""
+    """One line of a form's budget block: 整体支出规模（元） on the overall form,
+    项目资金（元） on the project form. Which lines a form has, and which columns it
+    shows, is its layout's (`evaluations.kinds`)."""
 
-    class Kind(models.TextChoices):
-        FISCAL = "fiscal", "财政拨款"
-        OTHER = "other", "其他资金"
-        BASIC = "basic", "基本支出"
-        PROJECT = "project", "项目支出"
-
-    SOURCES = (Kind.FISCAL, Kind.OTHER)
-    STRUCTURE = (Kind.BASIC, Kind.PROJECT)
-    ORDER = (Kind.FISCAL, Kind.OTHER, Kind.BASIC, Kind.PROJECT)
+    Kind = BudgetLineKind
 
     evaluation = models.ForeignKey(
         Evaluation, models.CASCADE, related_name="budget_lines", verbose_name="自评表"
     )
     kind = models.CharField("项目", max_length=20, choices=Kind)
+    initial_budget_amount = models.DecimalField(
+        "年初预算数", **AMOUNT_DIGITS, default=Decimal("0.00"), validators=[MinValueValidator(0)]
+    )
     budget_amount = models.DecimalField(
         "全年预算数", **AMOUNT_DIGITS, default=Decimal("0.00"), validators=[MinValueValidator(0)]
     )
@@ -555,10 +631,32 @@ class BudgetLine(EvaluationPart):
             models.CheckConstraint(
                 condition=Q(executed_amount__gte=0), name="executed_amount_not_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(initial_budget_amount__gte=0),
+                name="initial_budget_amount_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+    def clean(self) -> None:
+        # My reading of 上年结转资金: money a project carries from its own previous
+        # year, which a project in its first year cannot have.
+        evaluation = self.evaluation
+        project = evaluation.project if evaluation.project_id else None
+        if (
+            self.kind == self.Kind.CARRYOVER
+            and project is not None
+            and evaluation.year <= project.first_year
+            and (filled := [name for name in AMOUNT_FIELDS if getattr(self, name)])
+        ):
+            raise ValidationError(
+                {
+                    filled[0]: f"“{project.name}”{evaluation.year}年度是项目实施的第一年，"
+                    "没有上年结转资金，请把该行填为 0 或核对项目的起始年度。"
+                }
+            )
 
     @property
     def execution_rate(self) -> Decimal:

@@ -36,6 +36,7 @@ from indicators.models import Indicator
 from indicators.scoring import GRADE_BANDS
 
 from .access import units_for_user
+from .kinds import OVERALL, FormKind
 from .models import (
     BudgetLine,
     Evaluation,
@@ -91,8 +92,13 @@ MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
     """Units annotated with their evaluation of `year` and its figures."""
-    own_year = {"evaluation__unit": OuterRef("pk"), "evaluation__year": year}
-    sources = BudgetLine.objects.filter(**own_year, kind__in=BudgetLine.SOURCES).order_by()
+    # The overall form's figures: a unit's project forms are listed on their own.
+    own_year = {
+        "evaluation__unit": OuterRef("pk"),
+        "evaluation__year": year,
+        "evaluation__kind": FormKind.OVERALL,
+    }
+    sources = BudgetLine.objects.filter(**own_year, kind__in=OVERALL.balances[0].left).order_by()
 
     def budget_total(field: str) -> Subquery:
         totals = sources.values("evaluation").annotate(total=Sum(field)).values("total")
@@ -102,6 +108,7 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
         Indicator.objects.filter(
             category__group__evaluation__unit=OuterRef("pk"),
             category__group__evaluation__year=year,
+            category__group__evaluation__kind=FormKind.OVERALL,
         )
         .order_by()
         .values("category__group__evaluation")
@@ -114,7 +121,12 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
     )
     return (
         units.select_related("parent")
-        .annotate(this_year=FilteredRelation("evaluations", condition=Q(evaluations__year=year)))
+        .annotate(
+            this_year=FilteredRelation(
+                "evaluations",
+                condition=Q(evaluations__year=year, evaluations__kind=FormKind.OVERALL),
+            )
+        )
         .annotate(
             evaluation_pk=F("this_year__pk"),
             phase=F("this_year__phase"),

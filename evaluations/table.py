@@ -23,20 +23,13 @@ from django.db import models
 from django.utils.safestring import SafeString, mark_safe
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
-from indicators.scoring import Suggestion, grade, suggest_score
+from indicators.scoring import Suggestion, grade, round_score, suggest_score
 from indicators.values import IndicatorValue
 
-from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR, Fault, find_faults
-from .models import BudgetLine, Evaluation, clean_rich_text
-from .numbers import ZERO
-
-TITLE = "部门（单位）整体支出绩效自评表"
-SOURCE_LABELS = {
-    BudgetLine.Kind.FISCAL: "资金来源：（1）财政拨款",
-    BudgetLine.Kind.OTHER: "（2）其他资金",
-    BudgetLine.Kind.BASIC: "资金结构：（1）基本支出",
-    BudgetLine.Kind.PROJECT: "（2）项目支出",
-}
+from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR, TOTAL_WEIGHT, Fault, find_faults
+from .kinds import Layout
+from .models import BudgetLine, Evaluation, clean_rich_text, truncate_percent
+from .numbers import HUNDRED, ZERO
 
 # The hierarchy as plain pairs: each 一级 with its 二级, each 二级 with its scored rows.
 Structure = list[tuple[IndicatorGroup, list[tuple[IndicatorCategory, list[Indicator]]]]]
@@ -61,6 +54,10 @@ class BudgetRow:
         return self.line.anchor
 
     @property
+    def initial_budget_amount(self) -> Decimal:
+        return self.line.initial_budget_amount
+
+    @property
     def budget_amount(self) -> Decimal:
         return self.line.budget_amount
 
@@ -71,6 +68,44 @@ class BudgetRow:
     @property
     def execution_rate(self) -> Decimal:
         return self.line.execution_rate
+
+
+@dataclass
+class BudgetTotal:
+    """The project form's 年度资金总额: the sum of its lines, column by column, with
+    分值 and the 得分 its 执行率 earns (None before the results phase)."""
+
+    initial_budget_amount: Decimal
+    budget_amount: Decimal
+    executed_amount: Decimal
+    points: Decimal
+    score: Decimal | None
+    label: str
+    anchor: str = BUDGET_ANCHOR
+
+    @property
+    def execution_rate(self) -> Decimal:
+        return truncate_percent(self.executed_amount, self.budget_amount)
+
+
+def execution_score(points: Decimal, rate: Decimal) -> Decimal:
+    """分值 × the printed (truncated) 执行率, half up, never above 分值:
+    10 × 86.18 % = 8.62."""
+    return min(round_score(points * rate / HUNDRED), points)
+
+
+def budget_total(layout: Layout, evaluation: Evaluation, rows: list[BudgetRow]):
+    if not layout.scores_budget:
+        return None
+    sums = {
+        name: sum((getattr(row.line, name) for row in rows), Decimal("0.00"))
+        for name in ("initial_budget_amount", "budget_amount", "executed_amount")
+    }
+    points = evaluation.budget_points if evaluation.budget_points is not None else ZERO
+    total = BudgetTotal(**sums, points=points, score=None, label=layout.budget_total_label)
+    if evaluation.phase == Evaluation.Phase.RESULTS:
+        total.score = execution_score(points, total.execution_rate)
+    return total
 
 
 @dataclass
@@ -216,10 +251,32 @@ class Table:
     budget_rows: list[BudgetRow]
     groups: list[GroupBlock]
     faults: list[Fault] = field(default_factory=list)
+    # The project form's 年度资金总额 (`BudgetTotal`); None on the overall form.
+    budget_total: BudgetTotal | None = None
+
+    @property
+    def layout(self) -> Layout:
+        return self.evaluation.layout
 
     @property
     def year(self) -> int:
         return self.evaluation.year
+
+    @property
+    def project_name(self) -> str:
+        project = self.evaluation.project
+        return project.name if project else ""
+
+    @property
+    def project_code(self) -> str:
+        project = self.evaluation.project
+        return project.code if project else ""
+
+    @property
+    def supervisor_name(self) -> str:
+        """主管部门: the unit's parent (blank for a unit without one)."""
+        parent = self.evaluation.unit.parent
+        return parent.name if parent else ""
 
     @property
     def unit_name(self) -> str:
@@ -252,13 +309,30 @@ class Table:
         return mark_safe(clean_rich_text(self.evaluation.result_text))
 
     @property
-    def total_points(self) -> Decimal:
+    def indicator_share(self) -> Decimal:
+        """What the indicators' 分值 add up to: 100, less the project form's budget
+        points (90 by default)."""
+        if self.budget_total is None:
+            return TOTAL_WEIGHT
+        return TOTAL_WEIGHT - self.budget_total.points
+
+    @property
+    def indicator_points(self) -> Decimal:
         return sum((group.points for group in self.groups), ZERO)
+
+    @property
+    def indicator_score(self) -> Decimal:
+        return sum((group.score for group in self.groups), ZERO)
+
+    @property
+    def total_points(self) -> Decimal:
+        budget = self.budget_total.points if self.budget_total else ZERO
+        return self.indicator_points + budget
 
     @property
     def has_scores(self) -> bool:
         """Whether any row carries a 得分 yet. 得分 is filled in the results phase
-        (`Evaluation.PHASE_FIELDS`), so a form of targets only has none: its 总得分
+        (the layout's `phase_fields`), so a form of targets only has none: its 总得分
         and 评价等级 are blank ("—"), not 0 and 差. A form whose rows carry scores
         written otherwise (a history imported with its printed scores) shows them,
         as the overview does."""
@@ -266,7 +340,9 @@ class Table:
 
     @property
     def total_score(self) -> Decimal:
-        return sum((group.score for group in self.groups), ZERO)
+        """Σ 得分, and on the project form the 年度资金总额's 得分 with them."""
+        budget = self.budget_total.score if self.budget_total else None
+        return self.indicator_score + (budget or ZERO)
 
     @property
     def grade(self) -> str:
@@ -311,14 +387,24 @@ class Table:
         """Everything the form shows, as plain data: what a fingerprint hashes."""
         evaluation = self.evaluation
         return {
-            "unit": [evaluation.unit.code, evaluation.unit.name],
+            "kind": evaluation.kind,
+            "unit": [evaluation.unit.code, evaluation.unit.name, self.supervisor_name],
+            "project": [self.project_code, self.project_name],
+            "budget_points": None
+            if evaluation.budget_points is None
+            else str(evaluation.budget_points),
             "year": evaluation.year,
             "phase": evaluation.phase,
             "status": evaluation.status,
             "subordinate_unit_count": evaluation.subordinate_unit_count,
             "texts": [evaluation.target_text, evaluation.result_text],
             "budget": [
-                [row.anchor, str(row.budget_amount), str(row.executed_amount)]
+                [
+                    row.anchor,
+                    str(row.initial_budget_amount),
+                    str(row.budget_amount),
+                    str(row.executed_amount),
+                ]
                 for row in self.budget_rows
             ],
             "groups": [
@@ -363,10 +449,11 @@ def saved_structure(evaluation: Evaluation) -> Structure:
 
 
 def saved_budget_lines(evaluation: Evaluation) -> list[BudgetLine]:
-    """The four lines of 整体支出规模 in the form's order (a missing one as zeros)."""
+    """The lines of the form's budget block in its order (a missing one as zeros)."""
     lines = {line.kind: line for line in evaluation.budget_lines.all()}
     return [
-        lines.get(kind) or BudgetLine(evaluation=evaluation, kind=kind) for kind in BudgetLine.ORDER
+        lines.get(kind) or BudgetLine(evaluation=evaluation, kind=kind)
+        for kind in evaluation.layout.budget_kinds
     ]
 
 
@@ -404,11 +491,16 @@ def build_table(
                 every_category=blocks,
             )
         )
+    layout = evaluation.layout
+    budget_rows = [
+        BudgetRow(line=line, label=layout.budget_label(line.kind)) for line in budget_lines
+    ]
     table = Table(
         evaluation=evaluation,
-        title=TITLE,
-        budget_rows=[BudgetRow(line=line, label=SOURCE_LABELS[line.kind]) for line in budget_lines],
+        title=layout.title,
+        budget_rows=budget_rows,
         groups=groups,
+        budget_total=budget_total(layout, evaluation, budget_rows),
     )
     table.faults = find_faults(table)
     messages_at: dict[str, list[str]] = {}

@@ -196,7 +196,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     last_year = (
         Evaluation.objects.for_user(user)
         .with_table()
-        .filter(unit=evaluation.unit_id, year=evaluation.year - 1)
+        .filter(**evaluation.lineage(), year=evaluation.year - 1)
         .first()
     )
     if request.method == "GET":

@@ -19,9 +19,10 @@ from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
-from .models import BudgetLine, Evaluation
+from .kinds import OVERALL
+from .models import Evaluation
 from .numbers import AMOUNT_FORMAT, TWO_PLACES_FORMAT
-from .table import TITLE, GroupBlock, Row, Table, build_table
+from .table import GroupBlock, Row, Table, build_table
 from .xlsx import SheetLimits, set_value, storable
 
 SHEET_TITLE = "自评表"
@@ -51,7 +52,7 @@ MAX_INDICATOR_ROWS = 1000
 
 # Fixed rows of the layout (1-based).
 TITLE_ROW, YEAR_ROW, HEADER_ROW, BUDGET_HEAD_ROW = 1, 2, 3, 4
-GOAL_HEAD_ROW = BUDGET_HEAD_ROW + 1 + len(BudgetLine.ORDER)
+GOAL_HEAD_ROW = BUDGET_HEAD_ROW + 1 + len(OVERALL.budget_lines)
 GOAL_TEXT_ROW = GOAL_HEAD_ROW + 1
 SECTION_ROW = GOAL_TEXT_ROW + 1
 COLUMN_HEAD_ROW = SECTION_ROW + 1
@@ -413,7 +414,7 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
     _print_setup(sheet)
     if table.faults:
         _write_faults(workbook.create_sheet(FAULT_SHEET_TITLE), table, rows_at)
-    workbook.properties.title = storable(f"{table.unit_name} {table.year}年度 {TITLE}")
+    workbook.properties.title = storable(f"{table.unit_name} {table.year}年度 {table.title}")
     workbook.properties.subject = storable(table.unit_code)
     output = io.BytesIO()
     workbook.save(output)

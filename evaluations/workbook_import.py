@@ -37,10 +37,10 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from indicators.values import ValueParseError, format_value, parse_value
 
 from . import workflow
-from .models import MAX_AMOUNT, BudgetLine, Evaluation, EvaluationError, WorkbookUpload
+from .kinds import OVERALL
+from .models import MAX_AMOUNT, Evaluation, EvaluationError, WorkbookUpload
 from .numbers import amount, two_places, whole_or_two_places
 from .table import (
-    SOURCE_LABELS,
     CategoryBlock,
     GroupBlock,
     Row,
@@ -244,7 +244,7 @@ def _read_budget(reader: _Reader, data: dict) -> None:
     if head is None:
         reader.fail(BUDGET_HEAD_ROW, 1, "找不到“整体支出规模（元）”。")
         return
-    keywords = {kind: str(label).split("）")[-1] for kind, label in SOURCE_LABELS.items()}
+    keywords = {kind: str(label).split("）")[-1] for kind, label in OVERALL.budget_lines}
     for row in range(head + 1, head + 12):
         label = reader.text(row, 2)
         if reader.text(row, 1) and row > head + 1 and reader.text(row, 1) != "整体支出规模（元）":
@@ -256,9 +256,9 @@ def _read_budget(reader: _Reader, data: dict) -> None:
         executed = reader.decimal(row, 7, f"{label}·全年执行数", required=True)
         data["budget"][kind] = [str(budget or "0.00"), str(executed or "0.00")]
         data.setdefault("budget_rows", {})[kind] = row
-    for kind in BudgetLine.ORDER:
+    for kind in OVERALL.budget_kinds:
         if kind not in data["budget"]:
-            reader.fail(head, 1, f"整体支出规模缺少“{SOURCE_LABELS[kind]}”一行。")
+            reader.fail(head, 1, f"整体支出规模缺少“{OVERALL.budget_label(kind)}”一行。")
 
 
 def _read_goals(reader: _Reader, data: dict) -> None:

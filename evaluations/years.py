@@ -20,7 +20,10 @@ class StartRefused(EvaluationError):
 
 def template_years() -> list[int]:
     return list(
-        IndicatorTemplate.objects.order_by("-year").values_list("year", flat=True).distinct()
+        IndicatorTemplate.objects.filter(form_kind=Evaluation.Kind.OVERALL)
+        .order_by("-year")
+        .values_list("year", flat=True)
+        .distinct()
     )
 
 
@@ -29,7 +32,7 @@ def start_from_template(unit: Unit, year: int, *, by) -> Evaluation:
     template's order, and a row per template line: its 三级 name, default 年度指标值
     and 分值 — for a 二级 scored by itself, its base share of the 一级's weight. A
     line without a 三级 name gives its 二级 one empty row for the unit to fill."""
-    lines = list(IndicatorTemplate.objects.filter(year=year))
+    lines = list(IndicatorTemplate.objects.filter(form_kind=Evaluation.Kind.OVERALL, year=year))
     if not lines:
         raise StartRefused(f"{year}年度的指标库尚未建立，请联系管理员。")
     with _new_evaluation(unit, year, by) as evaluation:
@@ -73,7 +76,8 @@ def start_from_template(unit: Unit, year: int, *, by) -> Evaluation:
 def start_from_last_year(unit: Unit, year: int, *, by) -> Evaluation:
     last = (
         Evaluation.objects.with_table()
-        .filter(unit=unit, year=year - 1, phase=Evaluation.Phase.RESULTS)
+        .filter(unit=unit, kind=Evaluation.Kind.OVERALL, year=year - 1)
+        .filter(phase=Evaluation.Phase.RESULTS)
         .filter(status=Evaluation.Status.APPROVED)
         .first()
     )
@@ -112,7 +116,7 @@ def _new_evaluation(unit: Unit, year: int, by, **fields) -> Iterator[Evaluation]
     transaction with what the caller adds; refused if the unit has that year's."""
     exists = StartRefused(f"{unit.name}的{year}年度自评表已经存在。")
     with transaction.atomic(), recorded_as(by):
-        if Evaluation.objects.filter(unit=unit, year=year).exists():
+        if Evaluation.objects.filter(unit=unit, kind=Evaluation.Kind.OVERALL, year=year).exists():
             raise exists
         try:
             with transaction.atomic():

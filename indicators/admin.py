@@ -83,6 +83,7 @@ class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
     scoped_to_districts = False  # the template is the same for every district
     formfield_overrides = NUMBER_FIELDS
     list_display = [
+        "form_kind",
         "year",
         "group_name",
         "group_weight",
@@ -92,5 +93,5 @@ class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
         "points",
         "default_target",
     ]
-    list_filter = ["year", "group_name"]
+    list_filter = ["form_kind", "year", "group_name"]
     search_fields = ["group_name", "category_name", "name"]

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from evaluations.kinds import DEFAULT_BUDGET_POINTS, FormKind
 from evaluations.models import CheckedText, EvaluationPart
 from evaluations.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH
 
@@ -232,6 +233,10 @@ class IndicatorTemplate(CheckedText):
     base share of the 一级 in percent instead of points: 25 % of a weight of 30 is
     7.50. The shares are the city's scheme, kept as data an administrator changes."""
 
+    # One 指标库 per kind of form and year.
+    form_kind = models.CharField(
+        "表类型", max_length=20, choices=FormKind, default=FormKind.OVERALL
+    )
     year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
     position = models.PositiveIntegerField("顺序", default=0)
     group_name = models.CharField("一级指标", max_length=100)
@@ -264,10 +269,10 @@ class IndicatorTemplate(CheckedText):
 
     class Meta:
         verbose_name = verbose_name_plural = "指标库"
-        ordering = ["year", "position", "id"]
+        ordering = ["form_kind", "year", "position", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["year", "group_name", "category_name", "name"],
+                fields=["form_kind", "year", "group_name", "category_name", "name"],
                 name="one_template_line_per_indicator",
             ),
             models.CheckConstraint(
@@ -282,9 +287,10 @@ class IndicatorTemplate(CheckedText):
         ]
 
     def __str__(self) -> str:
+        kind = "" if self.form_kind == FormKind.OVERALL else self.get_form_kind_display()
         return " / ".join(
             part
-            for part in (str(self.year), self.group_name, self.category_name, self.name)
+            for part in (kind, str(self.year), self.group_name, self.category_name, self.name)
             if part
         )
 
@@ -294,3 +300,37 @@ class IndicatorTemplate(CheckedText):
         if self.base_share is not None:
             return round_score(self.group_weight * self.base_share / 100)
         return self.points
+
+
+class BudgetPoints(models.Model):
+    """The 分值 of a year's project forms' 年度资金总额 (their budget execution),
+    kept with the year's 项目支出 指标库: 10 by national default, other shares in
+    some published tables. The indicators carry the rest of 100."""
+
+    year = models.PositiveSmallIntegerField(
+        "年度", unique=True, validators=[MinValueValidator(2000)]
+    )
+    points = models.DecimalField(
+        "项目资金分值",
+        **SCORE_DIGITS,
+        default=DEFAULT_BUDGET_POINTS,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "项目资金分值"
+        ordering = ["year"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gte=0) & Q(points__lte=100),
+                name="budget_points_between_0_and_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}年度：{self.points}"
+
+    @classmethod
+    def of_year(cls, year: int) -> Decimal:
+        row = cls.objects.filter(year=year).first()
+        return row.points if row else DEFAULT_BUDGET_POINTS

@@ -62,6 +62,7 @@ def test_a_score_above_its_points_is_a_fault_where_the_database_cannot_stop_it()
     # The database refuses 得分 > 分值 (see test_models); the check still names it for
     # unsaved rows, e.g. a form being previewed.
     from evaluations.consistency import _row_faults
+    from evaluations.kinds import OVERALL
     from indicators.models import IndicatorCategory
 
     indicator = Indicator(
@@ -71,7 +72,10 @@ def test_a_score_above_its_points_is_a_fault_where_the_database_cannot_stop_it()
         points=Decimal("2.00"),
         score=Decimal("2.50"),
     )
-    assert _row_faults(indicator, "targets")[0].message == "“设备使用率”：得分 2.50 超过分值 2.00。"
+    assert (
+        _row_faults(indicator, "targets", OVERALL)[0].message
+        == "“设备使用率”：得分 2.50 超过分值 2.00。"
+    )
 
 
 def test_the_results_phase_needs_every_score_and_actual(sample):

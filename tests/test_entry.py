@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evaluations import workflow
+from evaluations.kinds import OVERALL
 from evaluations.models import BudgetLine, Evaluation
 from indicators.models import Indicator, IndicatorCategory
 
@@ -197,7 +198,7 @@ def test_results_save_while_a_budget_line_is_missing(staff_client, sample, page_
 def test_every_new_evaluation_has_its_four_budget_lines(unit):
     evaluation = Evaluation.objects.create(unit=unit, year=2030)
     assert sorted(evaluation.budget_lines.values_list("kind", flat=True)) == sorted(
-        BudgetLine.ORDER
+        OVERALL.budget_kinds
     )
     assert all(line.history.count() == 1 for line in evaluation.budget_lines.all())
 

@@ -98,6 +98,7 @@ def test_the_entry_page_refuses_malformed_points_and_targets(staff_client, sampl
 
 def template_form(**values) -> dict:
     return {
+        "form_kind": "overall",
         "year": "2024",
         "position": "1",
         "group_name": "产出指标",

@@ -92,6 +92,7 @@ def test_the_admin_form_refuses_a_template_value_that_cannot_be_read(client, adm
     response = client.post(
         reverse("admin:indicators_indicatortemplate_add"),
         {
+            "form_kind": "overall",
             "year": "2024",
             "position": "1",
             "group_name": "满意度指标",
