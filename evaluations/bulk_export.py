@@ -265,13 +265,24 @@ def table_fingerprint(evaluation: Evaluation) -> str:
 def drawing_version() -> str:
     digest = hashlib.sha256()
     for name in PDF_TEMPLATES:
-        digest.update(Path(get_template(name).origin.name).read_bytes())
+        digest.update(template_path(name).read_bytes())
     digest.update(Path(__file__).with_name("pdf.py").read_bytes())
     digest.update(Path(__file__).with_name("pdf_fonts.py").read_bytes())
     # The PDF writes its numbers with these formatters.
     digest.update(Path(__file__).with_name("numbers.py").read_bytes())
     digest.update(",".join(settings.PDF_FONT_FAMILIES).encode("utf-8"))
     return digest.hexdigest()
+
+
+def template_path(name: str) -> Path:
+    """The file of a template of the project's own folder, found without starting the
+    template engine: starting it imports every templatetags module of the apps (the
+    entry page's and all they import), most of the time a command such as
+    export_evaluation takes to serve a PDF drawn before."""
+    for folder in settings.TEMPLATES[0]["DIRS"]:
+        if (path := Path(folder) / name).is_file():
+            return path
+    return Path(get_template(name).origin.name)
 
 
 @contextlib.contextmanager
