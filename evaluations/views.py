@@ -1,6 +1,7 @@
 import functools
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,7 @@ REVIEW_EVENT_SHOWN = (
 )
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF_READY_MARK = re.compile(r"[0-9a-f]{8,32}")
 
 COMMENT_PREFIX = "comment-"
 
@@ -663,12 +665,20 @@ def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     except RenderTimeout as error:
         messages.error(request, f"{error}请稍后再试，或请管理员用“批量导出 PDF”在后台生成。")
         return redirect("evaluation_table", evaluation.pk)
-    return FileResponse(
-        open(Path(settings.EXPORT_ROOT) / relative, "rb"),
+    response = FileResponse(
+        open(Path(settings.EXPORT_ROOT) / relative, "rb"),  # noqa: SIM115 (FileResponse closes it)
         as_attachment=True,
         filename=pdf_filename(evaluation),
         content_type="application/pdf",
     )
+    # A download leaves the page where it is and tells it nothing: the page's note
+    # "正在生成 PDF" waits for this cookie to carry the mark its link sent.
+    mark = request.GET.get("ready", "")
+    if PDF_READY_MARK.fullmatch(mark):
+        response.set_cookie(
+            "pdf-ready", mark, max_age=60, samesite="Lax", secure=request.is_secure()
+        )
+    return response
 
 
 @require_GET

@@ -2,10 +2,13 @@
 through Playwright): the same engine, page and verbs as the overall form, with the
 project form's 项目资金 block scoring its execution live."""
 
+import io
 import shutil
+from pathlib import Path
 
 import pytest
 from django.db import connections
+from pypdf import PdfReader
 
 from evaluations.models import District, Unit
 from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
@@ -93,6 +96,18 @@ def walk_the_project_form(chromium, base: str) -> None:
     shoot(reviewer, "project-03-approved")
     form.refresh_from_db()
     assert form.is_final
+
+    # 5. The PDF: a note while it is drawn, gone when the download has arrived.
+    link = reviewer.get_by_role("link", name="下载 PDF（正式表格）")
+    with reviewer.expect_download() as download:
+        link.click()
+        expect(reviewer.locator(".pdf-progress")).to_be_visible()
+    expect(reviewer.locator(".pdf-progress")).to_be_hidden()
+    text = " ".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(Path(download.value.path()).read_bytes())).pages
+    )
+    assert "项目支出绩效自评表" in text and "90.62" in text
 
 
 def approve_from_the_queue(reviewer, counter: Counter, base: str, phase: str) -> None:

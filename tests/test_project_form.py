@@ -352,3 +352,15 @@ def test_renaming_the_project_or_its_supervisor_shows_on_the_cached_page(
     Unit.objects.filter(pk=project_form.unit.parent_id).update(name="浦锦街道办事处")
     page = staff_client.get(url).content.decode()
     assert "消防通道预警项目（二期）" in page and "浦锦街道办事处" in page
+
+
+def test_the_pdf_download_tells_the_page_it_has_arrived(staff_client, project_form):
+    from django.urls import reverse
+
+    url = reverse("evaluation_pdf", args=[project_form.pk])
+    response = staff_client.get(url, {"ready": "0123456789abcdef"})
+    assert response.status_code == 200
+    assert response.cookies["pdf-ready"].value == "0123456789abcdef"
+    # A mark that is not one of the page's is not echoed back.
+    response = staff_client.get(url, {"ready": "<script>"})
+    assert "pdf-ready" not in response.cookies
