@@ -29,10 +29,14 @@ from .access import (
     can_reopen,
     can_review,
     can_see_overview,
+    fills_unit,
     get_evaluation_for_user,
     get_export_job_for_user,
+    get_project_to_start,
     is_admin,
     is_reviewer,
+    units_adding_projects,
+    units_seen_by,
     units_to_start,
 )
 from .bulk_export import (
@@ -49,13 +53,14 @@ from .bulk_export import (
     sweep_stale_work,
 )
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
-from .forms import ExportForm
+from .forms import ExportForm, ProjectForm
 from .history import last_return, review_history
 from .models import (
     Evaluation,
     EvaluationError,
     ExportItem,
     ExportJob,
+    Project,
     ReviewEvent,
     StaleVersion,
     Unit,
@@ -97,15 +102,29 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 COMMENT_PREFIX = "comment-"
 
 
+# The home page lists at most this many forms; the counts cover them all, and the
+# filters narrow the list (a reviewer's district has thousands of project forms).
+HOME_LIST_LIMIT = 500
+
+
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """Where a unit works: for each year and unit its overall form and every project
+    form, with 表类型 · 阶段 · 状态, filters and counts — a fixed number of queries
+    whatever the number of forms."""
     user = request.user
+    visible = Evaluation.objects.for_user(user)
+    filters = home_filters(request)
+    chosen = visible
+    for name in ("year", "kind", "phase", "status"):
+        if filters[name]:
+            chosen = chosen.filter(**{name: filters[name]})
+    counts = home_counts(chosen)
     evaluations = list(
-        Evaluation.objects.for_user(user)
-        .with_relations_to(user)
-        .select_related("unit", "unit__parent")
-        .order_by("-year", "unit__code")
+        chosen.with_relations_to(user)
+        .select_related("unit", "unit__parent", "project")
+        .order_by("-year", "unit__code", "kind", "project__code")[:HOME_LIST_LIMIT]
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
@@ -113,7 +132,15 @@ def home(request: HttpRequest) -> HttpResponse:
     template_years = years.template_years()
     context = {
         "evaluations": evaluations,
+        "counts": counts,
+        "limited": counts["all"] > len(evaluations),
+        "filters": filters,
+        "years": list(visible.order_by("-year").values_list("year", flat=True).distinct()),
+        "kinds": Evaluation.Kind.choices,
+        "phases": Evaluation.Phase.choices,
+        "statuses": Evaluation.Status.choices,
         "start_units": units[:1000],
+        "project_units": list(units_adding_projects(user).order_by("code")),
         "start_year": template_years[0] if template_years else timezone.localdate().year,
         "template_years": template_years,
         "is_reviewer": is_reviewer(user) or is_admin(user),
@@ -123,10 +150,60 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "evaluations/home.html", context)
 
 
+def home_filters(request: HttpRequest) -> dict:
+    """年度, 表类型, 阶段 and 状态 from the query string; unknown values are ignored."""
+    kind = request.GET.get("kind", "")
+    phase = request.GET.get("phase", "")
+    status = request.GET.get("status", "")
+    return {
+        "year": _whole_number(request.GET.get("year")) or None,
+        "kind": kind if kind in Evaluation.Kind.values else "",
+        "phase": phase if phase in Evaluation.Phase.values else "",
+        "status": status if status in Evaluation.Status.values else "",
+    }
+
+
+def home_counts(evaluations) -> dict:
+    """How many forms the filters select: in all, per 表类型 and per 状态 (one query)."""
+    kinds = {f"kind_{kind}": Count("pk", filter=Q(kind=kind)) for kind in Evaluation.Kind}
+    statuses = {
+        f"status_{status}": Count("pk", filter=Q(status=status)) for status in Evaluation.Status
+    }
+    counts = evaluations.order_by().aggregate(all=Count("pk"), **kinds, **statuses)
+    counts["kinds"] = [(label, counts[f"kind_{kind}"]) for kind, label in Evaluation.Kind.choices]
+    counts["statuses"] = [
+        (label, counts[f"status_{status}"]) for status, label in Evaluation.Status.choices
+    ]
+    return counts
+
+
+@require_GET
+@login_required
+def start_year_confirm(request: HttpRequest) -> HttpResponse:
+    """What starting a unit's year creates — its overall form and the forms of its
+    projects running that year — for the unit to confirm with one button. Writes nothing."""
+    units = units_to_start(request.user)
+    if not units.exists():
+        raise PermissionDenied("只有填报人（为本单位）和管理员可以新建自评表。")
+    unit = get_object_or_404(units, pk=_whole_number(request.GET.get("unit")))
+    year = _whole_number(request.GET.get("year"))
+    if not 2000 <= year <= 2100:
+        messages.error(request, "请填写年度，如 2024。")
+        return redirect("home")
+    source = request.GET.get("source", "")
+    if source not in years.SOURCE_LABELS:
+        messages.error(request, "请选择按指标库新建，或复制上年度自评表。")
+        return redirect("home")
+    plan = years.plan_year(unit, year, source)
+    context = {"plan": plan, "source": source, "source_label": years.SOURCE_LABELS[source]}
+    return render(request, "evaluations/start_year.html", context)
+
+
 @require_POST
 @login_required
 def start_evaluation(request: HttpRequest) -> HttpResponse:
-    """Starts a unit's evaluation of a year, from the year's 指标库 or from last year's."""
+    """Starts a unit's year: its overall form (from the year's 指标库 or from last
+    year's) and the forms of its projects running that year, in one transaction."""
     units = units_to_start(request.user)
     if not units.exists():
         raise PermissionDenied("只有填报人（为本单位）和管理员可以新建自评表。")
@@ -135,20 +212,67 @@ def start_evaluation(request: HttpRequest) -> HttpResponse:
     if not 2000 <= year <= 2100:
         messages.error(request, "请填写年度，如 2024。")
         return redirect("home")
-    start = {
-        "template": years.start_from_template,
-        "last_year": years.start_from_last_year,
-    }.get(request.POST.get("source", ""))
-    if start is None:
-        messages.error(request, "请选择按指标库新建，或复制上年度自评表。")
-        return redirect("home")
+    source = request.POST.get("source", "")
+    confirmed = None
+    if "confirmed" in request.POST:  # the confirmation page's list of projects
+        confirmed = [_whole_number(value) for value in request.POST.getlist("project")]
     try:
-        evaluation = start(unit, year, by=request.user)
+        overall, projects = years.start_year(
+            unit, year, source, by=request.user, expected_projects=confirmed
+        )
     except EvaluationError as error:
         messages.error(request, error.message)
         return redirect("home")
-    messages.success(request, f"已新建{unit.name}{year}年度自评表，请填写年初目标。")
+    created = f"，以及 {len(projects)} 张项目支出绩效自评表" if projects else ""
+    if overall is None:
+        messages.success(
+            request, f"已新建{unit.name}{year}年度的 {len(projects)} 张项目支出绩效自评表。"
+        )
+        return redirect(reverse("home") + f"?year={year}&kind={Evaluation.Kind.PROJECT}")
+    messages.success(request, f"已新建{unit.name}{year}年度自评表{created}，请填写年初目标。")
+    return redirect("admin:evaluations_evaluation_entry", overall.pk)
+
+
+@require_POST
+@login_required
+def start_project_form(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Starts one project's form of a year (a project added during the year)."""
+    project = get_project_to_start(request.user, project_id)
+    year = _whole_number(request.POST.get("year"))
+    if not 2000 <= year <= 2100:
+        messages.error(request, "请填写年度，如 2024。")
+        return redirect("home")
+    try:
+        evaluation = years.start_project_form(project, year, by=request.user)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return redirect("home")
+    messages.success(request, f"已新建项目“{project.name}”{year}年度自评表，请填写年初目标。")
     return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+
+
+@require_POST
+@login_required
+def add_project(request: HttpRequest) -> HttpResponse:
+    """A unit adds one of its projects, where its district allows units to."""
+    user = request.user
+    unit = get_object_or_404(units_seen_by(user), pk=_whole_number(request.POST.get("unit")))
+    if not fills_unit(user, unit):
+        raise PermissionDenied("只有本单位的填报人可以为本单位添加项目。")
+    if not units_adding_projects(user).filter(pk=unit.pk).exists():
+        raise PermissionDenied(
+            f"{unit.district.name}未允许单位自行添加项目，请联系管理员导入或添加项目。"
+        )
+    form = ProjectForm(request.POST, instance=Project(unit=unit))
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}：{error}" if label else error)
+        return redirect("home")
+    project = form.save()
+    messages.success(request, f"已为{unit.name}添加项目“{project.name}”（{project.code}）。")
+    return redirect("home")
 
 
 def _whole_number(value: str | None) -> int:
