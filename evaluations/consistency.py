@@ -133,7 +133,7 @@ def _row_faults(indicator, phase: str, layout: Layout) -> list[Fault]:
         faults.append(
             Fault(
                 indicator.anchor,
-                f"“{name}”：全年完成值为“{indicator.actual.label}”，得分应在分值的"
+                f"“{name}”：{layout.actual_label}为“{indicator.actual.label}”，得分应在分值的"
                 f"{_band_text(indicator.actual.label)}（{two_places(low)}–{two_places(high)}）之间，"
                 f"现为 {two_places(indicator.score)}。",
             )

@@ -1,5 +1,7 @@
-"""The demo: the real 2023 sample of 浦锦街道城市运行管理中心 (docs/domain.md §2) and
-three users to look at it with. Used by `load_demo` and by the tests."""
+"""The demo: the real 2023 sample of 浦锦街道城市运行管理中心 (docs/domain.md §2),
+two of its projects with their 项目支出绩效自评表 (made up in the spirit of the
+sample's goals, within its 项目支出 line) and three users to look at them with.
+Used by `load_demo` and by the tests."""
 
 import json
 from dataclasses import dataclass
@@ -11,13 +13,21 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from indicators.models import (
+    BudgetPoints,
+    Indicator,
+    IndicatorCategory,
+    IndicatorGroup,
+    IndicatorTemplate,
+)
 
 from . import workflow
-from .models import BudgetLine, District, Evaluation, Unit
+from .kinds import DEFAULT_BUDGET_POINTS, FormKind
+from .models import BudgetLine, District, Evaluation, Project, Unit
 from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
+PROJECTS_PATH = Path(__file__).parent / "demo_data" / "projects_2023.json"
 
 
 @dataclass(frozen=True)
@@ -53,16 +63,22 @@ def sample_data() -> dict:
     return json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
 
 
+def project_data() -> dict:
+    return json.loads(PROJECTS_PATH.read_text(encoding="utf-8"))
+
+
 def fill_evaluation(evaluation: Evaluation, data: dict) -> None:
-    """Write budget lines and the indicator hierarchy of `data` into an empty evaluation."""
+    """Write budget lines and the indicator hierarchy of `data` into an empty evaluation.
+    A budget line's amounts are given in the order of its form's columns."""
     # Rows are new and the evaluation a draft of its targets: bulk writes are safe
     # here, and the field history still gets its first record. The budget lines
     # exist from the evaluation's creation: they get their amounts.
+    columns = [name for name, _ in evaluation.layout.budget_columns]
     lines = {line.kind: line for line in evaluation.budget_lines.all()}
-    for kind, (budget, executed) in data["budget"].items():
-        lines[kind].budget_amount = Decimal(budget)
-        lines[kind].executed_amount = Decimal(executed)
-    bulk_update_with_history(list(lines.values()), BudgetLine, ["budget_amount", "executed_amount"])
+    for kind, amounts in data["budget"].items():
+        for name, value in zip(columns, amounts, strict=True):
+            setattr(lines[kind], name, Decimal(value))
+    bulk_update_with_history(list(lines.values()), BudgetLine, columns)
     for group_position, group_data in enumerate(data["groups"], start=1):
         group = IndicatorGroup.objects.create(
             evaluation=evaluation,
@@ -143,7 +159,9 @@ def load_demo() -> tuple[Evaluation, bool]:
     unit.staff.add(users[DEMO_STAFF])
     district.reviewers.add(users[DEMO_REVIEWER])
 
-    evaluation = Evaluation.objects.filter(unit=unit, year=data["year"]).first()
+    evaluation = Evaluation.objects.filter(
+        unit=unit, kind=FormKind.OVERALL, year=data["year"]
+    ).first()
     created = evaluation is None
     if created:
         evaluation = Evaluation.objects.create(
@@ -158,7 +176,79 @@ def load_demo() -> tuple[Evaluation, bool]:
         workflow.submit(evaluation, by=users[DEMO_STAFF])
         workflow.approve(evaluation, by=users[DEMO_REVIEWER])
         workflow.submit(evaluation, by=users[DEMO_STAFF])
-    # Next year's 指标库, so "按指标库新建" works in the demo at once.
-    if not IndicatorTemplate.objects.filter(year=data["year"] + 1).exists():
-        IndicatorTemplate.objects.bulk_create(sample_template(data["year"] + 1))
+    load_demo_projects(unit, staff=users[DEMO_STAFF], reviewer=users[DEMO_REVIEWER])
+    # Next year's 指标库 of both kinds, so "按指标库新建" works in the demo at once.
+    next_year = data["year"] + 1
+    if not IndicatorTemplate.objects.filter(form_kind=FormKind.OVERALL, year=next_year).exists():
+        IndicatorTemplate.objects.bulk_create(sample_template(next_year))
+    if not IndicatorTemplate.objects.filter(form_kind=FormKind.PROJECT, year=next_year).exists():
+        IndicatorTemplate.objects.bulk_create(project_template(next_year))
+    BudgetPoints.objects.get_or_create(year=next_year, defaults={"points": DEFAULT_BUDGET_POINTS})
     return evaluation, created
+
+
+def load_demo_projects(unit: Unit, *, staff, reviewer) -> list[Evaluation]:
+    """The demo's projects of `unit` and their forms of the year: the first as far as
+    the overall form (results submitted, waiting for the district), the second with
+    its targets approved and its results still to fill. Existing forms are kept."""
+    data = project_data()
+    forms = []
+    for project_data_ in data["projects"]:
+        project, _ = Project.objects.get_or_create(
+            code=project_data_["code"],
+            defaults={
+                "unit": unit,
+                "name": project_data_["name"],
+                "first_year": project_data_["first_year"],
+                "last_year": project_data_["last_year"],
+            },
+        )
+        form = Evaluation.objects.filter(project=project, year=data["year"]).first()
+        if form is None:
+            form = Evaluation.objects.create(
+                kind=FormKind.PROJECT,
+                project=project,
+                unit=project.unit,
+                year=data["year"],
+                budget_points=DEFAULT_BUDGET_POINTS,
+                target_text=project_data_["target_text"],
+                result_text=project_data_["result_text"],
+            )
+            fill_evaluation(form, project_data_)
+            workflow.submit(form, by=staff)
+            workflow.approve(form, by=reviewer)
+            if project_data_["stage"] == "results-submitted":
+                workflow.submit(form, by=staff)
+        forms.append(form)
+    return forms
+
+
+def project_template(year: int) -> list[IndicatorTemplate]:
+    """A year's 项目支出 指标库: the national default split (产出 50, 效益 30, 满意度
+    10; 年度资金总额 carries the other 10, `BudgetPoints`), its standard 二级 and the
+    one standard 三级 (服务对象满意度). Units add their own 三级."""
+    groups = (
+        ("产出指标", "50", ("数量指标", "质量指标", "时效指标", "成本指标")),
+        ("效益指标", "30", ("经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标")),
+        ("满意度指标", "10", ("服务对象满意度指标",)),
+    )
+    lines = []
+    for group_name, weight, categories in groups:
+        for category_name in categories:
+            line = IndicatorTemplate(
+                form_kind=FormKind.PROJECT,
+                year=year,
+                position=len(lines) + 1,
+                group_name=group_name,
+                group_weight=Decimal(weight),
+                category_name=category_name,
+                points=Decimal("0"),
+            )
+            if category_name == "服务对象满意度指标":
+                line.name, line.points, line.default_target = (
+                    "服务对象满意度",
+                    Decimal("10"),
+                    "≥90.00(%)",
+                )
+            lines.append(line)
+    return lines

@@ -16,8 +16,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import override_settings
 
-from evaluations.demo import fill_evaluation, sample_data
-from evaluations.models import District, Evaluation, Unit
+from evaluations.demo import fill_evaluation, project_data, sample_data
+from evaluations.kinds import DEFAULT_BUDGET_POINTS, FormKind
+from evaluations.models import District, Evaluation, Project, Unit
 from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
 
 PASSWORD = "Correct-Horse-Battery-9"
@@ -46,6 +47,30 @@ def make_evaluation(unit: Unit, year: int = 2023, data: dict | None = None) -> E
     data = data or sample_data()
     evaluation = Evaluation.objects.create(
         unit=unit, year=year, target_text=data["target_text"], result_text=data["result_text"]
+    )
+    fill_evaluation(evaluation, data)
+    return evaluation
+
+
+def make_project_form(unit: Unit, which: int = 0, year: int = 2023) -> Evaluation:
+    """A draft of the targets of one of the demo's projects (`projects_2023.json`),
+    filled with every figure of the file, results included."""
+    data = project_data()["projects"][which]
+    project = Project.objects.create(
+        unit=unit,
+        code=data["code"],
+        name=data["name"],
+        first_year=data["first_year"],
+        last_year=data["last_year"],
+    )
+    evaluation = Evaluation.objects.create(
+        kind=FormKind.PROJECT,
+        project=project,
+        unit=unit,
+        year=year,
+        budget_points=DEFAULT_BUDGET_POINTS,
+        target_text=data["target_text"],
+        result_text=data["result_text"],
     )
     fill_evaluation(evaluation, data)
     return evaluation
@@ -137,6 +162,12 @@ def unit(district, street_office) -> Unit:
 @pytest.fixture
 def sample(unit) -> Evaluation:
     return make_evaluation(unit)
+
+
+@pytest.fixture
+def project_form(unit) -> Evaluation:
+    """消防通道乱停车预警智能分析项目, 2023: a targets draft holding all its figures."""
+    return make_project_form(unit)
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
     second = capsys.readouterr().out
 
     assert "已载入" in first and "已存在，未改动" in second
-    assert Evaluation.objects.count() == 1
-    assert Indicator.objects.count() == 24
-    evaluation = Evaluation.objects.get()
+    assert Evaluation.objects.filter(kind="overall").count() == 1
+    assert Evaluation.objects.filter(kind="project").count() == 2
+    evaluation = Evaluation.objects.get(kind="overall")
+    assert Indicator.objects.filter(category__group__evaluation=evaluation).count() == 24
     assert evaluation.unit.name == "上海市闵行区浦锦街道城市运行管理中心"
     assert evaluation.unit.parent.name == "浦锦街道"
     assert evaluation.unit.district.name == "闵行区"
@@ -90,7 +91,8 @@ def test_the_demo_keeps_next_years_indicator_library(db):
 
     call_command("load_demo")
     call_command("load_demo")
-    assert IndicatorTemplate.objects.filter(year=2024).count() == 12  # 7 + 2 + 2 + 1 二级
+    assert IndicatorTemplate.objects.filter(form_kind="overall", year=2024).count() == 12  # 二级
+    assert IndicatorTemplate.objects.filter(form_kind="project", year=2024).count() == 9
     staff = get_user_model().objects.get(username=DEMO_STAFF.username)
     unit = Unit.objects.get(code="310112-PJ-CSYX")
     started = years.start_from_template(unit, 2024, by=staff)
