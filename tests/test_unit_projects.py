@@ -49,7 +49,7 @@ def make_project(
     return Project.objects.create(unit=unit, code=code, name=name, first_year=first_year, **more)
 
 
-def project_form(project, year=2024, **fields) -> Evaluation:
+def bare_project_form(project, year=2024, **fields) -> Evaluation:
     return Evaluation.objects.create(
         kind=Evaluation.Kind.PROJECT,
         project=project,
@@ -142,7 +142,7 @@ def test_a_missing_project_template_refuses_the_whole_start(staff_client, unit):
 
 def test_a_continuing_project_starts_from_its_last_targets(staff, unit):
     project = make_project(unit, first_year=2023)
-    last = project_form(project, 2023, target_text="<p>接入视频通道20路</p>")
+    last = bare_project_form(project, 2023, target_text="<p>接入视频通道20路</p>")
     data = sample_data()  # the sample's tree, borrowed for the project form
     data["budget"] = {}
     fill_evaluation(last, data)
@@ -228,8 +228,8 @@ def test_a_project_for_a_unit_the_user_does_not_fill_is_refused(
 
 
 def test_home_lists_both_kinds_with_filters_and_counts(staff_client, sample, unit):
-    first = project_form(make_project(unit, "P-001", first_year=2023), 2023)
-    project_form(make_project(unit, "P-002", "城市运行平台运维项目", first_year=2023), 2023)
+    first = bare_project_form(make_project(unit, "P-001", first_year=2023), 2023)
+    bare_project_form(make_project(unit, "P-002", "城市运行平台运维项目", first_year=2023), 2023)
     Evaluation.objects.filter(pk=first.pk).update(status="submitted")
     page = staff_client.get(reverse("home")).content.decode()
     assert page.count('class="project-form"') == 2 and page.count('class="overall-form"') == 1
@@ -266,10 +266,10 @@ def test_home_costs_the_same_at_1_and_at_20_projects_per_unit(
     district.save()
     client.force_login(cast[user_name])
     for each in (unit, other_unit):
-        project_form(make_project(each, f"{each.code}-P0", first_year=2023), 2023)
+        bare_project_form(make_project(each, f"{each.code}-P0", first_year=2023), 2023)
     few = home_queries(client)
     for each in (unit, other_unit):
         for number in range(1, 20):
-            project_form(make_project(each, f"{each.code}-P{number}", first_year=2023), 2023)
+            bare_project_form(make_project(each, f"{each.code}-P{number}", first_year=2023), 2023)
     assert Evaluation.objects.filter(kind="project").count() == 40
     assert home_queries(client) == few == HOME_QUERIES[user_name]
