@@ -45,7 +45,6 @@ from .bulk_export import (
     archive_download_name,
     archive_file,
     job_progress,
-    overview_file_name,
     retry_failed,
     stale_after,
     start_export,
@@ -67,16 +66,11 @@ from .models import (
     anchor_of,
 )
 from .overview import (
-    DEFAULT_SORT,
-    SORTS,
+    OVERVIEW_PAGES,
     STAGE_LABELS,
     STAGES,
     charts,
-    describe,
-    overview_rows,
-    overview_xlsx,
     parent_choices,
-    stage_counts,
     year_choices,
 )
 from .table import build_table
@@ -712,12 +706,14 @@ def overview_filters(request: HttpRequest, parents: list[Unit]) -> dict:
         year = int(request.GET.get("year", ""))
     except ValueError:
         year = years[0]
+    kind = request.GET.get("kind", "")
     stage = request.GET.get("stage", "")
     grade = request.GET.get("grade", "")
     parent_id = request.GET.get("parent", "")
     return {
         "years": years,
         "year": year,
+        "kind": kind if kind in OVERVIEW_PAGES else Evaluation.Kind.OVERALL,
         "stage": stage if stage in STAGE_LABELS else "",
         "grade": grade if grade in GRADES else "",
         "parent": next((unit for unit in parents if str(unit.pk) == parent_id), None),
@@ -728,26 +724,15 @@ def overview_filters(request: HttpRequest, parents: list[Unit]) -> dict:
 @require_GET
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
+    """The year at a glance, of the overall forms (a row per unit) or of the project
+    forms (a row per form): `OVERVIEW_PAGES` says what each shows."""
     if not can_see_overview(request.user):
         raise PermissionDenied
     parents = list(parent_choices(request.user))
     filters = overview_filters(request, parents)
-    unfiltered_stage = overview_rows(
-        request.user, filters["year"], parent=filters["parent"], grade=filters["grade"]
-    )
-    counts = stage_counts(unfiltered_stage)
-    rows = [
-        describe(unit)
-        for unit in overview_rows(
-            request.user,
-            filters["year"],
-            stage=filters["stage"],
-            parent=filters["parent"],
-            grade=filters["grade"],
-            sort=filters["sort"],
-        )
-    ]
-    current = filters["sort"] or DEFAULT_SORT
+    page = OVERVIEW_PAGES[filters["kind"]]
+    rows, counts = page.rows_and_counts(request.user, filters)
+    current = filters["sort"] or page.default_sort
     columns = [
         {
             "key": key,
@@ -756,12 +741,14 @@ def overview(request: HttpRequest) -> HttpResponse:
             "descending": current == f"-{key}",
             "next": f"-{key}" if current == key else key,
         }
-        for key, (label, _) in SORTS.items()
+        for key, label in page.sorts.items()
     ]
     return render(
         request,
         "evaluations/overview.html",
         {
+            "page": page,
+            "kinds": [(kind, each.label) for kind, each in OVERVIEW_PAGES.items()],
             "rows": rows,
             "counts": counts,
             "total": sum(count for _, _, count in counts),
@@ -782,17 +769,10 @@ def overview_workbook(request: HttpRequest) -> HttpResponse:
     if not can_see_overview(request.user):
         raise PermissionDenied
     filters = overview_filters(request, list(parent_choices(request.user)))
-    rows = overview_rows(
-        request.user,
-        filters["year"],
-        stage=filters["stage"],
-        parent=filters["parent"],
-        grade=filters["grade"],
-        sort=filters["sort"],
-    )
-    response = HttpResponse(overview_xlsx(rows, filters["year"]), content_type=XLSX_CONTENT_TYPE)
+    page = OVERVIEW_PAGES[filters["kind"]]
+    response = HttpResponse(page.workbook(request.user, filters), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=overview_file_name(filters["year"])
+        as_attachment=True, filename=page.file_name.format(year=filters["year"])
     )
     return response
 
