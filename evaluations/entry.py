@@ -30,7 +30,7 @@ from .forms import (
     IndicatorEntryForm,
 )
 from .models import Evaluation, parse_anchor
-from .numbers import two_places, whole_or_two_places
+from .numbers import amount, two_places, whole_or_two_places
 from .table import (
     BudgetRow,
     GroupBlock,
@@ -151,6 +151,15 @@ class Entry:
     @property
     def rows(self) -> list[EntryRow]:
         return [row for group in self.groups for row in group.rows]
+
+    @property
+    def layout(self):
+        return self.evaluation.layout
+
+    @property
+    def budget_total(self):
+        """The project form's 年度资金总额 (sums, 执行率, 分值, 得分), or None."""
+        return self.table.budget_total
 
     @property
     def total_points(self):
@@ -341,6 +350,7 @@ def preview_data(entry: Entry) -> dict:
     return {
         "errors": entry.errors(),
         "budget": {line.key: two_places(line.rate) for line in entry.budget_lines},
+        "budget_total": _budget_total_data(entry.budget_total),
         "groups": {
             group.key: {
                 "points": whole_or_two_places(group.points),
@@ -366,6 +376,19 @@ def preview_data(entry: Entry) -> dict:
             "grade": entry.grade,
         },
         "faults": [{"anchor": fault.anchor, "message": fault.message} for fault in entry.faults],
+    }
+
+
+def _budget_total_data(total) -> dict | None:
+    if total is None:
+        return None
+    return {
+        **{
+            name: amount(getattr(total, name))
+            for name in ("initial_budget_amount", "budget_amount", "executed_amount")
+        },
+        "rate": two_places(total.execution_rate),
+        "score": "—" if total.score is None else two_places(total.score),
     }
 
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 from functools import partial
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.db import models
 
@@ -195,8 +195,14 @@ class EntryForm(forms.ModelForm):
         pass
 
     def first_errors(self) -> dict[str, str]:
-        """The first error of each field, by the posted name."""
-        return {self[name].html_name: errors[0] for name, errors in self.errors.items()}
+        """The first error of each field, by the posted name; an error of the whole
+        row is shown at its first field."""
+        errors = {}
+        for name, messages in self.errors.items():
+            if name == NON_FIELD_ERRORS:
+                name = next(iter(self.fields))
+            errors.setdefault(self[name].html_name, messages[0])
+        return errors
 
 
 class EvaluationEntryForm(EntryForm):
@@ -229,6 +235,9 @@ class EvaluationEntryForm(EntryForm):
 
 
 class BudgetLineEntryForm(EntryForm):
+    initial_budget_amount = TwoPlacesField(
+        label="年初预算数", maximum=MAX_AMOUNT, example="8278261.03", empty_value=ZERO
+    )
     budget_amount = TwoPlacesField(
         label="全年预算数", maximum=MAX_AMOUNT, example="8278261.03", empty_value=ZERO
     )
@@ -238,7 +247,14 @@ class BudgetLineEntryForm(EntryForm):
 
     class Meta:
         model = BudgetLine
-        fields = ("budget_amount", "executed_amount")
+        fields = ("initial_budget_amount", "budget_amount", "executed_amount")
+
+    def __init__(self, *args, evaluation: Evaluation, **kwargs):
+        super().__init__(*args, evaluation=evaluation, **kwargs)
+        # The columns of this kind of form only (no 年初预算数 on the overall form).
+        shown = {name for name, _ in evaluation.layout.budget_columns}
+        for name in [name for name in self.fields if name not in shown]:
+            del self.fields[name]
 
 
 class GroupEntryForm(EntryForm):
@@ -248,8 +264,9 @@ class GroupEntryForm(EntryForm):
         model = IndicatorGroup
         fields = ("name", "weight", "note")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, evaluation: Evaluation, **kwargs):
+        super().__init__(*args, evaluation=evaluation, **kwargs)
+        self.fields["weight"].label = evaluation.layout.weight_heading
         if not self.instance.note:
             # Only a 一级 without 三级 (投入管理) has a note, drawn over the 三级 column.
             del self.fields["note"]

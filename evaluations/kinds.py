@@ -61,8 +61,14 @@ class Layout:
     # Where a fault of a budget line says which block it is in.
     budget_fault_label: str = ""
     shows_weight: bool = True
-    # What a 一级's 分值 are checked against, in its faults.
+    # What a 一级's 分值 are checked against, in its faults, and its heading on the
+    # entry page.
     weight_label: str = "权重"
+    weight_heading: str = "权重"
+    # The entry page's head block (the form's identity) and what its help says to
+    # fill in each phase.
+    entry_head_template: str = "admin/evaluations/evaluation/_head_overall.html"
+    entry_help: dict = field(default_factory=dict)
     target_text_label: str = "年初设定目标"
     result_text_label: str = "全年完成情况"
     actual_label: str = "全年完成值"
@@ -112,6 +118,12 @@ OVERALL = Layout(
         ),
     ),
     budget_fault_label="整体支出规模",
+    entry_help={
+        "targets": "年初目标：填写全年预算数、年初设定目标、下属单位个数，以及各项指标的年度指标值和"
+        "分值；可增删、调整三级指标。全年完成值和得分在年初目标审核通过后填写。",
+        "results": "年末自评：年初目标已审核，只读。请填写全年执行数、全年完成情况，以及各项指标的"
+        "全年完成值、得分；得分低于分值的，须填写偏差及原因分析。",
+    },
     phase_fields={
         "targets": {
             "evaluation": ("subordinate_unit_count", "target_text"),
@@ -149,6 +161,15 @@ PROJECT = Layout(
     # template's data and what each 一级's 分值 must add up to.
     shows_weight=False,
     weight_label="指标库设定的一级指标分值",
+    weight_heading="分值",
+    entry_head_template="admin/evaluations/evaluation/_head_project.html",
+    entry_help={
+        "targets": "年初目标：填写各资金来源的年初预算数、预期目标，以及各项指标的年度指标值和分值；"
+        "可增删、调整三级指标。全年预算数、全年执行数、实际完成值和得分在年初目标审核通过后填写。",
+        "results": "年末自评：年初目标已审核，只读。请填写全年预算数、全年执行数、实际完成情况，"
+        "以及各项指标的实际完成值、得分；得分低于分值的，须填写偏差原因分析及改进措施。"
+        "年度资金总额的得分按执行率自动计算。",
+    },
     target_text_label="预期目标",
     result_text_label="实际完成情况",
     actual_label="实际完成值",

@@ -286,7 +286,7 @@ class EvaluationQuerySet(models.QuerySet):
         )
         return (
             self.filter(status=Evaluation.Status.SUBMITTED)
-            .select_related("unit", "unit__parent", "unit__district")
+            .select_related("unit", "unit__parent", "unit__district", "project")
             .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
             .order_by("submitted_at", "unit__code")
         )
@@ -456,6 +456,11 @@ class Evaluation(CheckedText):
     @property
     def is_project(self) -> bool:
         return self.kind == FormKind.PROJECT
+
+    @property
+    def subject(self) -> str:
+        """What the form is of, in lists and titles: the unit, or the project."""
+        return self.project.name if self.project_id else self.unit.name
 
     def lineage(self) -> dict:
         """The lookup of this form in other years: the project's forms, or the
@@ -664,11 +669,13 @@ class BudgetLine(EvaluationPart):
             self.kind == self.Kind.CARRYOVER
             and project is not None
             and evaluation.year <= project.first_year
-            and any(getattr(self, name) for name in AMOUNT_FIELDS)
+            and (filled := [name for name in AMOUNT_FIELDS if getattr(self, name)])
         ):
             raise ValidationError(
-                f"“{project.name}”{evaluation.year}年度是项目实施的第一年，没有上年结转资金，"
-                "请把该行填为 0 或核对项目的起始年度。"
+                {
+                    filled[0]: f"“{project.name}”{evaluation.year}年度是项目实施的第一年，"
+                    "没有上年结转资金，请把该行填为 0 或核对项目的起始年度。"
+                }
             )
 
     @property

@@ -137,14 +137,16 @@ def return_for_revision(
         _check_text(reason, "退回理由", REASON_MAX_LENGTH)
         rows = _rows_by_anchor(locked, comments)
         for anchor, row in rows.items():
-            _check_text(comments[anchor], f"对“{_row_label(row)}”的意见", NOTE_MAX_LENGTH)
+            _check_text(
+                comments[anchor], f"对“{_row_label(row, locked.layout)}”的意见", NOTE_MAX_LENGTH
+            )
         event = _move(evaluation, locked, by, Action.RETURN, locked.phase, Status.RETURNED, reason)
         ReviewComment.objects.bulk_create(
             ReviewComment(
                 event=event,
                 indicator=row if isinstance(row, Indicator) else None,
                 budget_line=row if isinstance(row, BudgetLine) else None,
-                row_label=_row_label(row),
+                row_label=_row_label(row, locked.layout),
                 text=comments[anchor],
             )
             for anchor, row in rows.items()
@@ -351,9 +353,9 @@ def _rows_by_anchor(locked: Evaluation, comments: Mapping[str, str]) -> dict:
     return rows
 
 
-def _row_label(row: Indicator | BudgetLine) -> str:
+def _row_label(row: Indicator | BudgetLine, layout) -> str:
     if isinstance(row, BudgetLine):
-        return f"整体支出规模·{row.get_kind_display()}"
+        return f"{layout.budget_fault_label}·{row.get_kind_display()}"
     return row.label
 
 

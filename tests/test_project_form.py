@@ -15,6 +15,7 @@ from evaluations.table import build_table, execution_score
 from indicators.models import Indicator
 
 from .conftest import open_results
+from .test_entry import entry_url, fields_of, preview_url
 
 
 def table_of(evaluation: Evaluation):
@@ -240,3 +241,86 @@ def test_the_demo_has_two_project_forms_of_the_sample_unit(db):
     load_demo()
     assert Evaluation.objects.filter(kind=FormKind.PROJECT).count() == 2
     assert PROJECT.scores_budget
+
+
+# ------------------------------------------------------------------ the entry page
+
+
+def test_the_entry_page_shows_the_project_forms_blocks(staff_client, project_form):
+    page = staff_client.get(entry_url(project_form)).content.decode()
+    for text in (
+        "项目名称",
+        "消防通道乱停车预警智能分析项目（PJ-2023-001）",
+        "主管部门",
+        "浦锦街道",
+        "实施单位",
+        "项目资金（元）",
+        "年初预算数",
+        "年度资金总额",
+        "其中：当年财政拨款",
+        "上年结转资金",
+        "预期目标",
+        "实际完成情况",
+        "实际完成值",
+        "偏差原因分析及改进措施",
+        "自评等级",
+    ):
+        assert text in page, text
+    assert "下属单位个数" not in page and "整体支出规模" not in page
+    # The targets phase opens 年初预算数, not the year's 全年预算数.
+    assert 'name="budget-fiscal-initial_budget_amount"' in page
+    assert 'name="budget-fiscal-budget_amount"' not in page
+
+
+def test_the_overall_entry_page_has_no_initial_budget(staff_client, sample):
+    page = staff_client.get(entry_url(sample)).content.decode()
+    assert "年初预算数" not in page and "年度资金总额" not in page
+    assert "下属单位个数" in page
+
+
+def test_targets_save_the_initial_budget(
+    staff_client,
+    project_form,
+):
+    fields = fields_of(staff_client, project_form)
+    fields["budget-fiscal-initial_budget_amount"] = ["620,000.00"]
+    fields["action"] = ["save"]
+    response = staff_client.post(entry_url(project_form), fields)
+    assert response.status_code == 302
+    line = BudgetLine.objects.get(evaluation=project_form, kind="fiscal")
+    assert line.initial_budget_amount == Decimal("620000.00")
+
+
+def test_a_first_year_carryover_is_refused_at_its_field(
+    staff_client,
+    project_form,
+):
+    fields = fields_of(staff_client, project_form)
+    fields["budget-carryover-initial_budget_amount"] = ["100.00"]
+    fields["action"] = ["save"]
+    response = staff_client.post(entry_url(project_form), fields)
+    assert response.status_code == 400
+    assert "没有上年结转资金" in response.content.decode()
+    line = BudgetLine.objects.get(evaluation=project_form, kind="carryover")
+    assert line.initial_budget_amount == Decimal("0.00")
+
+
+def test_results_save_the_years_budget_and_the_score_follows(
+    staff_client,
+    project_form,
+):
+    open_results(project_form)
+    fields = fields_of(staff_client, project_form)
+    fields["budget-fiscal-executed_amount"] = ["580,000.00"]
+    preview = staff_client.post(preview_url(project_form), fields).json()
+    assert preview["budget_total"] == {
+        "initial_budget_amount": "600,000.00",
+        "budget_amount": "580,000.00",
+        "executed_amount": "580,000.00",
+        "rate": "100.00",
+        "score": "10.00",
+    }
+    assert preview["total"]["score"] == "92"
+    fields["action"] = ["save"]
+    assert staff_client.post(entry_url(project_form), fields).status_code == 302
+    assert table_of(project_form).total_score == Decimal("92.00")

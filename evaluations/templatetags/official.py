@@ -8,3 +8,12 @@ register = template.Library()
 register.filter("amount", numbers.amount)
 register.filter("two_places", numbers.two_places)
 register.filter("whole_or_two_places", numbers.whole_or_two_places)
+
+
+@register.filter
+def attribute(obj, name: str):
+    """`obj.name`, or `obj[name]` of a mapping: for a column or a phase a layout names
+    (`evaluations.kinds`)."""
+    if isinstance(obj, dict):
+        return obj.get(name, "")
+    return getattr(obj, name, "")

@@ -81,6 +81,10 @@
       if (field && field.setAttribute) field.setAttribute("aria-invalid", "true");
     }
     for (const [key, rate] of Object.entries(data.budget)) text(`[data-rate="${key}"]`, rate);
+    // The project form's 年度资金总额: its sums, 执行率 and the 得分 they earn.
+    for (const [name, value] of Object.entries(data.budget_total || {})) {
+      text(`[data-budget-total="${name}"]`, value);
+    }
     for (const [key, group] of Object.entries(data.groups)) {
       text(`[data-group-points="${key}"]`, group.points);
       text(`[data-group-score="${key}"]`, group.score);
