@@ -74,6 +74,7 @@ from .overview import (
     year_choices,
 )
 from .table import build_table
+from .unit_projects import project_account
 from .workbook import render_xlsx
 from .workbook_import import (
     ImportRefused,
@@ -432,6 +433,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     context = {
         "evaluation": evaluation,
         "table": table,
+        "project_account": project_account(evaluation),
         # The drawn table is cached by what it shows (the table page's template).
         "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,

@@ -273,3 +273,51 @@ def test_home_costs_the_same_at_1_and_at_20_projects_per_unit(
             bare_project_form(make_project(each, f"{each.code}-P{number}", first_year=2023), 2023)
     assert Evaluation.objects.filter(kind="project").count() == 40
     assert home_queries(client) == few == HOME_QUERIES[user_name]
+
+
+def test_the_overall_form_shows_its_project_forms_beside_its_project_line(
+    staff_client, sample, unit
+):
+    from .conftest import make_project_form, open_results
+
+    first, second = make_project_form(unit, 0), make_project_form(unit, 1)
+    open_results(first)
+    Evaluation.objects.filter(pk=first.pk).update(status="submitted")
+    line = sample.budget_lines.get(kind="project")
+    page = staff_client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
+    section = page[
+        page.index('id="project-account"') : page.index(
+            "</section>", page.index('id="project-account"')
+        )
+    ]
+    assert "本单位2023年度项目支出绩效自评表" in section
+    assert (
+        "共 <strong>2</strong> 张，年末自评已提交 <strong>1</strong> 张（其中已审核 <strong>0</strong> 张）"
+        in section
+    )
+    assert (
+        f"{line.budget_amount:,.2f}" in section
+        and "580,000.00" in section
+        and "499,844.00" in section
+    )
+    assert f"{line.budget_amount - Decimal('580000'):,.2f}" in section
+    assert f"{line.executed_amount - Decimal('499844'):,.2f}" in section
+    assert "仅供核对，不影响一致性检查和提交" in section
+    # Information, never a fault: the overall form's checks are those without projects.
+    assert "一致性检查通过" in page
+    # The project form itself has no such line, so no such block.
+    project_page = staff_client.get(reverse("evaluation_table", args=[second.pk]))
+    assert 'id="project-account"' not in project_page.content.decode()
+
+
+def test_a_project_line_accounted_for_in_full_says_so(staff_client, sample, unit):
+    from .conftest import make_project_form
+
+    form = make_project_form(unit, 0)
+    line = sample.budget_lines.get(kind="project")
+    fiscal = form.budget_lines.get(kind="fiscal")
+    type(fiscal).objects.filter(pk=fiscal.pk).update(
+        budget_amount=line.budget_amount, executed_amount=line.executed_amount
+    )
+    page = staff_client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
+    assert "项目自评表合计与项目支出一致。" in page
