@@ -324,3 +324,16 @@ def test_results_save_the_years_budget_and_the_score_follows(
     fields["action"] = ["save"]
     assert staff_client.post(entry_url(project_form), fields).status_code == 302
     assert table_of(project_form).total_score == Decimal("92.00")
+
+
+def test_the_admin_shows_each_forms_own_budget_columns(admin_client, sample, project_form):
+    from django.urls import reverse
+
+    def page_of(evaluation):
+        url = reverse("admin:evaluations_evaluation_change", args=[evaluation.pk])
+        return admin_client.get(url).content.decode()
+
+    project_page, overall_page = page_of(project_form), page_of(sample)
+    assert "年初预算数" in project_page and "上年结转资金" in project_page
+    assert "年初预算数" not in overall_page
+    assert 'name="kind"' not in project_page and 'name="project"' not in project_page
