@@ -401,6 +401,20 @@ class ProjectOverviewRow:
     updated_at: object
 
 
+PROJECT_ROW_FIELDS = (
+    "phase",
+    "status",
+    "budget_points",
+    "updated_at",
+    "project__code",
+    "project__name",
+    "unit__code",
+    "unit__name",
+    "unit__parent__code",
+    "unit__parent__name",
+)
+
+
 def project_forms(user, year: int, *, stage: str = "", parent: Unit | None = None) -> QuerySet:
     """The year's project forms in the user's scope, with their money and 得分 sums."""
     lines = BudgetLine.objects.filter(evaluation=OuterRef("pk")).order_by()
@@ -419,6 +433,8 @@ def project_forms(user, year: int, *, stage: str = "", parent: Unit | None = Non
     forms = (
         Evaluation.objects.filter(kind=FormKind.PROJECT, year=year, unit__in=units_for_user(user))
         .select_related("project", "unit", "unit__parent")
+        # Not the goal texts: thousands of rows of rich text nobody here reads.
+        .only(*PROJECT_ROW_FIELDS)
         .annotate(
             stage=Concat("phase", Value("-"), "status", output_field=CharField()),
             budget_total=line_total("budget_amount"),
@@ -585,6 +601,9 @@ class OverviewPage:
     row_noun: str
     score_label: str
     rate_basis: str
+    # Rows per page, or None: all on one (a district's ~350 units). Counts, charts
+    # and the workbook cover every row whatever the page.
+    page_size: int | None = None
 
     def rows_and_counts(self, user, filters: dict) -> tuple[list, list]:
         raise NotImplementedError
@@ -652,5 +671,8 @@ OVERVIEW_PAGES = {
         row_noun="项目自评表",
         score_label="总分",
         rate_basis="年度资金总额",
+        # ~7,000 project forms in a district year: drawn all at once, the page takes
+        # seconds; the workbook has them all.
+        page_size=200,
     ),
 }

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -734,6 +735,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     filters = overview_filters(request, parents)
     page = OVERVIEW_PAGES[filters["kind"]]
     rows, counts = page.rows_and_counts(request.user, filters)
+    shown = rows
+    pages = None
+    if page.page_size:
+        pages = Paginator(rows, page.page_size).get_page(request.GET.get("page"))
+        shown = pages.object_list
     current = filters["sort"] or page.default_sort
     columns = [
         {
@@ -751,7 +757,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "kinds": [(kind, each.label) for kind, each in OVERVIEW_PAGES.items()],
-            "rows": rows,
+            "rows": shown,
+            "pages": pages,
+            "row_count": len(rows),
             "counts": counts,
             "total": sum(count for _, _, count in counts),
             "charts": charts(rows),

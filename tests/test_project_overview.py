@@ -172,3 +172,25 @@ def test_the_project_overview_runs_a_fixed_number_of_queries(
             OVERVIEW,
             {"year": "2023", "kind": "project", "parent": parent.pk, "stage": "results-draft"},
         )
+
+
+def test_a_district_of_project_forms_comes_in_pages(reviewer_client, district):
+    units = Unit.objects.bulk_create(
+        Unit(code=f"310112-U{number:02}", name=f"单位{number}", district=district)
+        for number in range(11)
+    )
+    make_project_forms(units, 20)
+    first = reviewer_client.get(OVERVIEW, {"year": "2023", "kind": "project"})
+    assert len(first.context["rows"]) == 200 and first.context["total"] == 220
+    page = first.content.decode()
+    assert "第 1 / 2 页（共 220 张，每页 200 张）" in page and "page=2" in page
+    assert "总分分布（220 个项目自评表中已评分的）" in page
+    second = reviewer_client.get(OVERVIEW, {"year": "2023", "kind": "project", "page": "2"})
+    assert [row.project_code for row in second.context["rows"]][-1] == "310112-U10-X19"
+    assert len(second.context["rows"]) == 20
+    odd = reviewer_client.get(OVERVIEW, {"year": "2023", "kind": "project", "page": "九"})
+    assert odd.status_code == 200 and len(odd.context["rows"]) == 200
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(reviewer_client.get(reverse("overview_workbook"), {"kind": "project"}).content)
+    ).active
+    assert sheet.max_row == 221  # the workbook has them all
