@@ -16,6 +16,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("review/", views.review_queue, name="review_queue"),
     path("evaluations/start/", views.start_evaluation, name="start_evaluation"),
+    path("evaluations/start/confirm/", views.start_year_confirm, name="start_year_confirm"),
+    path("projects/add/", views.add_project, name="add_project"),
+    path("projects/<int:project_id>/start/", views.start_project_form, name="start_project_form"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
     path("evaluations/<int:evaluation_id>/pdf/", views.evaluation_pdf, name="evaluation_pdf"),
     path(

@@ -6,10 +6,11 @@ district, or 管理员); doing is decided by the role group on top of that. A vi
 answers 404 for what the user may not see and 403 for what they may see but not do.
 """
 
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import Evaluation, EvaluationQuerySet, ExportJob, Unit
+from .models import Evaluation, EvaluationQuerySet, ExportJob, Project, Unit
 from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, roles_of
 
 # The longest username an account can have (auth.User.username's column).
@@ -67,6 +68,48 @@ def units_to_start(user) -> QuerySet[Unit]:
     if ROLE_STAFF in roles_of(user):
         return Unit.objects.filter(staff=user)
     return Unit.objects.none()
+
+
+def units_seen_by(user) -> QuerySet[Unit]:
+    """The units whose forms `user` sees, as `Evaluation.objects.for_user` draws them."""
+    if not user.is_authenticated or not user.is_active:
+        return Unit.objects.none()
+    if is_admin(user):
+        return Unit.objects.all()
+    own_units = Unit.objects.filter(staff=user)
+    return Unit.objects.filter(
+        Q(pk__in=own_units) | Q(parent__in=own_units) | Q(district__reviewers=user)
+    ).distinct()
+
+
+def get_project_to_start(user, project_id: int) -> Project:
+    """A project whose form `user` may start: 404 if its unit is out of their sight,
+    403 if they see it but do not fill its forms (a 主管部门's staff, a reviewer)."""
+    project = (
+        Project.objects.filter(unit__in=units_seen_by(user))
+        .select_related("unit")
+        .filter(pk=project_id)
+        .first()
+    )
+    if project is None:
+        raise Http404("没有这个项目，或您无权查看。")
+    if not units_to_start(user).filter(pk=project.unit_id).exists():
+        raise PermissionDenied("只有本单位的填报人和管理员可以新建项目自评表。")
+    return project
+
+
+def fills_unit(user, unit: Unit) -> bool:
+    """A 填报人 of the unit itself, as `can_fill` for a form."""
+    return ROLE_STAFF in roles_of(user) and unit.staff.filter(pk=user.pk).exists()
+
+
+def units_adding_projects(user) -> QuerySet[Unit]:
+    """The units to which `user` may add a project themselves: the 填报人's own units,
+    in districts that allow it (`District.units_add_projects`). 管理员 keep projects
+    in the admin."""
+    if ROLE_STAFF not in roles_of(user):
+        return Unit.objects.none()
+    return Unit.objects.filter(staff=user, district__units_add_projects=True)
 
 
 def can_enter(user, evaluation: Evaluation) -> bool:

@@ -28,13 +28,14 @@ from .models import (
     BudgetLine,
     District,
     Evaluation,
+    Project,
     ReviewComment,
     ReviewEvent,
     StaleVersion,
     Unit,
     clean_rich_text,
 )
-from .resources import UnitResource, UserResource, districts_open_to_import
+from .resources import ProjectResource, UnitResource, UserResource, districts_open_to_import
 from .roles import ROLE_STAFF, ROLES
 from .xlsx import SafeXLSX, WorkbookError
 
@@ -260,6 +261,35 @@ class UnitAdmin(XlsxImportExportMixin, ReachCheckedAdmin):
             field.iterator = StaffChoices
             field.widget.choices = field.choices
         return form_class
+
+
+@admin.register(Project)
+class ProjectAdmin(XlsxImportExportMixin, admin.ModelAdmin):
+    """Projects of the units in the user's districts (`districts_open_to_import`), as
+    units are scoped for their import: the list, the form's 实施单位 and the import."""
+
+    resource_classes = [ProjectResource]
+    formfield_overrides = NUMBER_FIELDS
+    list_display = ["code", "name", "unit", "supervisor", "first_year", "last_year"]
+    list_filter = ["unit__district", "first_year"]
+    search_fields = ["code", "name", "unit__code", "unit__name"]
+    list_select_related = ["unit", "unit__parent"]
+    autocomplete_fields = ["unit"]
+
+    @admin.display(description="主管部门", ordering="unit__parent__code")
+    def supervisor(self, project: Project) -> str:
+        return project.unit.parent.name if project.unit.parent else "—"
+
+    def get_queryset(self, request):
+        districts = districts_open_to_import(request.user)
+        return super().get_queryset(request).filter(unit__district__in=districts)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "unit":
+            kwargs["queryset"] = Unit.objects.filter(
+                district__in=districts_open_to_import(request.user)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 admin.site.unregister(get_user_model())

@@ -1,5 +1,6 @@
 """Bulk export: every selected evaluation of a year as a PDF, and the year's overview,
-in one zip. Runs in the background, one `django.tasks` task per evaluation.
+in one zip: each unit's overall form at the top, its project forms in a folder of the
+unit (and the project forms' overview beside the overall one). Runs in the background, one `django.tasks` task per evaluation.
 
 The task backend (django-tasks-db) hands each task to one worker and nothing more: no
 retry, no timeout, no notice when a worker dies. So the state that matters lives in
@@ -66,12 +67,16 @@ class RenderTimeout(Exception):
 def start_export(*, year: int, user=None, stage: str = "", parent: Unit | None = None) -> ExportJob:
     """Creates the job and its items and queues one task per item once committed.
     `user` scopes the selection like the overview; None (the command line) takes all."""
-    from .overview import overview_rows
+    from .overview import overview_rows, project_forms
 
     sweep_stale_work()
     with transaction.atomic():
         rows = overview_rows(user, year, stage=stage, parent=parent)
         evaluation_ids = [pk for pk in rows.values_list("evaluation_pk", flat=True) if pk]
+        projects = project_forms(user, year, stage=stage, parent=parent)
+        evaluation_ids += list(
+            projects.order_by("unit__code", "project__code").values_list("pk", flat=True)
+        )
         if not evaluation_ids:
             raise ExportRefused(f"{year}年度没有符合条件的自评表可导出。")
         job = ExportJob.objects.create(
@@ -373,8 +378,21 @@ def pdf_name_in_archive(unit: Unit) -> str:
     return UNSAFE_IN_FILE_NAMES.sub("_", f"{unit.code}_{unit.name}.pdf")
 
 
+def project_pdf_name_in_archive(evaluation: Evaluation) -> str:
+    """A project form in its unit's folder: 单位编码_单位名称/项目编码_项目名称.pdf."""
+    unit, project = evaluation.unit, evaluation.project
+    folder = UNSAFE_IN_FILE_NAMES.sub("_", f"{unit.code}_{unit.name}")
+    return f"{folder}/" + UNSAFE_IN_FILE_NAMES.sub("_", f"{project.code}_{project.name}.pdf")
+
+
+def name_in_archive(evaluation: Evaluation) -> str:
+    if evaluation.project_id:
+        return project_pdf_name_in_archive(evaluation)
+    return pdf_name_in_archive(evaluation.unit)
+
+
 def archive_download_name(job: ExportJob) -> str:
-    return f"{job.year}年度部门（单位）整体支出绩效自评表.zip"
+    return f"{job.year}年度绩效自评表.zip"  # overall and project forms
 
 
 def overview_file_name(year: int) -> str:
@@ -383,26 +401,39 @@ def overview_file_name(year: int) -> str:
 
 def write_archive(job: ExportJob) -> str:
     """The zip: one PDF per item, named by unit code and name, and the overview."""
-    from .overview import overview_rows, overview_xlsx
+    from .overview import OVERVIEW_PAGES, overview_rows, overview_xlsx
 
     root = Path(settings.EXPORT_ROOT)
     relative = Path("archives") / f"export-{job.pk}.zip"
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    items = job.items.select_related("evaluation__unit").order_by("evaluation__unit__code")
+    items = job.items.select_related("evaluation__unit", "evaluation__project").order_by(
+        "evaluation__unit__code", "evaluation__kind", "evaluation__project__code"
+    )
     rows = overview_rows(job.requested_by, job.year, stage=job.stage, parent=job.parent)
+    has_projects = job.items.filter(evaluation__project__isnull=False).exists()
     # PDFs are compressed already: stored as they are, the zip is written at disk speed.
     with (
         tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file,
         zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive,
     ):
         for item in items:
-            archive.write(root / item.file_path, pdf_name_in_archive(item.evaluation.unit))
+            archive.write(root / item.file_path, name_in_archive(item.evaluation))
         archive.writestr(
             zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
             overview_xlsx(rows, job.year),
             compress_type=zipfile.ZIP_DEFLATED,
         )
+        if has_projects:
+            page = OVERVIEW_PAGES[Evaluation.Kind.PROJECT]
+            filters = {"year": job.year, "stage": job.stage, "parent": job.parent}
+            archive.writestr(
+                zipfile.ZipInfo(
+                    page.file_name.format(year=job.year), timezone.localtime().timetuple()[:6]
+                ),
+                page.workbook(job.requested_by, {**filters, "grade": "", "sort": ""}),
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
     os.replace(file.name, path)
     return str(relative)
 

@@ -15,6 +15,7 @@ from .models import (
     MAX_AMOUNT,
     BudgetLine,
     Evaluation,
+    Project,
     Unit,
     check_field_text,
     clean_rich_text,
@@ -334,3 +335,12 @@ class IndicatorEntryForm(EntryForm):
             if name in self.cleaned_data:
                 setattr(self.instance, name, self.cleaned_data[name])
         super()._post_clean()
+
+
+class ProjectForm(forms.ModelForm):
+    """A project a unit adds itself (where its district allows it)."""
+
+    class Meta:
+        model = Project
+        fields = ["code", "name", "first_year", "last_year"]
+        field_classes = {"first_year": WholeNumberField, "last_year": WholeNumberField}

@@ -79,6 +79,10 @@ class Layout:
     indicator_heading: str = "分解目标自评"
     total_label: str = "总得分"
     grade_label: str = "评价等级"
+    # The budget line that the unit's project forms of the year account for (the
+    # overall form's 项目支出): the table page shows their sums beside it, as
+    # information. Blank: the form has no such line.
+    accounted_by_projects: str = ""
     # Which fields the unit fills in which phase, by model name (see
     # `Evaluation.editable_fields`); the data-entry forms, the admin and the save
     # guard all read it.
@@ -130,6 +134,7 @@ OVERALL = Layout(
         ),
     ),
     budget_fault_label="整体支出规模",
+    accounted_by_projects=BudgetLineKind.PROJECT,
     entry_help={
         "targets": "年初目标：填写全年预算数、年初设定目标、下属单位个数，以及各项指标的年度指标值和"
         "分值；可增删、调整三级指标。全年完成值和得分在年初目标审核通过后填写。",

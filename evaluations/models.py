@@ -213,6 +213,26 @@ class Project(CheckedText):
     def runs_in(self, year: int) -> bool:
         return self.first_year <= year and (self.last_year is None or year <= self.last_year)
 
+    def clean(self) -> None:
+        if self.first_year and self.last_year and self.last_year < self.first_year:
+            raise ValidationError({"last_year": "结束年度不能早于起始年度。"})
+        if self.pk is None:
+            return
+        # A project's forms are its unit's (access reads the form's unit) and lie in
+        # years the project runs: neither may be pulled from under them.
+        forms = Evaluation.objects.filter(project=self.pk)
+        if self.unit_id and forms.exclude(unit=self.unit_id).exists():
+            raise ValidationError({"unit": "该项目已有自评表，不能改为其他实施单位。"})
+        if self.first_year:
+            outside = sorted(
+                year for year in forms.values_list("year", flat=True) if not self.runs_in(year)
+            )
+            if outside:
+                years = "、".join(str(year) for year in outside)
+                raise ValidationError(
+                    {"first_year": f"该项目已有{years}年度的自评表，起止年度须包含这些年度。"}
+                )
+
 
 class EvaluationQuerySet(models.QuerySet):
     def for_user(self, user) -> "EvaluationQuerySet":

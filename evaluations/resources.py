@@ -1,5 +1,5 @@
-"""Bulk data through django-import-export, xlsx only: units and users here, the
-indicator template in `indicators/resources.py`.
+"""Bulk data through django-import-export, xlsx only: units, projects and users here,
+the indicator template in `indicators/resources.py`.
 
 Every resource imports all or nothing (one transaction, rolled back on any row
 error or validation error), says what is wrong per row and column in Chinese, and
@@ -19,7 +19,7 @@ from import_export.results import RowResult
 
 from . import roles
 from .access import is_admin
-from .models import District, Unit
+from .models import District, Project, Unit
 from .roles import ROLE_ADMIN, ROLES
 from .text import TextError, check_text, parse_two_places
 from .xlsx import WorkbookError, is_blank
@@ -319,6 +319,74 @@ class UnitResource(XlsxResource):
                 errors["parent"] = "主管部门编码：主管部门须与本单位属于同一个区。"
             if instance.parent.code == instance.code:
                 errors["parent"] = "主管部门编码：单位不能是自己的主管部门。"
+        return errors
+
+
+# ---------------------------------------------------------------- projects
+
+
+class ProjectResource(XlsxResource):
+    """A unit's project list: code, name, the 实施单位 by code, first and last year.
+    The code is the project's identity across years: a code already there updates
+    that project, if it lies in the importer's districts; twice in one file is refused."""
+
+    YEARS = {"minimum": Decimal("2000"), "maximum": Decimal("2100"), "whole": True}
+
+    def __init__(self, districts: QuerySet | None = None):
+        super().__init__()
+        self.districts = districts if districts is not None else District.objects.none()
+        units_in_scope = Unit.objects.filter(district__in=self.districts)
+        self.fields["code"] = fields.Field(
+            "code", "项目编码", TextWidget("项目编码", required=True, max_length=64)
+        )
+        self.fields["name"] = fields.Field(
+            "name", "项目名称", TextWidget("项目名称", required=True)
+        )
+        self.fields["unit"] = fields.Field(
+            "unit", "实施单位编码", CodeWidget(Unit, "实施单位编码", units_in_scope)
+        )
+        self.fields["first_year"] = fields.Field(
+            "first_year", "起始年度", NumberWidget("起始年度", **self.YEARS)
+        )
+        self.fields["last_year"] = fields.Field(
+            "last_year",
+            "结束年度",
+            NumberWidget("结束年度（持续实施的项目留空）", required=False, **self.YEARS),
+        )
+        self.rows_of_code: dict[str, int] = {}
+
+    class Meta:
+        model = Project
+        fields = ("code", "name", "unit", "first_year", "last_year")
+        import_id_fields = ("code",)
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = False
+
+    def get_export_queryset(self, request=None, **kwargs):
+        return Project.objects.filter(unit__district__in=self.districts).select_related("unit")
+
+    def before_import(self, dataset, **kwargs) -> None:
+        super().before_import(dataset, **kwargs)
+        self.rows_of_code = {}
+
+    def import_row(self, row, instance_loader, **kwargs):
+        # The Excel row: the header is row 1.
+        self.excel_row = kwargs.get("row_number", 0) + 1
+        return super().import_row(row, instance_loader, **kwargs)
+
+    def check_row(self, instance, row) -> dict:
+        errors = {}
+        if instance.code:
+            first = self.rows_of_code.setdefault(instance.code, self.excel_row)
+            if first != self.excel_row:
+                errors["code"] = f"项目编码：“{instance.code}”与第 {first} 行重复。"
+        if instance.pk:
+            stored = Project.objects.filter(pk=instance.pk).values_list("unit__district", flat=True)
+            if not self.districts.filter(pk__in=stored).exists():
+                errors["code"] = (
+                    f"项目编码：项目“{instance.code}”属于其他区的单位，不在您可导入的范围内。"
+                )
         return errors
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -35,10 +36,14 @@ from .access import (
     can_reopen,
     can_review,
     can_see_overview,
+    fills_unit,
     get_evaluation_for_user,
     get_export_job_for_user,
+    get_project_to_start,
     is_admin,
     is_reviewer,
+    units_adding_projects,
+    units_seen_by,
     units_to_start,
 )
 from .bulk_export import (
@@ -47,7 +52,6 @@ from .bulk_export import (
     archive_download_name,
     archive_file,
     job_progress,
-    overview_file_name,
     retry_failed,
     stale_after,
     start_export,
@@ -63,7 +67,7 @@ from .entry import (
     renamed_keys,
     save_entry,
 )
-from .forms import ExportForm
+from .forms import ExportForm, ProjectForm
 from .history import last_return, person, review_history
 from .kinds import LAYOUTS
 from .models import (
@@ -71,25 +75,22 @@ from .models import (
     EvaluationError,
     ExportItem,
     ExportJob,
+    Project,
     ReviewEvent,
     StaleVersion,
     Unit,
     anchor_of,
 )
 from .overview import (
-    DEFAULT_SORT,
-    SORTS,
+    OVERVIEW_PAGES,
     STAGE_LABELS,
     STAGES,
     charts,
-    describe,
-    overview_rows,
-    overview_xlsx,
     parent_choices,
-    stage_counts,
     year_choices,
 )
 from .table import build_table
+from .unit_projects import project_account
 from .workbook import render_xlsx
 from .workbook_import import (
     ImportRefused,
@@ -127,15 +128,29 @@ PDF_READY_MARK = re.compile(r"[0-9a-f]{8,32}")
 COMMENT_PREFIX = "comment-"
 
 
+# The home page lists at most this many forms; the counts cover them all, and the
+# filters narrow the list (a reviewer's district has thousands of project forms).
+HOME_LIST_LIMIT = 500
+
+
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """Where a unit works: for each year and unit its overall form and every project
+    form, with 表类型 · 阶段 · 状态, filters and counts — a fixed number of queries
+    whatever the number of forms."""
     user = request.user
+    visible = Evaluation.objects.for_user(user)
+    filters = home_filters(request)
+    chosen = visible
+    for name in ("year", "kind", "phase", "status"):
+        if filters[name]:
+            chosen = chosen.filter(**{name: filters[name]})
+    counts = home_counts(chosen)
     evaluations = list(
-        Evaluation.objects.for_user(user)
-        .with_relations_to(user)
-        .select_related("unit", "unit__parent")
-        .order_by("-year", "unit__code")
+        chosen.with_relations_to(user)
+        .select_related("unit", "unit__parent", "project")
+        .order_by("-year", "unit__code", "kind", "project__code")[:HOME_LIST_LIMIT]
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
@@ -144,7 +159,15 @@ def home(request: HttpRequest) -> HttpResponse:
     template_years = years.template_years()
     context = {
         "evaluations": evaluations,
+        "counts": counts,
+        "limited": counts["all"] > len(evaluations),
+        "filters": filters,
+        "years": list(visible.order_by("-year").values_list("year", flat=True).distinct()),
+        "kinds": Evaluation.Kind.choices,
+        "phases": Evaluation.Phase.choices,
+        "statuses": Evaluation.Status.choices,
         "start_units": units[:1000],
+        "project_units": list(units_adding_projects(user).order_by("code")),
         "start_year": template_years[0] if template_years else timezone.localdate().year,
         "template_years": template_years,
         "is_reviewer": is_reviewer(user) or is_admin(user),
@@ -169,10 +192,60 @@ def next_step(user, evaluation: Evaluation) -> tuple[str, bool]:
     return f"下一步：区财政局审核人审核{phase}", False
 
 
+def home_filters(request: HttpRequest) -> dict:
+    """年度, 表类型, 阶段 and 状态 from the query string; unknown values are ignored."""
+    kind = request.GET.get("kind", "")
+    phase = request.GET.get("phase", "")
+    status = request.GET.get("status", "")
+    return {
+        "year": _whole_number(request.GET.get("year")) or None,
+        "kind": kind if kind in Evaluation.Kind.values else "",
+        "phase": phase if phase in Evaluation.Phase.values else "",
+        "status": status if status in Evaluation.Status.values else "",
+    }
+
+
+def home_counts(evaluations) -> dict:
+    """How many forms the filters select: in all, per 表类型 and per 状态 (one query)."""
+    kinds = {f"kind_{kind}": Count("pk", filter=Q(kind=kind)) for kind in Evaluation.Kind}
+    statuses = {
+        f"status_{status}": Count("pk", filter=Q(status=status)) for status in Evaluation.Status
+    }
+    counts = evaluations.order_by().aggregate(all=Count("pk"), **kinds, **statuses)
+    counts["kinds"] = [(label, counts[f"kind_{kind}"]) for kind, label in Evaluation.Kind.choices]
+    counts["statuses"] = [
+        (label, counts[f"status_{status}"]) for status, label in Evaluation.Status.choices
+    ]
+    return counts
+
+
+@require_GET
+@login_required
+def start_year_confirm(request: HttpRequest) -> HttpResponse:
+    """What starting a unit's year creates — its overall form and the forms of its
+    projects running that year — for the unit to confirm with one button. Writes nothing."""
+    units = units_to_start(request.user)
+    if not units.exists():
+        raise PermissionDenied("只有填报人（为本单位）和管理员可以新建自评表。")
+    unit = get_object_or_404(units, pk=_whole_number(request.GET.get("unit")))
+    year = _whole_number(request.GET.get("year"))
+    if not 2000 <= year <= 2100:
+        messages.error(request, "请填写年度，如 2024。")
+        return redirect("home")
+    source = request.GET.get("source", "")
+    if source not in years.SOURCE_LABELS:
+        messages.error(request, "请选择按指标库新建，或复制上年度自评表。")
+        return redirect("home")
+    plan = years.plan_year(unit, year, source)
+    context = {"plan": plan, "source": source, "source_label": years.SOURCE_LABELS[source]}
+    return render(request, "evaluations/start_year.html", context)
+
+
 @require_POST
 @login_required
 def start_evaluation(request: HttpRequest) -> HttpResponse:
-    """Starts a unit's evaluation of a year, from the year's 指标库 or from last year's."""
+    """Starts a unit's year: its overall form (from the year's 指标库 or from last
+    year's) and the forms of its projects running that year, in one transaction."""
     units = units_to_start(request.user)
     if not units.exists():
         raise PermissionDenied("只有填报人（为本单位）和管理员可以新建自评表。")
@@ -181,20 +254,67 @@ def start_evaluation(request: HttpRequest) -> HttpResponse:
     if not 2000 <= year <= 2100:
         messages.error(request, "请填写年度，如 2024。")
         return redirect("home")
-    start = {
-        "template": years.start_from_template,
-        "last_year": years.start_from_last_year,
-    }.get(request.POST.get("source", ""))
-    if start is None:
-        messages.error(request, "请选择按指标库新建，或复制上年度自评表。")
-        return redirect("home")
+    source = request.POST.get("source", "")
+    confirmed = None
+    if "confirmed" in request.POST:  # the confirmation page's list of projects
+        confirmed = [_whole_number(value) for value in request.POST.getlist("project")]
     try:
-        evaluation = start(unit, year, by=request.user)
+        overall, projects = years.start_year(
+            unit, year, source, by=request.user, expected_projects=confirmed
+        )
     except EvaluationError as error:
         messages.error(request, error.message)
         return redirect("home")
-    messages.success(request, f"已新建{unit.name}{year}年度自评表，请填写年初目标。")
+    created = f"，以及 {len(projects)} 张项目支出绩效自评表" if projects else ""
+    if overall is None:
+        messages.success(
+            request, f"已新建{unit.name}{year}年度的 {len(projects)} 张项目支出绩效自评表。"
+        )
+        return redirect(reverse("home") + f"?year={year}&kind={Evaluation.Kind.PROJECT}")
+    messages.success(request, f"已新建{unit.name}{year}年度自评表{created}，请填写年初目标。")
+    return redirect("admin:evaluations_evaluation_entry", overall.pk)
+
+
+@require_POST
+@login_required
+def start_project_form(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Starts one project's form of a year (a project added during the year)."""
+    project = get_project_to_start(request.user, project_id)
+    year = _whole_number(request.POST.get("year"))
+    if not 2000 <= year <= 2100:
+        messages.error(request, "请填写年度，如 2024。")
+        return redirect("home")
+    try:
+        evaluation = years.start_project_form(project, year, by=request.user)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return redirect("home")
+    messages.success(request, f"已新建项目“{project.name}”{year}年度自评表，请填写年初目标。")
     return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+
+
+@require_POST
+@login_required
+def add_project(request: HttpRequest) -> HttpResponse:
+    """A unit adds one of its projects, where its district allows units to."""
+    user = request.user
+    unit = get_object_or_404(units_seen_by(user), pk=_whole_number(request.POST.get("unit")))
+    if not fills_unit(user, unit):
+        raise PermissionDenied("只有本单位的填报人可以为本单位添加项目。")
+    if not units_adding_projects(user).filter(pk=unit.pk).exists():
+        raise PermissionDenied(
+            f"{unit.district.name}未允许单位自行添加项目，请联系管理员导入或添加项目。"
+        )
+    form = ProjectForm(request.POST, instance=Project(unit=unit))
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}：{error}" if label else error)
+        return redirect("home")
+    project = form.save()
+    messages.success(request, f"已为{unit.name}添加项目“{project.name}”（{project.code}）。")
+    return redirect("home")
 
 
 def _whole_number(value: str | None) -> int:
@@ -403,6 +523,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             row_values(evaluation.unit.parent) if evaluation.unit.parent else None,
             row_values(evaluation.project) if evaluation.project else None,
             [[str(value) for value in event] for event in events],
+            # The overall form's sidebar counts and sums its unit's project forms.
+            project_forms_state(evaluation),
             buttons,
         ]
     )
@@ -419,6 +541,19 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "csrf_token": token,
     }
     return render(request, "evaluations/table_page.html", context)
+
+
+def project_forms_state(evaluation: Evaluation) -> list | None:
+    """What the project forms beside the overall form's 项目支出 line are now (one
+    query, for the forms whose layout shows them): any write of one moves its row."""
+    if not evaluation.layout.accounted_by_projects:
+        return None
+    forms = Evaluation.objects.filter(
+        kind=Evaluation.Kind.PROJECT, unit=evaluation.unit_id, year=evaluation.year
+    )
+    return [
+        [str(value) for value in row] for row in forms.values_list("pk", "version", "updated_at")
+    ]
 
 
 def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
@@ -442,6 +577,7 @@ def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
     context = {
         "evaluation": evaluation,
         "table": table,
+        "project_account": project_account(evaluation),
         # The drawn table is cached by what it shows: users with other buttons share it.
         "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
@@ -774,12 +910,14 @@ def overview_filters(request: HttpRequest, parents: list[Unit]) -> dict:
         year = int(request.GET.get("year", ""))
     except ValueError:
         year = years[0]
+    kind = request.GET.get("kind", "")
     stage = request.GET.get("stage", "")
     grade = request.GET.get("grade", "")
     parent_id = request.GET.get("parent", "")
     return {
         "years": years,
         "year": year,
+        "kind": kind if kind in OVERVIEW_PAGES else Evaluation.Kind.OVERALL,
         "stage": stage if stage in STAGE_LABELS else "",
         "grade": grade if grade in GRADES else "",
         "parent": next((unit for unit in parents if str(unit.pk) == parent_id), None),
@@ -790,26 +928,20 @@ def overview_filters(request: HttpRequest, parents: list[Unit]) -> dict:
 @require_GET
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
+    """The year at a glance, of the overall forms (a row per unit) or of the project
+    forms (a row per form): `OVERVIEW_PAGES` says what each shows."""
     if not can_see_overview(request.user):
         raise PermissionDenied
     parents = list(parent_choices(request.user))
     filters = overview_filters(request, parents)
-    unfiltered_stage = overview_rows(
-        request.user, filters["year"], parent=filters["parent"], grade=filters["grade"]
-    )
-    counts = stage_counts(unfiltered_stage)
-    rows = [
-        describe(unit)
-        for unit in overview_rows(
-            request.user,
-            filters["year"],
-            stage=filters["stage"],
-            parent=filters["parent"],
-            grade=filters["grade"],
-            sort=filters["sort"],
-        )
-    ]
-    current = filters["sort"] or DEFAULT_SORT
+    page = OVERVIEW_PAGES[filters["kind"]]
+    rows, counts = page.rows_and_counts(request.user, filters)
+    shown = rows
+    pages = None
+    if page.page_size:
+        pages = Paginator(rows, page.page_size).get_page(request.GET.get("page"))
+        shown = pages.object_list
+    current = filters["sort"] or page.default_sort
     columns = [
         {
             "key": key,
@@ -818,13 +950,17 @@ def overview(request: HttpRequest) -> HttpResponse:
             "descending": current == f"-{key}",
             "next": f"-{key}" if current == key else key,
         }
-        for key, (label, _) in SORTS.items()
+        for key, label in page.sorts.items()
     ]
     return render(
         request,
         "evaluations/overview.html",
         {
-            "rows": rows,
+            "page": page,
+            "kinds": [(kind, each.label) for kind, each in OVERVIEW_PAGES.items()],
+            "rows": shown,
+            "pages": pages,
+            "row_count": len(rows),
             "counts": counts,
             "total": sum(count for _, _, count in counts),
             "charts": charts(rows),
@@ -844,17 +980,10 @@ def overview_workbook(request: HttpRequest) -> HttpResponse:
     if not can_see_overview(request.user):
         raise PermissionDenied
     filters = overview_filters(request, list(parent_choices(request.user)))
-    rows = overview_rows(
-        request.user,
-        filters["year"],
-        stage=filters["stage"],
-        parent=filters["parent"],
-        grade=filters["grade"],
-        sort=filters["sort"],
-    )
-    response = HttpResponse(overview_xlsx(rows, filters["year"]), content_type=XLSX_CONTENT_TYPE)
+    page = OVERVIEW_PAGES[filters["kind"]]
+    response = HttpResponse(page.workbook(request.user, filters), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=overview_file_name(filters["year"])
+        as_attachment=True, filename=page.file_name.format(year=filters["year"])
     )
     return response
 

@@ -9,7 +9,7 @@ from evaluations.admin import (
 )
 from evaluations.forms import NUMBER_FIELDS
 
-from .models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from .models import BudgetPoints, Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 from .resources import IndicatorTemplateResource
 
 
@@ -95,3 +95,12 @@ class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
     ]
     list_filter = ["form_kind", "year", "group_name"]
     search_fields = ["group_name", "category_name", "name"]
+
+
+@admin.register(BudgetPoints)
+class BudgetPointsAdmin(admin.ModelAdmin):
+    """项目资金分值 per year: what a project form started that year copies as its
+    年度资金总额's 分值 (10 where a year has none)."""
+
+    formfield_overrides = NUMBER_FIELDS
+    list_display = ["year", "points"]

@@ -1,6 +1,8 @@
 """The yearly indicator template (指标库) through django-import-export, xlsx only.
 
-One sheet row per template line, matched on 年度 + 一级 + 二级 + 三级. Rows of the
+One sheet row per template line, matched on 表类型 + 年度 + 一级 + 二级 + 三级 (one
+指标库 per kind of form and year; a file without the 表类型 column is the 部门（单位）
+整体支出 指标库, as before the project form). Rows of the
 same 一级 must agree on its 权重 and note; the base shares of a 一级 must add up
 to 100. Existing lines are loaded once, and the rows are written in bulk: a
 10,000-line template imports in seconds.
@@ -11,6 +13,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from import_export import fields
 
+from evaluations.kinds import FormKind
 from evaluations.numbers import HUNDRED
 from evaluations.resources import NumberWidget, TextWidget, XlsxResource
 
@@ -27,7 +30,36 @@ class TargetWidget(TextWidget):
             raise ValueError(f"{self.label}：{error}") from None
 
 
+class FormKindWidget(TextWidget):
+    """表类型 by its name (部门（单位）整体支出 / 项目支出); blank is the overall form."""
+
+    NAMES = {label: value for value, label in FormKind.choices} | {
+        "整体支出": FormKind.OVERALL,
+        "部门整体支出": FormKind.OVERALL,
+        "项目": FormKind.PROJECT,
+    }
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        text = super().clean(value, row, **kwargs)
+        if not text:
+            return FormKind.OVERALL
+        if text in FormKind.values:
+            return text
+        if text not in self.NAMES:
+            names = "或".join(f"“{label}”" for label in FormKind.labels)
+            raise ValueError(f"{self.label}：应填{names}，而不是“{text}”。")
+        return self.NAMES[text]
+
+    def render(self, value, obj=None, **kwargs) -> str:
+        return FormKind(value).label if value else ""
+
+
+KEY_FIELDS = ("form_kind", "year", "group_name", "category_name", "name")
+FORM_KIND_COLUMN = "表类型"
+
+
 class IndicatorTemplateResource(XlsxResource):
+    form_kind = fields.Field("form_kind", FORM_KIND_COLUMN, FormKindWidget(FORM_KIND_COLUMN))
     year = fields.Field(
         "year",
         "年度",
@@ -59,6 +91,7 @@ class IndicatorTemplateResource(XlsxResource):
     class Meta:
         model = IndicatorTemplate
         fields = (
+            "form_kind",
             "year",
             "group_name",
             "group_weight",
@@ -69,7 +102,7 @@ class IndicatorTemplateResource(XlsxResource):
             "points",
             "default_target",
         )
-        import_id_fields = ("year", "group_name", "category_name", "name")
+        import_id_fields = KEY_FIELDS
         clean_model_instances = True
         use_bulk = True
         batch_size = 1000
@@ -77,6 +110,8 @@ class IndicatorTemplateResource(XlsxResource):
         report_skipped = False
 
     def before_import(self, dataset, **kwargs) -> None:
+        if dataset.headers and FORM_KIND_COLUMN not in dataset.headers:
+            dataset.insert_col(0, [""] * dataset.height, header=FORM_KIND_COLUMN)
         super().before_import(dataset, **kwargs)
         years = set()
         for value in dataset["年度"]:
@@ -85,7 +120,7 @@ class IndicatorTemplateResource(XlsxResource):
             except (ArithmeticError, ValueError):
                 continue  # the row reports it
         self.existing = {
-            (line.year, line.group_name, line.category_name, line.name): line
+            tuple(getattr(line, name) for name in KEY_FIELDS): line
             for line in IndicatorTemplate.objects.filter(year__in=years)
         }
         self.seen_lines: dict[tuple, int] = {}
@@ -94,10 +129,7 @@ class IndicatorTemplateResource(XlsxResource):
 
     def get_instance(self, instance_loader, row):
         try:
-            key = tuple(
-                self.fields[name].clean(row)
-                for name in ("year", "group_name", "category_name", "name")
-            )
+            key = tuple(self.fields[name].clean(row) for name in KEY_FIELDS)
         except ValueError:
             return None  # a new line then, whose cells report what is wrong
         return self.existing.get(key)
@@ -129,13 +161,13 @@ class IndicatorTemplateResource(XlsxResource):
         points, weight = instance.points, instance.group_weight
         if points is not None and weight is not None and points > weight:
             errors["points"] = f"分值：{points} 超过所属一级指标的权重 {weight}。"
-        line = (instance.year, instance.group_name, instance.category_name, instance.name)
+        line = tuple(getattr(instance, name) for name in KEY_FIELDS)
         if line in self.seen_lines:
             errors["name"] = (
                 f"三级指标：与行号 {self.seen_lines[line]} 重复（同一年度、一级、二级下名称相同）。"
             )
         self.seen_lines.setdefault(line, number)
-        group = (instance.year, instance.group_name)
+        group = (instance.form_kind, instance.year, instance.group_name)
         weight, note = instance.group_weight, instance.group_note
         if weight is None:  # not a number: its cell reports it
             return errors
@@ -156,9 +188,11 @@ class IndicatorTemplateResource(XlsxResource):
         return super().import_row(row, instance_loader, **kwargs)
 
     def after_import(self, dataset, result, **kwargs) -> None:
-        for (year, group_name), shares in self.shares.items():
+        for (form_kind, year, group_name), shares in self.shares.items():
             total = sum(shares, Decimal("0"))
             if total != HUNDRED:
+                kind = "" if form_kind == FormKind.OVERALL else f"{FormKind(form_kind).label}"
                 raise ValueError(
-                    f"{year} 年一级指标“{group_name}”各二级指标的基础分占比合计 {total}，应为 100。"
+                    f"{year} 年{kind}一级指标“{group_name}”各二级指标的基础分占比合计 {total}，"
+                    "应为 100。"
                 )

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.models import Evaluation, ExportJob, ReviewEvent, WorkbookUpload
+from evaluations.models import Evaluation, ExportJob, Project, ReviewEvent, WorkbookUpload
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import read_workbook
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
-from .conftest import make_evaluation
+from .conftest import make_evaluation, make_project_form
 
 USERS = [
     "anonymous",
@@ -191,6 +191,86 @@ class TestMatrix:
                 assert (sample.phase, sample.status) == (phase, status)
                 assert not ReviewEvent.objects.exists()
                 assert list(Evaluation.objects.all()) == [sample]  # nothing started either
+
+
+def project_template_line(year: int) -> IndicatorTemplate:
+    return IndicatorTemplate.objects.create(
+        form_kind=Evaluation.Kind.PROJECT,
+        year=year,
+        group_name="满意度指标",
+        group_weight=Decimal("10"),
+        category_name="服务对象满意度指标",
+        name="居民满意度",
+        points=Decimal("10"),
+        default_target="≥90.00(%)",
+    )
+
+
+# The project pages, on one of the sample unit's project forms (a targets draft):
+# name: (method, url builder, expected per user in USERS order). CREATED is a redirect
+# after which the form or project exists; for everyone else nothing is written.
+CREATED = "created"
+PROJECT_PAGES = {
+    "project table": ("get", lambda form: reverse("evaluation_table", args=[form.pk]),
+                      [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "project pdf": ("get", lambda form: reverse("evaluation_pdf", args=[form.pk]),
+                    [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "project workbook": ("get", lambda form: reverse("evaluation_workbook", args=[form.pk]),
+                         [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "project entry": ("get", lambda form: reverse("admin:evaluations_evaluation_entry",
+                                                  args=[form.pk]),
+                      [LOGIN, 200, 404, 403, 403, 404, 200, 200]),
+    "project overview": ("get", lambda form: reverse("overview") + "?kind=project",
+                         [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+    "start a year, confirm": ("get", lambda form: reverse("start_year_confirm")
+                              + f"?unit={form.unit_id}&year=2024&source=template",
+                              [LOGIN, 200, 404, 404, 403, 403, 200, 200]),
+    "start a project form": ("post", lambda form: reverse("start_project_form",
+                                                         args=[form.project_id]),
+                             [LOGIN, CREATED, 404, 403, 403, 404, CREATED, CREATED]),
+    "add a project": ("post", lambda form: reverse("add_project"),
+                      [LOGIN, CREATED, 404, 403, 403, 404, 403, 403]),
+}  # fmt: skip
+
+
+class TestProjectMatrix:
+    """The project pages for every user: a project form is seen by exactly those who
+    see its unit's overall form, and started or added by those who fill it."""
+
+    @pytest.mark.parametrize("page", sorted(PROJECT_PAGES))
+    @pytest.mark.parametrize("user_name", USERS)
+    def test_project_permission_matrix(
+        self, shared_sample_and_cast, db, page, user_name, settings, tmp_path, monkeypatch
+    ):
+        sample, cast = shared_sample_and_cast
+        settings.EXPORT_ROOT = tmp_path
+        monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
+        form = make_project_form(sample.unit)
+        sample.unit.district.units_add_projects = True
+        sample.unit.district.save()
+        project_template_line(2024)
+        method, url_of, expected = PROJECT_PAGES[page]
+        client = client_for(cast, user_name)
+        data = {"year": "2024", "unit": sample.unit_id, "code": "P-NEW", "name": "新增项目"}
+        data["first_year"] = "2024"
+        url = url_of(form)
+        response = client.post(url, data) if method == "post" else client.get(url)
+        expectation = expected[USERS.index(user_name)]
+        made = (
+            Evaluation.objects.filter(project=form.project, year=2024).exists()
+            or Evaluation.objects.filter(year=2024).exists()
+        )
+        added = Project.objects.filter(code="P-NEW").exists()
+        if expectation == LOGIN:
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("login") + "?next=")
+        elif expectation == CREATED:
+            assert response.status_code == 302
+            assert made or added
+        else:
+            assert response.status_code == expectation
+        if expectation != CREATED:
+            assert not made and not added
 
 
 @pytest.mark.parametrize(

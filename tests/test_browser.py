@@ -167,6 +167,9 @@ def fill_the_sample_year(browser, base: str) -> None:
     staff = log_in(browser, "pujin", staff_counter, base)
     counter = Counter()  # what filling the table itself takes
     counter.click(staff.get_by_role("button", name="按指标库新建"))
+    # What will be created is listed first (the unit has no projects: its overall form).
+    expect(staff.locator("h1")).to_have_text(f"新建{data['unit']['name']}2023年度自评表")
+    counter.click(staff.get_by_role("button", name="确认新建（共 1 张自评表）"))
     expect(staff.locator("#live-total-points")).to_have_text("40")  # 投入管理 30 + 满意度 10
     evaluation = Evaluation.objects.get(unit=unit, year=2023)
     shoot(staff, "01-targets-from-template")

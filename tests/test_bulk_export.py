@@ -32,10 +32,10 @@ from evaluations.bulk_export import (
     sweep_stale_packing,
 )
 from evaluations.demo import sample_data
-from evaluations.models import ExportItem, ExportJob
+from evaluations.models import Evaluation, ExportItem, ExportJob
 from indicators.models import Indicator
 
-from .conftest import make_evaluation, make_unit, synthetic_data
+from .conftest import make_evaluation, make_project_form, make_unit, synthetic_data
 
 WORKER_TIMEOUT = 60
 # A worker process sees committed data only. With serialized_rollback the tables are
@@ -567,3 +567,45 @@ def test_the_drawing_version_covers_the_number_formatters(monkeypatch):
         assert drawing_version() != before
     finally:
         drawing_version.cache_clear()
+
+
+def test_project_forms_are_exported_in_a_folder_of_their_unit(
+    small_year, unit, admin_user, export_root, monkeypatch
+):
+    # Drawing the project form is the PDF's own test; here: which forms, and where.
+    monkeypatch.setattr(
+        "evaluations.pdf.render_pdf", lambda evaluation: f"%PDF-1.7 {evaluation.pk}".encode()
+    )
+    first, second = make_project_form(unit, 0), make_project_form(unit, 1)
+    job = start_export(year=2023, user=admin_user)
+    assert job.items.count() == 5
+    for item in job.items.all():
+        render_item(item.pk)
+    finish_job_if_complete(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE, job.error
+    folder = "310112-PJ-CSYX_上海市闵行区浦锦街道城市运行管理中心"
+    with zipfile.ZipFile(export_root / job.archive_path) as archive:
+        assert sorted(archive.namelist()) == [
+            "2023年度绩效自评总览.xlsx",
+            "2023年度项目支出绩效自评总览.xlsx",
+            f"{folder}.pdf",
+            f"{folder}/PJ-2022-007_110非警务联动处置平台运维项目.pdf",
+            f"{folder}/PJ-2023-001_消防通道乱停车预警智能分析项目.pdf",
+            "310112-PJ-SQ_浦锦街道社区服务中心.pdf",
+            "310112-PJ-WH_浦锦街道文化活动中心.pdf",
+        ]
+        project_pdf = archive.read(f"{folder}/PJ-2023-001_消防通道乱停车预警智能分析项目.pdf")
+        assert project_pdf == f"%PDF-1.7 {first.pk}".encode()
+        sheet = openpyxl.load_workbook(
+            io.BytesIO(archive.read("2023年度项目支出绩效自评总览.xlsx"))
+        ).active
+        assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == [
+            "PJ-2022-007",
+            "PJ-2023-001",
+        ]
+    assert second.pk in set(job.items.values_list("evaluation", flat=True))
+    # A stage selects the project forms in that stage too.
+    Evaluation.objects.filter(pk=second.pk).update(phase="results", status="approved")
+    approved = start_export(year=2023, user=admin_user, stage="results-approved")
+    assert list(approved.items.values_list("evaluation", flat=True)) == [second.pk]

@@ -228,7 +228,7 @@ def test_export_keeps_formula_text_as_text_and_numbers_as_numbers(district):
     assert sheet["B2"].value == "@SUM(A1)" and sheet["B2"].data_type == "s"
     assert sheet["D2"].value is None  # blank stays blank, not "None"
     templates = IndicatorTemplateResource().export(IndicatorTemplate.objects.none())  # headers only
-    assert list(templates.headers) == TEMPLATE_HEADS
+    assert list(templates.headers) == ["表类型", *TEMPLATE_HEADS]
 
 
 # ---------------------------------------------------------------- users

@@ -137,13 +137,14 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     client = Client()
     client.force_login(staff)
     # Drawn: session, user, the user's role groups, the evaluation with its unit (and the
-    # user's relation to it), its review events as values; then the tree through the same
-    # access check (the evaluation again, budget lines, 一级, 二级, 三级) and the events
-    # with their actors.
-    with django_assert_num_queries(11):
+    # user's relation to it), its review events as values, the state of the unit's project
+    # forms; then the tree through the same access check (the evaluation again, budget
+    # lines, 一级, 二级, 三级), the events with their actors and the project forms' sums
+    # beside 项目支出.
+    with django_assert_num_queries(13):
         drawn = client.get(table_url(evaluation))
-    # Unchanged: the first five only; the session is not written again within a minute.
-    with django_assert_num_queries(5):
+    # Unchanged: the first six only; the session is not written again within a minute.
+    with django_assert_num_queries(6):
         cached = client.get(table_url(evaluation))
     for response in (drawn, cached):
         assert response.content.decode().count('<tr id="indicator-') == row_count
@@ -220,9 +221,9 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
                 page = client.get(table_url(evaluation)).content.decode()
             assert "审核意见：目标值偏低" in page and "以来的修改" in page
             counts.append(len(queries))
-    # Drawn: the 11 of a draft, the notes of the return and the five field histories.
-    # Unchanged: the 5 of a draft, and the names of who made the changes (a rename shows).
-    assert counts == [17, 6, 17, 6]
+    # Drawn: the 13 of a draft, the notes of the return and the five field histories.
+    # Unchanged: the 6 of a draft, and the names of who made the changes (a rename shows).
+    assert counts == [19, 7, 19, 7]
 
 
 def test_an_extension_b_character_is_on_the_page(staff_client, sample):

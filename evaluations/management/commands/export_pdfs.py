@@ -1,4 +1,5 @@
-"""Every unit's PDF of a year in one zip, from the command line:
+"""Every unit's PDF of a year in one zip (its project forms' PDFs in a folder of the
+unit), from the command line:
 
     manage.py export_pdfs --year 2023 --output 2023.zip [--workers 2] [--stage results-approved]
                           [--parent 310112-PJ]
@@ -34,7 +35,7 @@ BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
-    help = "把一个年度的自评表 PDF（每个单位一份）和年度总览打包成 zip"
+    help = "把一个年度的自评表 PDF（每个单位一份整体支出自评表，其项目自评表放在以单位命名的文件夹中）和年度总览打包成 zip"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--year", type=int, required=True, help="年度，如 2023")
