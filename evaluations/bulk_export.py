@@ -22,8 +22,10 @@ import contextlib
 import dataclasses
 import faulthandler
 import hashlib
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -41,10 +43,15 @@ from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
 
-from .models import Evaluation, ExportItem, ExportJob, Unit
+from .evidence import evidence_state
+from .models import Attachment, Evaluation, ExportItem, ExportJob, Unit
 from .table import build_table
 
-PDF_TEMPLATES = ("evaluations/pdf.html", "evaluations/pdf.css")
+PDF_TEMPLATES = (
+    "evaluations/pdf.html",
+    "evaluations/pdf.css",
+    "evaluations/_pdf_attachments.html",
+)
 UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
@@ -255,7 +262,9 @@ def pdf_path(fingerprint: str) -> Path:
 def table_fingerprint(evaluation: Evaluation) -> str:
     """A hash of everything the PDF draws (the table built from the evaluation and its
     rows), of the PDF's templates and of its fonts."""
-    return build_table(evaluation).fingerprint(drawing_version())
+    # The 附件清单 at the end of the PDF lists the form's attachments.
+    attachments = json.dumps(evidence_state(evaluation), ensure_ascii=False)
+    return build_table(evaluation).fingerprint(drawing_version(), attachments)
 
 
 @cache
@@ -381,8 +390,13 @@ def write_archive(job: ExportJob) -> str:
         tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file,
         zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive,
     ):
+        attachments = attachments_by_evaluation([item.evaluation_id for item in items])
         for item in items:
-            archive.write(root / item.file_path, pdf_name_in_archive(item.evaluation.unit))
+            name = pdf_name_in_archive(item.evaluation.unit)
+            archive.write(root / item.file_path, name)
+            write_attachments(
+                archive, name.removesuffix(".pdf"), attachments.get(item.evaluation_id, [])
+            )
         archive.writestr(
             zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
             overview_xlsx(rows, job.year),
@@ -390,6 +404,46 @@ def write_archive(job: ExportJob) -> str:
         )
     os.replace(file.name, path)
     return str(relative)
+
+
+def attachments_by_evaluation(evaluation_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The current attachments of the evaluations, rows in the table's order, then
+    the form's own: one query."""
+    by_evaluation: dict[int, list[Attachment]] = {}
+    current = (
+        Attachment.objects.filter(evaluation__in=evaluation_ids, removed_at__isnull=True)
+        .select_related("indicator__category__group")
+        .order_by(
+            F("indicator__category__group__position").asc(nulls_last=True),
+            F("indicator__category__position").asc(nulls_last=True),
+            F("indicator__position").asc(nulls_last=True),
+            "indicator_id",
+            "uploaded_at",
+            "pk",
+        )
+    )
+    for attachment in current:
+        by_evaluation.setdefault(attachment.evaluation_id, []).append(attachment)
+    return by_evaluation
+
+
+def write_attachments(archive: zipfile.ZipFile, stem: str, attachments: list[Attachment]) -> None:
+    """Beside the form's PDF: its sealed PDF (`…_盖章版.pdf`) and its evidence in a
+    folder `…_佐证材料/`, numbered, each named by its row and its own name. Read from
+    the file storage in chunks and stored as they are (mostly compressed already)."""
+    number = 0
+    for attachment in attachments:
+        if attachment.is_sealed:
+            name = f"{stem}_盖章版.pdf"
+        else:
+            number += 1
+            row = attachment.indicator.label if attachment.indicator_id else "整表材料"
+            name = f"{stem}_佐证材料/{number:02d}_{row}_{attachment.file_name}"
+            folder, _, file_name = name.partition("/")
+            name = f"{folder}/{UNSAFE_IN_FILE_NAMES.sub('_', file_name)}"
+        info = zipfile.ZipInfo(name, timezone.localtime(attachment.uploaded_at).timetuple()[:6])
+        with attachment.file.open("rb") as source, archive.open(info, "w") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
 
 
 def archive_file(job: ExportJob) -> Path | None:

@@ -17,6 +17,7 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    Exists,
     F,
     FilteredRelation,
     IntegerField,
@@ -38,6 +39,7 @@ from indicators.scoring import GRADE_BANDS
 from .access import units_for_user
 from .kinds import OVERALL, FormKind
 from .models import (
+    Attachment,
     BudgetLine,
     Evaluation,
     Unit,
@@ -143,6 +145,13 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
         )
         .annotate(
             stage_order=stage_order,
+            has_sealed=Exists(
+                Attachment.objects.filter(
+                    evaluation=OuterRef("evaluation_pk"),
+                    category=Attachment.Category.SEALED,
+                    removed_at__isnull=True,
+                )
+            ),
             rate=Case(
                 When(budget_total__gt=0, then=F("executed_total") * 100 / F("budget_total")),
                 default=None,
@@ -225,6 +234,8 @@ class OverviewRow:
     total_score: Decimal | None
     grade: str
     updated_at: object
+    # The approved form's sealed PDF: None before approval, else whether it is there.
+    sealed: bool | None = None
 
 
 def phase_labels(phase: str | None, status: str | None) -> tuple[str, str]:
@@ -261,6 +272,9 @@ def describe(unit: Unit) -> OverviewRow:
         total_score=unit.total_score,
         grade=unit.grade,
         updated_at=unit.updated_at,
+        sealed=unit.has_sealed
+        if (unit.phase, unit.status) == (Phase.RESULTS, Status.APPROVED)
+        else None,
     )
 
 

@@ -35,6 +35,7 @@ from weasyprint import HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from .evidence import evidence_of
 from .models import Evaluation
 from .table import CategoryBlock, GroupBlock, Row, build_table
 
@@ -188,6 +189,8 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         "document_title": f"{table.unit_name} {table.year}年度 {table.title}",
         "generated_at": timezone.localtime(),
         "font_families": font_families(),
+        # The 附件清单 at the end (evaluations.evidence).
+        "attachments": evidence_of(evaluation, table).listed,
         # The approved table is the document of record and looks like the printed form;
         # any other is marked as a draft on every page.
         "final": evaluation.phase == Evaluation.Phase.RESULTS

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import workflow, years
+from . import evidence, workflow, years
 from .access import (
     can_enter,
     can_export,
@@ -246,6 +246,10 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         workflow.submit(evaluation, by=user)
     except EvaluationError as error:
         messages.error(request, f"已保存，但{error.message}")
+        # Rows missing evidence are not faults of the table the entry page shows.
+        for fault in getattr(error, "faults", []):
+            if fault.anchor.startswith("evidence-"):
+                messages.error(request, f"{fault.message}（在表格页面的“佐证材料”中上传）")
         return redirect(
             reverse("admin:evaluations_evaluation_entry", args=[evaluation.pk]) + "#faults"
         )
@@ -323,6 +327,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "can_decide": not workflow.review_refusal(user, evaluation),
         "can_recheck": not workflow.recheck_refusal(user, evaluation),
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
+        # 佐证材料: drawn outside the cached table (`_evidence.html`).
+        **evidence.page_context(user, evaluation, table),
     }
     return render(request, "evaluations/table.html", context)
 

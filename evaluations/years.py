@@ -61,6 +61,7 @@ def start_from_template(unit: Unit, year: int, *, by) -> Evaluation:
                 position=category.indicators.count() + 1,
                 name=line.name,
                 points=line.scaled_points,
+                evidence_required=line.evidence_required,
             )
             try:
                 indicator.target = line.default_target
@@ -106,6 +107,7 @@ def start_from_last_year(unit: Unit, year: int, *, by) -> Evaluation:
                         target_number=old.target_number,
                         target_unit=old.target_unit,
                         target_label=old.target_label,
+                        evidence_required=old.evidence_required,
                     ).save()
     return evaluation
 

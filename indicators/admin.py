@@ -9,7 +9,13 @@ from evaluations.admin import (
 )
 from evaluations.forms import NUMBER_FIELDS
 
-from .models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from .models import (
+    EvidenceRules,
+    Indicator,
+    IndicatorCategory,
+    IndicatorGroup,
+    IndicatorTemplate,
+)
 from .resources import IndicatorTemplateResource
 
 
@@ -92,6 +98,15 @@ class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
         "base_share",
         "points",
         "default_target",
+        "evidence_required",
     ]
     list_filter = ["form_kind", "year", "group_name"]
     search_fields = ["group_name", "category_name", "name"]
+
+
+@admin.register(EvidenceRules)
+class EvidenceRulesAdmin(admin.ModelAdmin):
+    """Per kind of form and year: which rows need evidence beyond those the 指标库 marks."""
+
+    list_display = ["form_kind", "year", "below_points", "satisfaction"]
+    list_filter = ["form_kind"]
