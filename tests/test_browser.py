@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from evaluations.demo import sample_data, sample_template
 from evaluations.models import District, Evaluation, Unit
 from evaluations.roles import ROLE_REVIEWER, ROLE_STAFF
-from indicators.models import IndicatorTemplate
+from indicators.models import Indicator, IndicatorTemplate
 
 from .conftest import PASSWORD, make_user
 
@@ -291,3 +291,100 @@ def fill_the_sample_year(browser, base: str) -> None:
         f"\nfilling the sample: {counter.fields} fields, {counter.clicks} clicks",
         file=os.sys.stderr,
     )
+
+
+def test_evidence_is_attached_required_at_submission_and_opened_by_the_reviewer(
+    browser, live_server, settings, tmp_path
+):
+    """The 填报人 attaches a photo to one of the two rows the 指标库 marks, submits and
+    is refused at the other row, attaches a PDF there and submits; the reviewer opens
+    both files from the rows."""
+    from evaluations.models import Attachment
+
+    from .conftest import make_evaluation, open_results
+    from .evidence_files import pdf, png
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    POLICY_VIOLATIONS.clear()
+    try:
+        district = District.objects.create(code="310112", name="闵行区")
+        unit = Unit.objects.create(
+            code="310112-PJ-CSYX", name=sample_data()["unit"]["name"], district=district
+        )
+        unit.staff.add(make_user("pujin", ROLE_STAFF, first_name="浦锦填报人"))
+        district.reviewers.add(make_user("minhang", ROLE_REVIEWER, first_name="闵行审核人"))
+        evaluation = open_results(make_evaluation(unit))
+        # Two rows the 指标库 marks as needing evidence (copied onto the form's rows).
+        marked = list(
+            Indicator.objects.filter(category__group__evaluation=evaluation).order_by("pk")[:2]
+        )
+        Indicator.objects.filter(pk__in=[row.pk for row in marked]).update(evidence_required=True)
+        photo, report = png(40, 30), pdf("report")
+        check_evidence_in_the_browser(browser, live_server.url, evaluation, marked, photo, report)
+        assert POLICY_VIOLATIONS == []
+        assert Attachment.objects.filter(evaluation=evaluation).count() == 2
+    finally:
+        connections.close_all()
+
+
+def check_evidence_in_the_browser(browser, base, evaluation, marked, photo, report) -> None:
+    from playwright.sync_api import expect
+
+    first, second = marked
+    table_url = f"{base}/evaluations/{evaluation.pk}/"
+    counter = Counter()
+
+    def attach(page, row, name, mime, content, category, title):
+        line = page.locator(f"tr#evidence-indicator-{row.pk}")
+        counter.click(line.locator("summary", has_text="上传附件"))
+        line.locator("input[type=file]").set_input_files(
+            {"name": name, "mimeType": mime, "buffer": content}
+        )
+        line.locator("select[name=category]").select_option(label=category)
+        counter.fill(line.locator("input[name=title]"), title)
+        counter.click(line.get_by_role("button", name="上传"))
+        expect(page.locator(".messages")).to_contain_text(f"佐证材料已上传：{title}")
+
+    staff = log_in(browser, "pujin", counter, base)
+    staff.goto(table_url)
+    attach(staff, first, "现场照片.png", "image/png", photo, "成果证明", "现场照片")
+    expect(staff.locator(f"tr#evidence-indicator-{first.pk} .attachment")).to_contain_text(
+        "现场照片.png"
+    )
+
+    # Submitting with the second marked row still empty is refused, at that row.
+    counter.click(staff.locator("summary", has_text="提交年末自评"))
+    counter.click(staff.get_by_role("button", name="确认提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("有 1 行须上传佐证材料而尚未上传，未提交")
+    expect(staff.locator(".messages")).to_contain_text(f"“{second.label}”")
+    missing = staff.locator(f"tr#evidence-indicator-{second.pk}.missing")
+    expect(missing).to_contain_text("须附佐证材料（指标库要求该行附佐证材料）：尚未上传")
+    expect(staff.locator(".evidence-missing")).to_contain_text(second.label)
+    shoot(staff, "evidence-01-refused-at-the-row")
+    evaluation.refresh_from_db()
+    assert evaluation.status == "draft"
+
+    attach(staff, second, "满意度调查报告.pdf", "application/pdf", report, "满意度调查", "调查报告")
+    expect(staff.locator(".evidence-missing")).to_have_count(0)
+    counter.click(staff.locator("summary", has_text="提交年末自评"))
+    counter.click(staff.get_by_role("button", name="确认提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
+
+    # The reviewer sees both files at their rows and opens them.
+    reviewer = log_in(browser, "minhang", Counter(), base)
+    reviewer.goto(table_url)
+    shoot(reviewer, "evidence-02-reviewer-sees-the-rows")
+    photo_link = reviewer.locator(f"tr#evidence-indicator-{first.pk} a", has_text="现场照片")
+    with reviewer.expect_popup() as opened:
+        photo_link.click()
+    picture = opened.value
+    picture.wait_for_load_state()
+    box = picture.locator("img").bounding_box()
+    assert box and box["width"] == 40 and box["height"] == 30
+    report_link = reviewer.locator(f"tr#evidence-indicator-{second.pk} a", has_text="调查报告")
+    response = reviewer.context.request.get(base + report_link.get_attribute("href"))
+    assert response.status == 200 and response.body() == report
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"].startswith("inline;")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert len(PdfReader(io.BytesIO(response.body())).pages) == 1
