@@ -395,7 +395,10 @@ def write_archive(job: ExportJob) -> str:
             name = pdf_name_in_archive(item.evaluation.unit)
             archive.write(root / item.file_path, name)
             write_attachments(
-                archive, name.removesuffix(".pdf"), attachments.get(item.evaluation_id, [])
+                archive,
+                name.removesuffix(".pdf"),
+                attachments.get(item.evaluation_id, []),
+                final=item.evaluation.is_final,
             )
         archive.writestr(
             zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
@@ -427,12 +430,17 @@ def attachments_by_evaluation(evaluation_ids: list[int]) -> dict[int, list[Attac
     return by_evaluation
 
 
-def write_attachments(archive: zipfile.ZipFile, stem: str, attachments: list[Attachment]) -> None:
-    """Beside the form's PDF: its sealed PDF (`…_盖章版.pdf`) and its evidence in a
-    folder `…_佐证材料/`, numbered, each named by its row and its own name. Read from
-    the file storage in chunks and stored as they are (mostly compressed already)."""
+def write_attachments(
+    archive: zipfile.ZipFile, stem: str, attachments: list[Attachment], *, final: bool
+) -> None:
+    """Beside the form's PDF: its sealed PDF (`…_盖章版.pdf`, while the form is final:
+    a form reopened since no longer matches it) and its evidence in a folder
+    `…_佐证材料/`, numbered, each named by its row and its own name. Read from the
+    file storage in chunks and stored as they are (mostly compressed already)."""
     number = 0
     for attachment in attachments:
+        if attachment.is_sealed and not final:
+            continue
         if attachment.is_sealed:
             name = f"{stem}_盖章版.pdf"
         else:

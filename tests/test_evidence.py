@@ -618,3 +618,19 @@ def test_nothing_of_a_review_is_written_by_evidence(sample, staff):
     sample.refresh_from_db()
     # Attaching leaves the form's version alone: an open entry page stays valid.
     assert sample.version == 1
+
+
+def test_a_reopened_form_says_its_sealed_pdf_is_of_the_earlier_version(sample, staff, staff_client):
+    from evaluations.bulk_export import archive_file
+
+    approve(sample)
+    evidence.attach(sample, upload("盖章.pdf", pdf("sealed")), by=staff, sealed=True)
+    Evaluation.objects.filter(pk=sample.pk).update(status="returned")
+    page = staff_client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
+    assert "本表已重新打开：下面的盖章版是此前定稿时上传的" in page
+    job = start_export(year=2023)
+    for item_id in job.items.values_list("pk", flat=True):
+        render_item(item_id)
+    job.refresh_from_db()
+    with zipfile.ZipFile(archive_file(job)) as archive:
+        assert not any(name.endswith("_盖章版.pdf") for name in archive.namelist())
