@@ -44,11 +44,14 @@ from django.template.loader import get_template
 from django.utils import timezone
 
 from .evidence import evidence_state
+from .kinds import LAYOUTS
 from .models import Attachment, Evaluation, ExportItem, ExportJob, Unit
 from .table import build_table
 
+# What draws the PDF: every kind's document (the project form's extends pdf.html),
+# the style sheet, and the 附件清单 at the end.
 PDF_TEMPLATES = (
-    "evaluations/pdf.html",
+    *(layout.pdf_template for layout in LAYOUTS.values()),
     "evaluations/pdf.css",
     "evaluations/_pdf_attachments.html",
 )

@@ -51,6 +51,7 @@ from .bulk_export import (
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
 from .history import last_return, review_history
+from .kinds import LAYOUTS
 from .models import (
     Evaluation,
     EvaluationError,
@@ -85,12 +86,18 @@ from .workbook_import import (
     import_refusal,
     pending_uploads,
     preview,
+    printed_findings,
     read_workbook,
     store_upload,
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes
 
-TABLE_PAGE_TEMPLATES = ("evaluations/_official_table.html", "evaluations/_row_notes.html")
+# What draws the table on the page: every kind's partial (the project form's extends
+# the overall form's) and the review notes.
+TABLE_PAGE_TEMPLATES = (
+    *(layout.template for layout in LAYOUTS.values()),
+    "evaluations/_row_notes.html",
+)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -512,7 +519,8 @@ def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpRespons
     )
     response = HttpResponse(render_xlsx(evaluation), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=f"{evaluation.unit.name}_{evaluation.year}年度_绩效自评表.xlsx"
+        as_attachment=True,
+        filename=f"{evaluation.subject}_{evaluation.year}年度_绩效自评表.xlsx",
     )
     return response
 
@@ -542,7 +550,7 @@ def workbook_import(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             f"文件大小 {upload.size / 1024 / 1024:.1f} MB，超过上限 {megabytes(MAX_UPLOAD_BYTES)}。"
         ]
     else:
-        result = read_workbook(upload.read())
+        result = read_workbook(upload.read(), evaluation.layout)
         context["errors"] = result.errors or check_identity(evaluation, result.data)
         if not context["errors"]:
             stored = store_upload(evaluation, request.user, upload.name, result.data)
@@ -568,6 +576,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
         messages.success(request, f"已导入工作簿“{upload.file_name}”。")
         return redirect("evaluation_table", evaluation.pk)
     changes = preview(evaluation, upload.data)
+    findings = printed_findings(evaluation, upload.data)
     locked = check_locked(evaluation, upload.data)
     return render(
         request,
@@ -576,6 +585,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
             "evaluation": evaluation,
             "upload": upload,
             "changes": changes,
+            "findings": findings,
             "locked": locked,
             "refusal": import_refusal(evaluation, locked) if locked else "",
         },

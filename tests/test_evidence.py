@@ -634,3 +634,15 @@ def test_a_reopened_form_says_its_sealed_pdf_is_of_the_earlier_version(sample, s
     job.refresh_from_db()
     with zipfile.ZipFile(archive_file(job)) as archive:
         assert not any(name.endswith("_盖章版.pdf") for name in archive.namelist())
+
+
+def test_the_project_forms_pdf_ends_with_the_list_too(project_form, staff):
+    from evaluations.pdf import render_pdf
+
+    row = rows(project_form)[0]
+    attach(project_form, staff, "验收报告.pdf", indicator=row, title="验收报告")
+    reader = PdfReader(
+        io.BytesIO(render_pdf(Evaluation.objects.with_table().get(pk=project_form.pk)))
+    )
+    last = reader.pages[-1].extract_text().replace("\n", "")
+    assert "附件清单" in last and "验收报告.pdf" in last and row.label in last
