@@ -357,6 +357,7 @@ def attach(
         # Should the row not be written, the stored file goes too.
         try:
             attachment.save()
+            touch(locked)
         except Exception:
             attachment.file.storage.delete(stored)
             raise
@@ -374,7 +375,14 @@ def remove(evaluation: Evaluation, attachment_id: int, *, by) -> Attachment:
         attachment.removed_at = timezone.now()
         attachment.removed_by = by
         attachment.save(update_fields=["removed_at", "removed_by"])
+        touch(locked)
     return attachment
+
+
+def touch(evaluation: Evaluation) -> None:
+    """The form's `updated_at` moves with its evidence: the cached table page and the
+    overview's 最后修改 follow it. The version stays, so an open entry page stays valid."""
+    Evaluation.objects.filter(pk=evaluation.pk).update(updated_at=timezone.now())
 
 
 def _refuse(refusal: str) -> None:
@@ -524,12 +532,18 @@ def evidence_of(evaluation: Evaluation, table) -> Evidence:
     return Evidence(rows, form, sealed, removed)
 
 
-def page_context(user, evaluation: Evaluation, table) -> dict:
-    """What the table page's 佐证材料 section draws (`_evidence.html`)."""
+def buttons(user, evaluation: Evaluation) -> dict:
+    """What the 佐证材料 section offers `user`: part of the table page's buttons."""
     return {
-        "evidence": evidence_of(evaluation, table),
         "can_attach": not attach_refusal(user, evaluation),
         "can_seal": not attach_refusal(user, evaluation, sealed=True),
+    }
+
+
+def page_context(evaluation: Evaluation, table) -> dict:
+    """What the table page's 佐证材料 section draws (`_evidence.html`), but the buttons."""
+    return {
+        "evidence": evidence_of(evaluation, table),
         "evidence_categories": EVIDENCE_CATEGORIES,
         "evidence_limits": {
             "size": megabytes(MAX_FILE_BYTES),

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
@@ -492,6 +493,13 @@ def _lock_evaluation(**lookup) -> Evaluation:
     return Evaluation.objects.select_for_update(of=("self",)).get(**lookup)
 
 
+def _touch(evaluation: Evaluation) -> None:
+    """Moves the evaluation's `updated_at` when one of its rows is written, also by a
+    write outside `workflow.changing` (which raises the version): the table page is
+    cached by the evaluation's row, so a change of any row must show in it."""
+    Evaluation.objects.filter(pk=evaluation.pk).update(updated_at=timezone.now())
+
+
 def _changed_fields(instance: models.Model, update_fields) -> list[models.Field]:
     fields = [
         field
@@ -574,13 +582,16 @@ class EvaluationPart(CheckedText):
             else:
                 _check_change(evaluation, self, kwargs.get("update_fields"))
             super().save(*args, **kwargs)
+            _touch(evaluation)
 
     def delete(self, *args, **kwargs):
         with transaction.atomic():
             evaluation = _lock_evaluation(**self.evaluation_lookup())
             if not evaluation.rows_can_be_added:
                 raise EvaluationLocked(_refusal(evaluation, "指标和预算行"))
-            return super().delete(*args, **kwargs)
+            deleted = super().delete(*args, **kwargs)
+            _touch(evaluation)
+            return deleted
 
     def evaluation_lookup(self) -> dict:
         """How to find the owning evaluation, also before this row exists."""

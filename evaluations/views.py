@@ -1,20 +1,25 @@
+import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import get_template
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -48,9 +53,17 @@ from .bulk_export import (
     store_evaluation_pdf,
     sweep_stale_work,
 )
-from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
+from .entry import (
+    Entry,
+    EntryExpired,
+    keep_valid_fields,
+    preview_data,
+    read_entry,
+    renamed_keys,
+    save_entry,
+)
 from .forms import ExportForm
-from .history import last_return, review_history
+from .history import last_return, person, review_history
 from .kinds import LAYOUTS
 from .models import (
     Evaluation,
@@ -98,6 +111,14 @@ TABLE_PAGE_TEMPLATES = (
     *(layout.template for layout in LAYOUTS.values()),
     "evaluations/_row_notes.html",
 )
+# How long a drawn table page is kept (it is keyed by what it shows, so never stale).
+TABLE_PAGE_SECONDS = 24 * 60 * 60
+# What the table page shows of a review event: all of it, and who acted, by name.
+REVIEW_EVENT_SHOWN = (
+    *(field.attname for field in ReviewEvent._meta.concrete_fields),
+    "actor__first_name",
+    "actor__username",
+)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -116,6 +137,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
+        evaluation.next_step, evaluation.yours = next_step(user, evaluation)
     units = units_to_start(user).order_by("code")
     template_years = years.template_years()
     context = {
@@ -128,6 +150,21 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_export": can_export(user),
     }
     return render(request, "evaluations/home.html", context)
+
+
+def next_step(user, evaluation: Evaluation) -> tuple[str, bool]:
+    """Who acts next on the form, as the home page says it, and whether it is `user`."""
+    phase = evaluation.get_phase_display()
+    if evaluation.is_final:
+        return "已审核定稿，无需再办理", False
+    if evaluation.status in Evaluation.EDITABLE_STATUSES:
+        verb = "修改" if evaluation.status == Evaluation.Status.RETURNED else "填报"
+        if can_fill(user, evaluation):
+            return f"待您{verb}{phase}", True
+        return f"下一步：单位填报人{verb}{phase}", False
+    if can_review(user, evaluation):
+        return f"待您审核{phase}", True
+    return f"下一步：区财政局审核人审核{phase}", False
 
 
 @require_POST
@@ -231,8 +268,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         return render_entry(request, entry, status=409)
     errors = entry.errors()
     if errors:
-        messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")
-        return render_entry(request, entry, status=400)
+        return save_valid_fields(request, entry, errors, last_year)
     try:
         save_entry(entry, by=user, expected_version=parse_version(request.POST.get("version")))
     except StaleVersion as error:
@@ -264,6 +300,37 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     return redirect("evaluation_table", evaluation.pk)
 
 
+def save_valid_fields(
+    request: HttpRequest, entry: Entry, errors: dict, last_year: Evaluation | None
+) -> HttpResponse:
+    """A form with mistakes: every valid field is saved (nothing typed is lost), the
+    wrong ones are shown again as typed beside their errors, and nothing is submitted."""
+    evaluation = entry.evaluation
+    posted_keys = keep_valid_fields(entry)
+    try:
+        save_entry(
+            entry, by=request.user, expected_version=parse_version(request.POST.get("version"))
+        )
+    except StaleVersion as error:
+        messages.error(
+            request,
+            f"{error.message}下方保留了您填写的内容；核对后再次保存，将以您填写的内容为准。",
+        )
+        return render_entry(request, entry, status=409)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return render_entry(request, entry, status=409)
+    not_submitted = "未提交；" if request.POST.get("action") == "submit" else ""
+    messages.error(
+        request,
+        f"有 {len(errors)} 处填写有误，{not_submitted}这些内容未保存，按您填写的原样保留在下方，"
+        "请按红字提示修改；其余填写已保存。",
+    )
+    saved = get_evaluation_for_user(request.user, evaluation.pk, Evaluation.objects.with_table())
+    data = renamed_keys(request.POST, entry, posted_keys)
+    return render_entry(request, read_entry(saved, data, last_year), status=400)
+
+
 def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpResponse:
     evaluation = entry.evaluation
     returned, comments = (
@@ -282,6 +349,10 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "evaluation": evaluation,
         "entry": entry,
         "can_submit": not workflow.submit_refusal(request.user, evaluation),
+        # Drawn from a post that was not (wholly) saved: the page's script keeps it
+        # as a draft in the browser at once.
+        "unsaved": status != 200,
+        "session_seconds": settings.SESSION_COOKIE_AGE,
     }
     return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
 
@@ -308,6 +379,54 @@ def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonRe
 @login_required
 def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     user = request.user
+    evaluation = get_evaluation_for_user(
+        user, evaluation_id, Evaluation.objects.select_related("unit", "unit__parent", "project")
+    )
+    # What differs between users who may see the form: their buttons, nothing else.
+    buttons = {
+        "can_enter": can_enter(user, evaluation),
+        "can_submit": not workflow.submit_refusal(user, evaluation),
+        "can_decide": not workflow.review_refusal(user, evaluation),
+        "can_recheck": not workflow.recheck_refusal(user, evaluation),
+        "can_reopen": not workflow.reopen_refusal(user, evaluation),
+        **evidence.buttons(user, evaluation),
+    }
+    # The page is drawn once per state of what it shows and per set of buttons. Every
+    # write of the form moves its row (the version, raised by `workflow.changing` and
+    # the review steps, or `updated_at`, touched by any row's save); renames of the unit
+    # and of the people in the review events show in the rows read here. So an unchanged
+    # form costs this fetch and its events as plain values, not the tree and its history.
+    events = evaluation.review_events.values_list(*REVIEW_EVENT_SHOWN)
+    key = "table-page:" + digest(
+        [
+            table_page_version(),
+            row_values(evaluation),
+            row_values(evaluation.unit),
+            # The project form's head shows its project and its 主管部门.
+            row_values(evaluation.unit.parent) if evaluation.unit.parent else None,
+            row_values(evaluation.project) if evaluation.project else None,
+            [[str(value) for value in event] for event in events],
+            buttons,
+        ]
+    )
+    drawn = cache.get(key)
+    # The list of changes names who made them: redrawn when one of them was renamed.
+    if drawn is None or drawn["people"] != names_of(drawn["people"]):
+        drawn = draw_table_page(user, evaluation_id, buttons)
+        cache.set(key, drawn, TABLE_PAGE_SECONDS)
+    # One token for the page's forms and the header's (masking it costs).
+    token = get_token(request)
+    context = {
+        "evaluation": evaluation,
+        "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
+        "csrf_token": token,
+    }
+    return render(request, "evaluations/table_page.html", context)
+
+
+def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
+    """The table page below the header, drawn without the request (so nothing of one
+    user's request can be served to another) and with a mark for the CSRF token."""
     evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
     table = build_table(evaluation)
     history = review_history(evaluation)
@@ -322,33 +441,52 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     for row in [*table.budget_rows, *table.rows]:
         row.comments = notes.get(row.anchor, [])
         row.changes = changed.get(row.anchor, [])
+    csrf_mark = secrets.token_hex(16)
     context = {
         "evaluation": evaluation,
         "table": table,
-        # The drawn table is cached by what it shows (the table page's template).
+        # The drawn table is cached by what it shows: users with other buttons share it.
         "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
         "show_review": True,
-        "can_enter": can_enter(user, evaluation),
-        "can_submit": not workflow.submit_refusal(user, evaluation),
-        "can_decide": not workflow.review_refusal(user, evaluation),
-        "can_recheck": not workflow.recheck_refusal(user, evaluation),
-        "can_reopen": not workflow.reopen_refusal(user, evaluation),
-        # 佐证材料: drawn outside the cached table (`_evidence.html`).
-        **evidence.page_context(user, evaluation, table),
+        **buttons,
+        # 佐证材料 (`_evidence.html`): attachments move the form's `updated_at`.
+        **evidence.page_context(evaluation, table),
+        "csrf_token": csrf_mark,
     }
-    return render(request, "evaluations/table.html", context)
+    return {
+        "html": render_to_string("evaluations/table.html", context),
+        "csrf_mark": csrf_mark,
+        "people": {change.actor_id: change.actor for change in history.changes if change.actor_id},
+    }
 
 
-@cache
+def names_of(people: dict[int, str]) -> dict[int, str]:
+    """The names shown for these users now (one query, none for nobody)."""
+    if not people:
+        return {}
+    users = get_user_model().objects.filter(pk__in=people).only("first_name", "username")
+    return {user.pk: person(user) for user in users}
+
+
+def row_values(obj) -> list[str]:
+    return [str(getattr(obj, field.attname)) for field in obj._meta.concrete_fields]
+
+
+def digest(data) -> str:
+    return hashlib.sha256(canonical(data).encode("utf-8")).hexdigest()
+
+
+@functools.cache
 def table_page_version() -> str:
-    """A hash of what draws the table on the page, so a cached drawing is never one of
-    an older template (with a cache shared between processes, e.g. across a release)."""
-    digest = hashlib.sha256()
-    for name in TABLE_PAGE_TEMPLATES:
-        digest.update(Path(get_template(name).origin.name).read_bytes())
-    digest.update(Path(__file__).with_name("numbers.py").read_bytes())
-    return digest.hexdigest()
+    """A hash of the code and templates that draw the table page, so that a cache
+    shared between processes never serves a page drawn by an older release."""
+    hashed = hashlib.sha256()
+    for folder in ("evaluations", "indicators", "templates"):
+        for path in sorted((settings.BASE_DIR / folder).rglob("*")):
+            if path.suffix in (".py", ".html", ".css"):
+                hashed.update(path.read_bytes())
+    return hashed.hexdigest()
 
 
 def canonical(data) -> str:
@@ -451,6 +589,35 @@ def recheck_indicator(request: HttpRequest, evaluation_id: int, indicator_id: in
         "复核得分和意见已保存。",
         anchor=anchor_of(Indicator.anchor_prefix, indicator_id),
     )
+
+
+@require_POST
+@login_required
+def recheck_indicators(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """再复核 of every row from one form (fields `review_score-<id>`, `review_opinion-<id>`)."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以再复核。")
+    typed = {}
+    for name in request.POST:
+        prefix, _, key = name.partition("-")
+        if prefix == "review_score" and _whole_number(key):
+            typed[_whole_number(key)] = (
+                request.POST.get(name, ""),
+                request.POST.get(f"review_opinion-{key}", ""),
+            )
+    try:
+        events = workflow.recheck_rows(
+            evaluation,
+            typed,
+            by=request.user,
+            expected_version=parse_version(request.POST.get("version")),
+        )
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"已保存 {len(events)} 行的复核得分和意见。")
+    return redirect(reverse("evaluation_table", args=[evaluation.pk]) + "#recheck")
 
 
 def take_step(

@@ -128,6 +128,10 @@ PAGES = {
                 [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
     "recheck": ("post", lambda e: reverse("recheck_indicator", args=[e.pk, row(e).pk]),
                 ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+    # (The matrix posts no row's fields: the reviewer is told nothing changed; saving is
+    # tested in test_workflow.)
+    "recheck all": ("post", lambda e: reverse("recheck_indicators", args=[e.pk]),
+                    ("results", "submitted"), [LOGIN, 403, 404, 403, 302, 404, 403, 403]),
     "reopen": ("post", lambda e: reverse("reopen_evaluation", args=[e.pk]), ("results", "approved"),
                [LOGIN, 403, 404, 403, 403, 404, DONE, DONE]),
     "entry": ("get", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]), ("targets", "draft"),

@@ -646,3 +646,14 @@ def test_the_project_forms_pdf_ends_with_the_list_too(project_form, staff):
     )
     last = reader.pages[-1].extract_text().replace("\n", "")
     assert "附件清单" in last and "验收报告.pdf" in last and row.label in last
+
+
+def test_the_cached_table_page_follows_the_evidence(sample, staff, staff_client):
+    url = reverse("evaluation_table", args=[sample.pk])
+    assert "现场照片.png" not in staff_client.get(url).content.decode()
+    attachment = attach(sample, staff, "现场照片.png", png(), indicator=rows(sample)[0])
+    assert "现场照片.png" in staff_client.get(url).content.decode()
+    evidence.remove(sample, attachment.pk, by=staff)
+    page = staff_client.get(url).content.decode()
+    assert reverse("download_evidence", args=[sample.pk, attachment.pk]) not in page
+    assert "已删除或被替换的材料（1）" in page
