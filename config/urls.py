@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from evaluations import views
+from evaluations import evidence, views
 from evaluations.login import AdminLoginForm, LoginForm
 
 # The admin's modules load with the URLconf (evaluations.apps.AdminConfig).
@@ -55,6 +55,21 @@ urlpatterns = [
         "evaluations/<int:evaluation_id>/indicators/<int:indicator_id>/recheck/",
         views.recheck_indicator,
         name="recheck_indicator",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/evidence/",
+        evidence.upload_evidence,
+        name="upload_evidence",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/evidence/<int:attachment_id>/",
+        evidence.download_evidence,
+        name="download_evidence",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/evidence/<int:attachment_id>/remove/",
+        evidence.remove_evidence,
+        name="remove_evidence",
     ),
     path("overview/", views.overview, name="overview"),
     path("overview.xlsx", views.overview_workbook, name="overview_workbook"),

@@ -25,6 +25,7 @@ from indicators.models import IndicatorGroup
 from . import roles, views, workflow
 from .forms import NUMBER_FIELDS
 from .models import (
+    Attachment,
     BudgetLine,
     District,
     Evaluation,
@@ -540,6 +541,29 @@ class ReviewEventAdmin(admin.ModelAdmin):
     list_filter = ["action", "phase"]
     list_select_related = ["evaluation__unit", "actor"]
     inlines = [ReviewCommentInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """佐证材料 as 管理员 look them up: read-only (files come and go on the table page,
+    under the phase rules), without the file itself (downloads pass the access check)."""
+
+    list_display = ["uploaded_at", "evaluation", "row_label", "category", "title", "file_name"]
+    list_filter = ["category"]
+    list_select_related = ["evaluation__unit", "evaluation__project"]
+    exclude = ["file"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))

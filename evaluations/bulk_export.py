@@ -23,8 +23,10 @@ import contextlib
 import dataclasses
 import faulthandler
 import hashlib
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -42,13 +44,18 @@ from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
 
+from .evidence import evidence_state
 from .kinds import LAYOUTS
-from .models import Evaluation, ExportItem, ExportJob, Unit
+from .models import Attachment, Evaluation, ExportItem, ExportJob, Unit
 from .table import build_table
 
-# What draws the PDF: every kind's document (the project form's extends pdf.html) and
-# the style sheet.
-PDF_TEMPLATES = (*(layout.pdf_template for layout in LAYOUTS.values()), "evaluations/pdf.css")
+# What draws the PDF: every kind's document (the project form's extends pdf.html),
+# the style sheet, and the 附件清单 at the end.
+PDF_TEMPLATES = (
+    *(layout.pdf_template for layout in LAYOUTS.values()),
+    "evaluations/pdf.css",
+    "evaluations/_pdf_attachments.html",
+)
 UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
@@ -263,7 +270,9 @@ def pdf_path(fingerprint: str) -> Path:
 def table_fingerprint(evaluation: Evaluation) -> str:
     """A hash of everything the PDF draws (the table built from the evaluation and its
     rows), of the PDF's templates and of its fonts."""
-    return build_table(evaluation).fingerprint(drawing_version())
+    # The 附件清单 at the end of the PDF lists the form's attachments.
+    attachments = json.dumps(evidence_state(evaluation), ensure_ascii=False)
+    return build_table(evaluation).fingerprint(drawing_version(), attachments)
 
 
 @cache
@@ -417,8 +426,16 @@ def write_archive(job: ExportJob) -> str:
         tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file,
         zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive,
     ):
+        attachments = attachments_by_evaluation([item.evaluation_id for item in items])
         for item in items:
-            archive.write(root / item.file_path, name_in_archive(item.evaluation))
+            name = name_in_archive(item.evaluation)
+            archive.write(root / item.file_path, name)
+            write_attachments(
+                archive,
+                name.removesuffix(".pdf"),
+                attachments.get(item.evaluation_id, []),
+                final=item.evaluation.is_final,
+            )
         archive.writestr(
             zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
             overview_xlsx(rows, job.year),
@@ -436,6 +453,51 @@ def write_archive(job: ExportJob) -> str:
             )
     os.replace(file.name, path)
     return str(relative)
+
+
+def attachments_by_evaluation(evaluation_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The current attachments of the evaluations, rows in the table's order, then
+    the form's own: one query."""
+    by_evaluation: dict[int, list[Attachment]] = {}
+    current = (
+        Attachment.objects.filter(evaluation__in=evaluation_ids, removed_at__isnull=True)
+        .select_related("indicator__category__group")
+        .order_by(
+            F("indicator__category__group__position").asc(nulls_last=True),
+            F("indicator__category__position").asc(nulls_last=True),
+            F("indicator__position").asc(nulls_last=True),
+            "indicator_id",
+            "uploaded_at",
+            "pk",
+        )
+    )
+    for attachment in current:
+        by_evaluation.setdefault(attachment.evaluation_id, []).append(attachment)
+    return by_evaluation
+
+
+def write_attachments(
+    archive: zipfile.ZipFile, stem: str, attachments: list[Attachment], *, final: bool
+) -> None:
+    """Beside the form's PDF: its sealed PDF (`…_盖章版.pdf`, while the form is final:
+    a form reopened since no longer matches it) and its evidence in a folder
+    `…_佐证材料/`, numbered, each named by its row and its own name. Read from the
+    file storage in chunks and stored as they are (mostly compressed already)."""
+    number = 0
+    for attachment in attachments:
+        if attachment.is_sealed and not final:
+            continue
+        if attachment.is_sealed:
+            name = f"{stem}_盖章版.pdf"
+        else:
+            number += 1
+            row = attachment.indicator.label if attachment.indicator_id else "整表材料"
+            name = f"{stem}_佐证材料/{number:02d}_{row}_{attachment.file_name}"
+            folder, _, file_name = name.partition("/")
+            name = f"{folder}/{UNSAFE_IN_FILE_NAMES.sub('_', file_name)}"
+        info = zipfile.ZipInfo(name, timezone.localtime(attachment.uploaded_at).timetuple()[:6])
+        with attachment.file.open("rb") as source, archive.open(info, "w") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
 
 
 def archive_file(job: ExportJob) -> Path | None:

@@ -1,3 +1,4 @@
+import uuid
 from decimal import ROUND_DOWN, Decimal
 
 import nh3
@@ -808,6 +809,131 @@ class WorkbookUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name}（{self.evaluation}）"
+
+
+class AttachmentCategory(models.TextChoices):
+    """What a piece of evidence (佐证材料) proves: the categories of the commercial
+    一体化 modules, fixed here rather than per 指标库 (they do not change by year)."""
+
+    TARGETS = "targets", "绩效目标"
+    EXECUTION = "execution", "执行数据"
+    FINANCE = "finance", "财务数据"
+    RESULTS = "results", "成果证明"
+    SATISFACTION = "satisfaction", "满意度调查"
+    OTHER = "other", "其他"
+    # The unit's sealed (盖章) PDF of the approved table; one per form at a time.
+    SEALED = "sealed", "盖章版"
+
+
+INLINE_CONTENT_TYPES = ("application/pdf", "image/png", "image/jpeg")
+
+
+def attachment_path(attachment: "Attachment", file_name: str) -> str:
+    """Where the file lives in the storage: by form and a random name, never the
+    uploader's name (which is kept in `file_name` and given back on download)."""
+    return f"evidence/{attachment.evaluation_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(CheckedText):
+    """A file attached to a form (佐证材料), to one of its indicator rows or to the
+    form as a whole, or the sealed PDF of the approved form. Written and removed only
+    by `evaluations.evidence`, under the form's phase rules; a removal keeps the row
+    and the file (who removed it and when), so nothing disappears unnoticed."""
+
+    Category = AttachmentCategory
+
+    evaluation = models.ForeignKey(
+        Evaluation, models.CASCADE, related_name="attachments", verbose_name="自评表"
+    )
+    indicator = models.ForeignKey(
+        "indicators.Indicator",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name="三级指标",
+    )
+    # The row's name when the file was attached: the row may be renamed or removed.
+    row_label = models.CharField("所在行", max_length=200, blank=True)
+    category = models.CharField("类别", max_length=20, choices=Category)
+    title = models.CharField("标题", max_length=100)
+    file = models.FileField("文件", upload_to=attachment_path, max_length=200)
+    file_name = models.CharField("文件名", max_length=200)
+    content_type = models.CharField("文件类型", max_length=100)
+    size = models.PositiveBigIntegerField("大小（字节）")
+    sha256 = models.CharField("SHA-256", max_length=64)
+    # The phase the file was attached in: once that phase is approved it stays.
+    phase = models.CharField("阶段", max_length=20, choices=EvaluationPhase)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name="上传人"
+    )
+    uploaded_at = models.DateTimeField("上传时间", auto_now_add=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="删除人",
+    )
+    removed_at = models.DateTimeField("删除时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "佐证材料"
+        ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(category__in=AttachmentCategory.values),
+                name="attachment_category_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_at__isnull=True, removed_by__isnull=True)
+                | Q(removed_at__isnull=False, removed_by__isnull=False),
+                name="attachment_removed_by_whom_and_when",
+            ),
+            models.CheckConstraint(
+                condition=~Q(category=AttachmentCategory.SEALED) | Q(indicator__isnull=True),
+                name="attachment_sealed_belongs_to_the_form",
+            ),
+            models.CheckConstraint(condition=Q(size__gt=0), name="attachment_not_empty"),
+        ]
+        indexes = [models.Index(fields=["evaluation", "removed_at"], name="attachment_current")]
+
+    def __str__(self) -> str:
+        return f"{self.title}（{self.file_name}）"
+
+    @property
+    def is_sealed(self) -> bool:
+        return self.category == AttachmentCategory.SEALED
+
+    @property
+    def row_anchor(self) -> str:
+        if self.indicator_id:
+            return anchor_of("indicator", self.indicator_id)
+        return ""
+
+    @property
+    def opens_inline(self) -> bool:
+        """PDFs and pictures open in the browser; anything else is downloaded."""
+        return self.content_type in INLINE_CONTENT_TYPES
+
+    @property
+    def size_display(self) -> str:
+        if self.size >= 1024 * 1024:
+            return f"{self.size / 1024 / 1024:.1f} MB"
+        if self.size >= 1024:
+            return f"{self.size / 1024:.0f} KB"
+        return f"{self.size} 字节"
+
+    @property
+    def uploader_display(self) -> str:
+        return self.uploaded_by.first_name or self.uploaded_by.username
+
+    @property
+    def remover_display(self) -> str:
+        if self.removed_by is None:
+            return ""
+        return self.removed_by.first_name or self.removed_by.username
 
 
 class ExportJobStatus(models.TextChoices):

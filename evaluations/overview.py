@@ -17,6 +17,7 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    Exists,
     F,
     FilteredRelation,
     IntegerField,
@@ -39,6 +40,7 @@ from indicators.scoring import grade as grade_for
 from .access import units_for_user
 from .kinds import OVERALL, FormKind
 from .models import (
+    Attachment,
     BudgetLine,
     Evaluation,
     Unit,
@@ -146,6 +148,13 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
         )
         .annotate(
             stage_order=stage_order,
+            has_sealed=Exists(
+                Attachment.objects.filter(
+                    evaluation=OuterRef("evaluation_pk"),
+                    category=Attachment.Category.SEALED,
+                    removed_at__isnull=True,
+                )
+            ),
             rate=Case(
                 When(budget_total__gt=0, then=F("executed_total") * 100 / F("budget_total")),
                 default=None,
@@ -228,6 +237,8 @@ class OverviewRow:
     total_score: Decimal | None
     grade: str
     updated_at: object
+    # The approved form's sealed PDF: None before approval, else whether it is there.
+    sealed: bool | None = None
 
 
 def phase_labels(phase: str | None, status: str | None) -> tuple[str, str]:
@@ -264,6 +275,9 @@ def describe(unit: Unit) -> OverviewRow:
         total_score=unit.total_score,
         grade=unit.grade,
         updated_at=unit.updated_at,
+        sealed=unit.has_sealed
+        if (unit.phase, unit.status) == (Phase.RESULTS, Status.APPROVED)
+        else None,
     )
 
 

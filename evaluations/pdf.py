@@ -44,6 +44,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from . import pdf_fonts
+from .evidence import evidence_of
 from .models import Evaluation
 from .table import CategoryBlock, GroupBlock, Row, build_table
 
@@ -227,6 +228,8 @@ def render_pdf(evaluation: Evaluation) -> bytes:
         "document_title": table.document_title,
         "generated_at": timezone.localtime(),
         "font_families": font_families(),
+        # The 附件清单 at the end (evaluations.evidence).
+        "attachments": evidence_of(evaluation, table).listed,
         # The approved table is the document of record and looks like the printed form;
         # any other is marked as a draft on every page.
         "final": evaluation.phase == Evaluation.Phase.RESULTS

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import workflow, years
+from . import evidence, workflow, years
 from .access import (
     can_enter,
     can_export,
@@ -411,6 +411,10 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         workflow.submit(evaluation, by=user)
     except EvaluationError as error:
         messages.error(request, f"已保存，但{error.message}")
+        # Rows missing evidence are not faults of the table the entry page shows.
+        for fault in getattr(error, "faults", []):
+            if fault.anchor.startswith("evidence-"):
+                messages.error(request, f"{fault.message}（在表格页面的“佐证材料”中上传）")
         return redirect(
             reverse("admin:evaluations_evaluation_entry", args=[evaluation.pk]) + "#faults"
         )
@@ -507,6 +511,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "can_decide": not workflow.review_refusal(user, evaluation),
         "can_recheck": not workflow.recheck_refusal(user, evaluation),
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
+        **evidence.buttons(user, evaluation),
     }
     # The page is drawn once per state of what it shows and per set of buttons. Every
     # write of the form moves its row (the version, raised by `workflow.changing` and
@@ -583,6 +588,8 @@ def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
         "history": history,
         "show_review": True,
         **buttons,
+        # 佐证材料 (`_evidence.html`): attachments move the form's `updated_at`.
+        **evidence.page_context(evaluation, table),
         "csrf_token": csrf_mark,
     }
     return {

@@ -36,7 +36,7 @@ from simple_history.models import HistoricalRecords
 
 from indicators.models import Indicator
 
-from . import access
+from . import access, evidence
 from .consistency import Fault
 from .models import (
     BudgetLine,
@@ -110,10 +110,16 @@ def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
     with transaction.atomic():
         locked = _lock(evaluation)
         _guard(submit_refusal(by, locked))
-        faults = build_table(Evaluation.objects.with_table().get(pk=locked.pk)).faults
+        table = build_table(Evaluation.objects.with_table().get(pk=locked.pk))
+        faults = table.faults
         if faults:
             raise WorkflowError(
                 f"一致性检查发现 {len(faults)} 处问题，未提交。请修改后再提交。", faults
+            )
+        if missing := evidence.missing_evidence(locked, table):
+            raise WorkflowError(
+                f"有 {len(missing)} 行须上传佐证材料而尚未上传，未提交。请在各行上传后再提交。",
+                missing,
             )
         return _move(evaluation, locked, by, Action.SUBMIT, locked.phase, Status.SUBMITTED)
 

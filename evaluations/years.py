@@ -257,6 +257,7 @@ def _fill_from_template(evaluation: Evaluation, lines: list[IndicatorTemplate]) 
             position=category.indicators.count() + 1,
             name=line.name,
             points=line.scaled_points,
+            evidence_required=line.evidence_required,
         )
         try:
             indicator.target = line.default_target
@@ -292,6 +293,7 @@ def _copy_targets(last: Evaluation, evaluation: Evaluation) -> None:
                     target_number=old.target_number,
                     target_unit=old.target_unit,
                     target_label=old.target_label,
+                    evidence_required=old.evidence_required,
                 ).save()
 
 

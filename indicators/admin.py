@@ -9,7 +9,14 @@ from evaluations.admin import (
 )
 from evaluations.forms import NUMBER_FIELDS
 
-from .models import BudgetPoints, Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
+from .models import (
+    BudgetPoints,
+    EvidenceRules,
+    Indicator,
+    IndicatorCategory,
+    IndicatorGroup,
+    IndicatorTemplate,
+)
 from .resources import IndicatorTemplateResource
 
 
@@ -92,6 +99,7 @@ class IndicatorTemplateAdmin(XlsxImportExportMixin, admin.ModelAdmin):
         "base_share",
         "points",
         "default_target",
+        "evidence_required",
     ]
     list_filter = ["form_kind", "year", "group_name"]
     search_fields = ["group_name", "category_name", "name"]
@@ -104,3 +112,11 @@ class BudgetPointsAdmin(admin.ModelAdmin):
 
     formfield_overrides = NUMBER_FIELDS
     list_display = ["year", "points"]
+
+
+@admin.register(EvidenceRules)
+class EvidenceRulesAdmin(admin.ModelAdmin):
+    """Per kind of form and year: which rows need evidence beyond those the 指标库 marks."""
+
+    list_display = ["form_kind", "year", "below_points", "satisfaction"]
+    list_filter = ["form_kind"]

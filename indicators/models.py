@@ -142,6 +142,8 @@ class Indicator(EvaluationPart):
         "复核得分", **SCORE_DIGITS, null=True, blank=True, validators=[MinValueValidator(0)]
     )
     review_opinion = models.TextField("复核意见", max_length=NOTE_MAX_LENGTH, blank=True)
+    # Copied from the 指标库 line the row started from (`evaluations.evidence`).
+    evidence_required = models.BooleanField("须上传佐证材料", default=False)
 
     history = HistoricalRecords()
 
@@ -266,6 +268,9 @@ class IndicatorTemplate(CheckedText):
     default_target = models.CharField(
         "默认年度指标值", max_length=70, blank=True, validators=[validate_target]
     )
+    evidence_required = models.BooleanField(
+        "须上传佐证材料", default=False, help_text="勾选后，年末自评提交时该行须附佐证材料"
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "指标库"
@@ -334,3 +339,28 @@ class BudgetPoints(models.Model):
     def of_year(cls, year: int) -> Decimal:
         row = cls.objects.filter(year=year).first()
         return row.points if row else DEFAULT_BUDGET_POINTS
+
+
+class EvidenceRules(models.Model):
+    """When a year's forms (of one kind) need evidence on a row beyond the rows their
+    指标库 marks: where the 得分 falls short of the 分值, and on 满意度 rows. Kept with
+    the year's 指标库; a year without a line asks only for the marked rows."""
+
+    form_kind = models.CharField(
+        "表类型", max_length=20, choices=FormKind, default=FormKind.OVERALL
+    )
+    year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
+    below_points = models.BooleanField("得分低于分值的行须附佐证材料", default=True)
+    satisfaction = models.BooleanField("满意度指标须附佐证材料", default=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "佐证材料要求"
+        ordering = ["form_kind", "year"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["form_kind", "year"], name="one_evidence_rule_per_kind_and_year"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_form_kind_display()} {self.year}年度"

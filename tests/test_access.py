@@ -9,15 +9,24 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.models import Evaluation, ExportJob, Project, ReviewEvent, WorkbookUpload
+from evaluations.models import (
+    Attachment,
+    Evaluation,
+    ExportJob,
+    Project,
+    ReviewEvent,
+    WorkbookUpload,
+)
 from evaluations.workbook import render_xlsx
 from evaluations.workbook_import import read_workbook
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup, IndicatorTemplate
 
 from .conftest import make_evaluation, make_project_form
+from .evidence_files import pdf
 
 USERS = [
     "anonymous",
@@ -69,6 +78,23 @@ def template_line(evaluation):
 
 def row(evaluation):
     return Indicator.objects.filter(category__group__evaluation=evaluation).first()
+
+
+def attachment(evaluation, sealed: bool = False):
+    """A file the unit's staff attached to the first row (or, sealed, to the form)."""
+    return Attachment.objects.create(
+        evaluation=evaluation,
+        indicator=None if sealed else row(evaluation),
+        category="sealed" if sealed else "results",
+        title="盖章版" if sealed else "佐证材料",
+        file=ContentFile(pdf(), name="evidence.pdf"),
+        file_name="材料.pdf",
+        content_type="application/pdf",
+        size=len(pdf()),
+        sha256="0" * 64,
+        phase=evaluation.phase,
+        uploaded_by=evaluation.unit.staff.get(username="staff"),
+    )
 
 
 # name: (method, url builder, state the evaluation is put in, expected per user in USERS order)
@@ -140,6 +166,23 @@ PAGES = {
     "admin indicator template": ("get", lambda e: reverse("admin:indicators_indicatortemplate_change",
                                                           args=[template_line(e).pk]),
                                  ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "evidence upload": ("post", lambda e: reverse("upload_evidence", args=[e.pk]), ("results", "draft"),
+                        [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+    "evidence download": ("get", lambda e: reverse("download_evidence", args=[e.pk, attachment(e).pk]),
+                          ("results", "submitted"), [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "evidence remove": ("post", lambda e: reverse("remove_evidence", args=[e.pk, attachment(e).pk]),
+                        ("results", "draft"), [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+    "sealed upload": ("post", lambda e: reverse("upload_evidence", args=[e.pk]), ("results", "approved"),
+                      [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+    "sealed download": ("get", lambda e: reverse("download_evidence", args=[e.pk, attachment(e, sealed=True).pk]),
+                        ("results", "approved"), [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+    "admin attachments": ("get", lambda e: reverse("admin:evaluations_attachment_changelist"),
+                          ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin attachment": ("get", lambda e: reverse("admin:evaluations_attachment_change",
+                                                  args=[attachment(e).pk]),
+                         ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+    "admin evidence rules": ("get", lambda e: reverse("admin:indicators_evidencerules_changelist"),
+                             ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
     "admin review events": ("get", lambda e: reverse("admin:evaluations_reviewevent_changelist"),
                             ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
 }  # fmt: skip
@@ -163,11 +206,13 @@ class TestMatrix:
     ):
         sample, cast = shared_sample_and_cast
         settings.EXPORT_ROOT = tmp_path
+        settings.MEDIA_ROOT = tmp_path / "media"
         # Drawing the PDF is tested in test_pdf; here only who reaches it counts.
         monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
         method, url_of, (phase, status), expected = PAGES[page]
         Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
         url = url_of(sample)
+        attachments_before = Attachment.objects.count()
         client = client_for(cast, user_name)
         # "start a year" names the unit and year; the other forms ignore these fields.
         data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
@@ -187,6 +232,9 @@ class TestMatrix:
         else:
             assert response.status_code == expectation
             if expectation in (403, 404):
+                # No file reached, added or removed.
+                assert not Attachment.objects.exclude(removed_at=None).exists()
+                assert Attachment.objects.count() == attachments_before
                 sample.refresh_from_db()
                 assert (sample.phase, sample.status) == (phase, status)
                 assert not ReviewEvent.objects.exists()
