@@ -13,6 +13,7 @@ admin.site.login_form = AdminLoginForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("review/", views.review_queue, name="review_queue"),
+    path("todo/", views.todo_list, name="todo"),
     path("evaluations/start/", views.start_evaluation, name="start_evaluation"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
     path("evaluations/<int:evaluation_id>/pdf/", views.evaluation_pdf, name="evaluation_pdf"),
@@ -37,6 +38,16 @@ urlpatterns = [
         "evaluations/<int:evaluation_id>/approve/",
         views.approve_evaluation,
         name="approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/first/approve/",
+        views.first_approve_evaluation,
+        name="first_approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/first/return/",
+        views.first_return_evaluation,
+        name="first_return_evaluation",
     ),
     path(
         "evaluations/<int:evaluation_id>/reopen/", views.reopen_evaluation, name="reopen_evaluation"

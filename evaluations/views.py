@@ -21,13 +21,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import workflow, years
+from . import todo, workflow, years
 from .access import (
     can_enter,
     can_export,
     can_fill,
     can_reopen,
     can_review,
+    can_review_first,
     can_see_overview,
     get_evaluation_for_user,
     get_export_job_for_user,
@@ -48,6 +49,7 @@ from .bulk_export import (
     store_evaluation_pdf,
     sweep_stale_work,
 )
+from .chain import chain_of
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
 from .history import last_return, review_history
@@ -57,6 +59,7 @@ from .models import (
     ExportItem,
     ExportJob,
     ReviewEvent,
+    ReviewLevel,
     StaleVersion,
     Unit,
     anchor_of,
@@ -119,6 +122,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "is_reviewer": is_reviewer(user) or is_admin(user),
         "can_see_overview": can_see_overview(user),
         "can_export": can_export(user),
+        "todo_counts": todo.counts(user),
     }
     return render(request, "evaluations/home.html", context)
 
@@ -163,16 +167,24 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (is_reviewer(user) or is_admin(user)):
         raise PermissionDenied("只有审核人和管理员可以查看待审核的自评表。")
-    evaluations = Evaluation.objects.for_user(user).awaiting_review()
+    # The district's queue: forms still at 主管部门初审 are counted, not listed.
+    evaluations = (
+        Evaluation.objects.for_user(user)
+        .awaiting_review()
+        .filter(review_level=ReviewLevel.DISTRICT)
+        .with_scores()
+    )
     year = _whole_number(request.GET.get("year"))
     if year:
         evaluations = evaluations.filter(year=year)
     phase = request.GET.get("phase", "")
     if phase in Evaluation.Phase.values:
         evaluations = evaluations.filter(phase=phase)
+    at_district = Q(status="submitted", review_level=ReviewLevel.DISTRICT)
     counts = Evaluation.objects.for_user(user).aggregate(
-        targets=Count("pk", filter=Q(status="submitted", phase="targets")),
-        results=Count("pk", filter=Q(status="submitted", phase="results")),
+        targets=Count("pk", filter=at_district & Q(phase="targets")),
+        results=Count("pk", filter=at_district & Q(phase="results")),
+        first_level=Count("pk", filter=Q(status="submitted", review_level=ReviewLevel.PARENT)),
     )
     context = {
         "evaluations": evaluations,
@@ -314,6 +326,9 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     context = {
         "evaluation": evaluation,
         "table": table,
+        # Drawn per request, outside the cached table: who holds the form changes
+        # with steps that change nothing the table draws.
+        "chain": chain_of(evaluation, history.events),
         # The drawn table is cached by what it shows (the table page's template).
         "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
@@ -321,6 +336,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "can_enter": can_enter(user, evaluation),
         "can_submit": not workflow.submit_refusal(user, evaluation),
         "can_decide": not workflow.review_refusal(user, evaluation),
+        "can_return_to_parent": not workflow.return_to_parent_refusal(user, evaluation),
+        "can_first_decide": not workflow.first_review_refusal(user, evaluation),
         "can_recheck": not workflow.recheck_refusal(user, evaluation),
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
     }
@@ -362,11 +379,7 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_review(request.user, evaluation):
         raise PermissionDenied("只有本区的审核人可以退回。")
-    comments = {
-        key.removeprefix(COMMENT_PREFIX): value
-        for key, value in request.POST.items()
-        if key.startswith(COMMENT_PREFIX)
-    }
+    to = request.POST.get("to", ReviewLevel.UNIT)
     return take_step(
         request,
         evaluation,
@@ -374,11 +387,22 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             evaluation,
             by=request.user,
             reason=request.POST.get("reason", ""),
-            comments=comments,
+            comments=row_comments(request),
             expected_version=parse_version(request.POST.get("version")),
+            to=to,
         ),
-        "{phase}已退回填报单位修改。",
+        "{phase}已退回主管部门重新初审。"
+        if to == ReviewLevel.PARENT
+        else "{phase}已退回填报单位修改。",
     )
+
+
+def row_comments(request: HttpRequest) -> dict[str, str]:
+    return {
+        key.removeprefix(COMMENT_PREFIX): value
+        for key, value in request.POST.items()
+        if key.startswith(COMMENT_PREFIX)
+    }
 
 
 @require_POST
@@ -393,10 +417,79 @@ def approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse
         lambda: workflow.approve(
             evaluation,
             by=request.user,
+            opinion=request.POST.get("opinion", ""),
             expected_version=parse_version(request.POST.get("version")),
         ),
         "{phase}已审核通过。",
     )
+
+
+@require_POST
+@login_required
+def first_approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """主管部门初审 passes the phase on to the district."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review_first(request.user, evaluation):
+        raise PermissionDenied("只有该单位主管部门的主管部门审核人可以初审。")
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.approve_first(
+            evaluation,
+            by=request.user,
+            opinion=request.POST.get("opinion", ""),
+            expected_version=parse_version(request.POST.get("version")),
+        ),
+        "{phase}已通过主管部门初审，送区财政审核。",
+    )
+
+
+@require_POST
+@login_required
+def first_return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """主管部门初审 returns the phase to the unit."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review_first(request.user, evaluation):
+        raise PermissionDenied("只有该单位主管部门的主管部门审核人可以初审。")
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.return_first(
+            evaluation,
+            by=request.user,
+            reason=request.POST.get("reason", ""),
+            comments=row_comments(request),
+            expected_version=parse_version(request.POST.get("version")),
+        ),
+        "{phase}已退回填报单位修改。",
+    )
+
+
+@require_GET
+@login_required
+def todo_list(request: HttpRequest) -> HttpResponse:
+    """待办 / 已办 of the signed-in user, whatever their role."""
+    user = request.user
+    filters = todo.read_filters(request.GET)
+    pending = list(
+        todo.with_last_step(todo.filtered(todo.pending(user), filters)).order_by(
+            "-year", "unit__code", "kind", "project__code"
+        )
+    )
+    todo.attach_return_notes(pending)
+    handled = list(
+        todo.with_last_step(todo.filtered(todo.handled(user), filters)).order_by(
+            "-my_last_at", "pk"
+        )[:200]
+    )
+    context = {
+        "pending": pending,
+        "handled": handled,
+        "filters": filters,
+        "choices": todo.FILTERS,
+        "parents": todo.parent_choices(user),
+    }
+    return render(request, "evaluations/todo.html", context)
 
 
 @require_POST
