@@ -3,7 +3,10 @@
 The cast: `staff` fills in for the sample's unit (unit A), `other_staff` for a unit
 of the same district (unit B), `parent_staff` for the 主管部门 over unit A,
 `reviewer` reviews the district, `other_reviewer` another district, `admin_user`
-is a superuser and `manager` a 管理员 who is not one.
+is a superuser and `manager` a 管理员 who is not one. Outside `cast`, for the
+two-level review: `parent_reviewer` is the 主管部门审核人 of the street over unit A
+(with them the district's review starts at the 主管部门), `other_parent_reviewer`
+that of another street.
 """
 
 from decimal import Decimal
@@ -19,7 +22,7 @@ from django.test import override_settings
 from evaluations.demo import fill_evaluation, project_data, sample_data
 from evaluations.kinds import DEFAULT_BUDGET_POINTS, FormKind
 from evaluations.models import District, Evaluation, Project, Unit
-from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
+from evaluations.roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF
 
 PASSWORD = "Correct-Horse-Battery-9"
 
@@ -198,6 +201,27 @@ def other_staff(other_unit):
 def parent_staff(street_office):
     user = make_user("parent_staff", ROLE_STAFF, email="parent@example.org")
     street_office.staff.add(user)
+    return user
+
+
+@pytest.fixture
+def parent_reviewer(street_office):
+    user = make_user(
+        "parent_reviewer", ROLE_PARENT_REVIEWER, first_name="浦锦街道初审人", email="pj@example.org"
+    )
+    street_office.staff.add(user)
+    return user
+
+
+@pytest.fixture
+def other_street(district) -> Unit:
+    return make_unit("310112-MH", "闵行区梅陇镇", district)
+
+
+@pytest.fixture
+def other_parent_reviewer(other_street):
+    user = make_user("other_parent_reviewer", ROLE_PARENT_REVIEWER, email="ml@example.org")
+    other_street.staff.add(user)
     return user
 
 
