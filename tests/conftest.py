@@ -271,7 +271,7 @@ def staff_client(client, staff):
 
 @pytest.fixture(scope="class")
 def shared_sample_and_cast(django_db_setup, django_db_blocker):
-    """`sample` and `cast` as above, written once for a whole test class: for classes
+    """`sample` and `cast` as above (the cast with both 主管部门审核人), written once for a whole test class: for classes
     of many cases where writing the sample would be most of each case's cost. Each
     test (it must also ask for `db`) has its writes undone after it by its own
     savepoint; this transaction is undone after the class's last test."""
@@ -282,6 +282,7 @@ def shared_sample_and_cast(django_db_setup, django_db_blocker):
             "310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心", district, street_office
         )
         other_unit = make_unit("310112-XH", "闵行区新虹街道", district)
+        other_street = make_unit("310112-MH", "闵行区梅陇镇", district)
         other_district = District.objects.create(code="310104", name="徐汇区")
         cast = {
             "staff": make_user(
@@ -299,7 +300,13 @@ def shared_sample_and_cast(django_db_setup, django_db_blocker):
                 "admin", "admin@example.org", PASSWORD
             ),
             "manager": make_user("manager", ROLE_ADMIN, is_staff=True, first_name="系统管理员"),
+            "parent_reviewer": make_user(
+                "parent_reviewer", ROLE_PARENT_REVIEWER, first_name="浦锦街道初审人"
+            ),
+            "other_parent_reviewer": make_user("other_parent_reviewer", ROLE_PARENT_REVIEWER),
         }
+        street_office.staff.add(cast["parent_reviewer"])
+        other_street.staff.add(cast["other_parent_reviewer"])
         unit.staff.add(cast["staff"])
         other_unit.staff.add(cast["other_staff"])
         street_office.staff.add(cast["parent_staff"])
