@@ -341,6 +341,7 @@ VERBS = {
         "对“设备使用准确率”的意见",
     ),
     "复核意见": ("recheck_indicator", lambda row: {"review_opinion": "{}"}, "复核意见"),
+    "审核意见": ("approve_evaluation", lambda row: {"opinion": "{}"}, "审核意见"),
     "重新打开的理由": ("reopen_evaluation", lambda row: {"reason": "{}"}, "重新打开的理由"),
 }
 

@@ -505,3 +505,28 @@ def test_two_of_the_same_step_at_once_make_one_event(verb):
     assert ReviewEvent.objects.count() == before + 1
     evaluation.refresh_from_db()
     assert evaluation.version == version + 1
+
+
+@pytest.mark.parametrize(
+    "url_name,data,label",
+    [
+        ("first_approve_evaluation", {"opinion": "同意{}"}, "初审意见"),
+        ("first_return_evaluation", {"reason": "退回{}"}, "退回理由"),
+    ],
+)
+def test_the_first_level_refuses_control_characters_and_overlong_text(
+    sample, staff, parent_reviewer, url_name, data, label
+):
+    workflow.submit(sample, by=staff)
+    client = client_of(parent_reviewer)
+    for typed, shown in [("\x00", "含有不允许的控制字符 U+0000"), ("长" * 2001, "最多 2,000 个字")]:
+        form = {key: value.format(typed) for key, value in data.items()}
+        response = client.post(
+            reverse(url_name, args=[sample.pk]), form | {"version": sample.version}, follow=True
+        )
+        assert response.status_code == 200
+        assert any(
+            message.startswith(label) and shown in message for message in messages_of(response)
+        )
+    assert where(sample) == ("targets", "submitted", "parent")
+    assert ReviewEvent.objects.count() == 1
