@@ -1,9 +1,10 @@
 """The production shape under load: 50 clients against gunicorn and PostgreSQL.
 
     .venv/bin/python benchmarks/load.py [--seconds 60] [--clients 50] [--workers 4] [--kill]
+                                        [--alone-only]
 
-Creates a throwaway PostgreSQL database (`jixiao_bench` on BENCHMARK_POSTGRES, by
-default postgres://postgres@127.0.0.1:5432), migrates it, loads the demo, a second
+Creates a throwaway PostgreSQL database (`jixiao_bench_<pid>` on BENCHMARK_POSTGRES,
+by default postgres://postgres@127.0.0.1:5432), migrates it, loads the demo, a second
 填报人 and an 80-row draft evaluation both 填报人 fill in; starts gunicorn with
 `--workers` processes on a free 127.0.0.1 port (DEBUG off, as `make prod`) and two
 `db_worker`s. Then, for `--seconds`, `--clients` threads logged in with their own
@@ -13,7 +14,9 @@ does not change, and the 80-row one, which every save changes) and save the entr
 afterwards: a “lost write” when it is not). Prints requests per second, p50/p95 per
 kind and the errors. With `--kill`, the same run again with one gunicorn worker and one
 db_worker killed halfway (gunicorn starts a new worker). Before that, short runs of the
-login page, and of each table page, alone: their requests per second and the ratio.
+login page, and of each table page (as 填报人 and as 审核人, who gets the review forms),
+alone, taking turns: their requests per second and their ratio to the login page's.
+`--alone-only` stops there.
 Everything runs on loopback, stops by itself, and the database is dropped at the end.
 """
 
@@ -38,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-DATABASE = "jixiao_bench"
+# One database per run: two runs on one server must not drop each other's.
+DATABASE = f"jixiao_bench_{os.getpid()}"
 STAFF = ("pujin_staff", "Pujin-Demo-2023")
 SECOND_STAFF = ("bench_staff2", "Bench-Staff-2-2023")
 REVIEWER = ("minhang_reviewer", "Minhang-Review-2023")
@@ -437,8 +441,8 @@ def report(title: str, record: Record, elapsed: float, savers: list[Saver]) -> N
     )
 
 
-def alone(port, make_request, seconds: float, threads: int) -> float:
-    """Requests per second of one page alone."""
+def alone(make_request, seconds: float, threads: int) -> tuple[int, float]:
+    """Requests answered (200) of one page alone, and the seconds it took."""
     counts = [0] * threads
     stop_at = time.monotonic() + seconds
 
@@ -453,7 +457,21 @@ def alone(port, make_request, seconds: float, threads: int) -> float:
         worker.start()
     for worker in workers:
         worker.join()
-    return sum(counts) / (time.monotonic() - started)
+    return sum(counts), time.monotonic() - started
+
+
+def alone_by_turns(pages: dict, seconds: float, threads: int, turns: int = 5) -> dict:
+    """Requests per second of each page alone, the pages taking turns (`turns` slices of
+    `seconds / turns` each), so that the machine's other work, which varies from one
+    minute to the next, weighs on each page alike."""
+    answered = dict.fromkeys(pages, 0)
+    elapsed = dict.fromkeys(pages, 0.0)
+    for _ in range(turns):
+        for label, make_request in pages.items():
+            count, spent = alone(make_request, seconds / turns, threads)
+            answered[label] += count
+            elapsed[label] += spent
+    return {label: answered[label] / elapsed[label] for label in pages}
 
 
 def main() -> None:
@@ -463,6 +481,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn processes")
     parser.add_argument("--ratio-seconds", type=float, default=10, help="each page alone")
     parser.add_argument("--kill", action="store_true", help="also a run with workers killed")
+    parser.add_argument("--alone-only", action="store_true", help="only the pages alone")
     arguments = parser.parse_args()
     arguments.seconds = min(arguments.seconds, 600)
     arguments.clients = max(5, min(arguments.clients, 200))
@@ -491,22 +510,23 @@ def main() -> None:
             f"{DATABASE}, 2 db_workers; {os.cpu_count()} CPUs"
         )
 
-        staff = Client(port, STAFF)
+        staff, reviewer = Client(port, STAFF), Client(port, REVIEWER)
         staff.get(f"/evaluations/{sample}/pdf/")  # the unchanged form's PDF, drawn once
         threads = 8
-        login = alone(
-            port, lambda: request("GET", port, "/accounts/login/"), arguments.ratio_seconds, threads
-        )
-        print(f"\nalone, {threads} clients, {arguments.ratio_seconds:g} s each:")
-        print(f"  login page           {login:7.1f} req/s")
-        for rows, evaluation in (("24", sample), ("80", tall)):
-            table = alone(
-                port,
-                lambda e=evaluation: staff.get(f"/evaluations/{e}/"),
-                arguments.ratio_seconds,
-                threads,
-            )
-            print(f"  table page, {rows} rows {table:7.1f} req/s = {table / login:.2f} × login")
+        pages = {"login page": lambda: request("GET", port, "/accounts/login/")}
+        for who, client in (("填报人", staff), ("审核人", reviewer)):
+            for rows, evaluation in (("24", sample), ("80", tall)):
+                pages[f"table page, {rows} rows, {who}"] = lambda c=client, e=evaluation: c.get(
+                    f"/evaluations/{e}/"
+                )
+        rates = alone_by_turns(pages, arguments.ratio_seconds, threads)
+        print(f"\nalone, {threads} clients, {arguments.ratio_seconds:g} s each, in 5 turns:")
+        login = rates.pop("login page")
+        print(f"  {'login page':24s}   {login:7.1f} req/s")
+        for label, rate in rates.items():
+            print(f"  {label:24s}   {rate:7.1f} req/s = {rate / login:.2f} × login")
+        if arguments.alone_only:
+            return
 
         runs = [("mixed run", None)]
         if arguments.kill:

@@ -391,7 +391,13 @@ class BudgetLineInline(PhaseInline, admin.TabularInline):
     def evaluation_of(self, parent: Evaluation) -> Evaluation:
         return parent
 
-    # An evaluation has its four lines from its creation: none to add or remove.
+    def get_fields(self, request, obj=None):
+        # The money columns of this kind of form (no 年初预算数 on the overall form).
+        if obj is None:
+            return super().get_fields(request, obj)
+        return ["kind", *(name for name, _ in obj.layout.budget_columns)]
+
+    # An evaluation has its budget lines from its creation: none to add or remove.
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -421,10 +427,10 @@ class EvaluationAdmin(SimpleHistoryAdmin, VersionCheckedAdmin):
     version like any other."""
 
     form = EvaluationForm
-    list_display = ["unit", "year", "phase", "status", "updated_at"]
-    list_filter = ["year", "phase", "status", "unit__district"]
-    search_fields = ["unit__name", "unit__code"]
-    list_select_related = ["unit"]
+    list_display = ["unit", "project", "year", "kind", "phase", "status", "updated_at"]
+    list_filter = ["year", "kind", "phase", "status", "unit__district"]
+    search_fields = ["unit__name", "unit__code", "project__name", "project__code"]
+    list_select_related = ["unit", "project"]
     autocomplete_fields = ["unit"]
     inlines = [BudgetLineInline, IndicatorGroupInline]
 
@@ -461,7 +467,9 @@ class EvaluationAdmin(SimpleHistoryAdmin, VersionCheckedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj) or list(Evaluation.WORKFLOW_FIELDS)
         fields = [name for name in fields if name not in Evaluation.RICH_TEXT_FIELDS]
-        return [*fields, "target_text_shown", "result_text_shown"]
+        # What kind of form it is, and of which project, is set when it starts.
+        fixed = [name for name in ("kind", "project", "budget_points") if name not in fields]
+        return [*fields, *fixed, "target_text_shown", "result_text_shown"]
 
     @admin.display(description="年初设定目标")
     def target_text_shown(self, evaluation: Evaluation) -> str:

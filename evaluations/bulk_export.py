@@ -41,10 +41,13 @@ from django.tasks import task
 from django.template.loader import get_template
 from django.utils import timezone
 
+from .kinds import LAYOUTS
 from .models import Evaluation, ExportItem, ExportJob, Unit
 from .table import build_table
 
-PDF_TEMPLATES = ("evaluations/pdf.html", "evaluations/pdf.css")
+# What draws the PDF: every kind's document (the project form's extends pdf.html) and
+# the style sheet.
+PDF_TEMPLATES = (*(layout.pdf_template for layout in LAYOUTS.values()), "evaluations/pdf.css")
 UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 

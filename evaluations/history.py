@@ -27,6 +27,8 @@ class Change:
     changed_at: datetime
     # The row's anchor on the table page ("indicator-12", "budget-fiscal"), or "".
     anchor: str = ""
+    # Who `actor` names (None: 系统), so a page drawn with the name can tell a rename.
+    actor_id: int | None = None
 
 
 @dataclass
@@ -171,19 +173,22 @@ def _object_changes(
     baseline = before[-1] if before and before[-1].history_type != "-" else None
     latest = after[-1]
     actor, at = person(latest.history_user), latest.history_date
+    actor_id = latest.history_user_id
     if latest.history_type == "-":
         if baseline is None:
             return []
-        return [Change(label(baseline), "整行", "", "已删除", actor, at)]
+        return [Change(label(baseline), "整行", "", "已删除", actor, at, actor_id=actor_id)]
     if baseline is None:
-        return [Change(label(latest), "整行", "", "新增", actor, at, anchor)]
+        return [Change(label(latest), "整行", "", "新增", actor, at, anchor, actor_id)]
     changes = []
     for name in fields:
         old, new = getattr(baseline, name), getattr(latest, name)
         if old != new:
             verbose = latest._meta.get_field(name).verbose_name
             changes.append(
-                Change(label(latest), verbose, _shown(old), _shown(new), actor, at, anchor)
+                Change(
+                    label(latest), verbose, _shown(old), _shown(new), actor, at, anchor, actor_id
+                )
             )
     return changes
 

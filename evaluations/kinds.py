@@ -49,6 +49,9 @@ class Layout:
     # The official table's partial; the page, the entry preview and the PDF's
     # drawing of the same blocks follow it.
     template: str
+    # The PDF's document (evaluations/pdf.py): pdf.html draws the overall form, and the
+    # project form's extends it with the blocks in which it differs.
+    pdf_template: str
     # 整体支出规模（元）/ 项目资金（元）: its lines in the form's order, with their
     # labels, and the money columns it shows, as (field, heading).
     budget_heading: str
@@ -73,6 +76,7 @@ class Layout:
     result_text_label: str = "全年完成情况"
     actual_label: str = "全年完成值"
     reason_label: str = "偏差及原因分析"
+    indicator_heading: str = "分解目标自评"
     total_label: str = "总得分"
     grade_label: str = "评价等级"
     # Which fields the unit fills in which phase, by model name (see
@@ -91,6 +95,13 @@ class Layout:
     def budget_label(self, kind: str) -> str:
         return dict(self.budget_lines)[kind]
 
+    @property
+    def indicator_heads(self) -> tuple[str, ...]:
+        """The indicator table's column heads, in the order every drawing uses."""
+        weight = ("权重",) if self.shows_weight else ()
+        heads = ("一级指标", *weight, "二级指标", "三级指标", "年度指标值", self.actual_label)
+        return heads + ("分值", "得分", self.reason_label)
+
 
 _INDICATOR_TARGETS = ("position", "name", "target_comparator", "target_number", "target_unit")
 _INDICATOR_TARGETS += ("target_label", "points")
@@ -100,6 +111,7 @@ OVERALL = Layout(
     kind=FormKind.OVERALL,
     title="部门（单位）整体支出绩效自评表",
     template="evaluations/_official_table.html",
+    pdf_template="evaluations/pdf.html",
     budget_heading="整体支出规模（元）",
     budget_lines=(
         (BudgetLineKind.FISCAL, "资金来源：（1）财政拨款"),
@@ -144,6 +156,7 @@ PROJECT = Layout(
     kind=FormKind.PROJECT,
     title="项目支出绩效自评表",
     template="evaluations/_project_table.html",
+    pdf_template="evaluations/pdf_project.html",
     budget_heading="项目资金（元）",
     budget_lines=(
         (BudgetLineKind.FISCAL, "其中：当年财政拨款"),
@@ -174,6 +187,7 @@ PROJECT = Layout(
     result_text_label="实际完成情况",
     actual_label="实际完成值",
     reason_label="偏差原因分析及改进措施",
+    indicator_heading="绩效指标",
     total_label="总分",
     grade_label="自评等级",
     # 年初预算数 is known when the targets are set; the year's adjusted 全年预算数

@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
@@ -280,7 +281,7 @@ class EvaluationQuerySet(models.QuerySet):
         )
         return (
             self.filter(status=Evaluation.Status.SUBMITTED)
-            .select_related("unit", "unit__parent", "unit__district")
+            .select_related("unit", "unit__parent", "unit__district", "project")
             .annotate(submitted_at=Subquery(submitted_at), return_count=Subquery(returns))
             .order_by("submitted_at", "unit__code")
         )
@@ -506,6 +507,11 @@ class Evaluation(CheckedText):
     def is_project(self) -> bool:
         return self.kind == FormKind.PROJECT
 
+    @property
+    def subject(self) -> str:
+        """What the form is of, in lists and titles: the unit, or the project."""
+        return self.project.name if self.project_id else self.unit.name
+
     def lineage(self) -> dict:
         """The lookup of this form in other years: the project's forms, or the
         unit's overall forms."""
@@ -562,6 +568,13 @@ class Evaluation(CheckedText):
 def _lock_evaluation(**lookup) -> Evaluation:
     """The evaluation as stored, its row locked until the transaction ends."""
     return Evaluation.objects.select_for_update(of=("self",)).get(**lookup)
+
+
+def _touch(evaluation: Evaluation) -> None:
+    """Moves the evaluation's `updated_at` when one of its rows is written, also by a
+    write outside `workflow.changing` (which raises the version): the table page is
+    cached by the evaluation's row, so a change of any row must show in it."""
+    Evaluation.objects.filter(pk=evaluation.pk).update(updated_at=timezone.now())
 
 
 def _changed_fields(instance: models.Model, update_fields) -> list[models.Field]:
@@ -646,13 +659,16 @@ class EvaluationPart(CheckedText):
             else:
                 _check_change(evaluation, self, kwargs.get("update_fields"))
             super().save(*args, **kwargs)
+            _touch(evaluation)
 
     def delete(self, *args, **kwargs):
         with transaction.atomic():
             evaluation = _lock_evaluation(**self.evaluation_lookup())
             if not evaluation.rows_can_be_added:
                 raise EvaluationLocked(_refusal(evaluation, "指标和预算行"))
-            return super().delete(*args, **kwargs)
+            deleted = super().delete(*args, **kwargs)
+            _touch(evaluation)
+            return deleted
 
     def evaluation_lookup(self) -> dict:
         """How to find the owning evaluation, also before this row exists."""

@@ -185,7 +185,7 @@ def render_pdf(evaluation: Evaluation) -> bytes:
     segments = [Segment(group, list(group.categories)) for group in table.groups if group.rows]
     context = {
         "table": table,
-        "document_title": f"{table.unit_name} {table.year}年度 {table.title}",
+        "document_title": table.document_title,
         "generated_at": timezone.localtime(),
         "font_families": font_families(),
         # The approved table is the document of record and looks like the printed form;
@@ -197,7 +197,9 @@ def render_pdf(evaluation: Evaluation) -> bytes:
     lead = bool(segments) and estimated_height(segments[0]) <= SURELY_FITS_MM
     for _ in range(MAX_LAYOUTS):
         document = lay_out(
-            render_to_string("evaluations/pdf.html", context | {"segments": segments, "lead": lead})
+            render_to_string(
+                table.layout.pdf_template, context | {"segments": segments, "lead": lead}
+            )
         )
         # A planned layout places its first segment itself.
         lead = False
@@ -381,4 +383,6 @@ def height(rows: list[Row], placements: dict[str, Placement]) -> float:
 
 
 def pdf_filename(evaluation: Evaluation) -> str:
-    return f"{evaluation.unit.name}{evaluation.year}年度整体支出绩效自评表.pdf"
+    # 整体支出绩效自评表, 项目支出绩效自评表: the title without the overall form's 部门（单位）.
+    title = evaluation.layout.title.removeprefix("部门（单位）")
+    return f"{evaluation.subject}{evaluation.year}年度{title}.pdf"

@@ -273,6 +273,11 @@ class Table:
         return project.code if project else ""
 
     @property
+    def document_title(self) -> str:
+        """A file's title: the unit's or the project's name, the year, the form."""
+        return f"{self.evaluation.subject} {self.year}年度 {self.title}"
+
+    @property
     def supervisor_name(self) -> str:
         """主管部门: the unit's parent (blank for a unit without one)."""
         parent = self.evaluation.unit.parent

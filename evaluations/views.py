@@ -1,20 +1,25 @@
+import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import get_template
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -52,7 +57,8 @@ from .bulk_export import (
 from .chain import chain_of
 from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
 from .forms import ExportForm
-from .history import last_return, review_history
+from .history import last_return, person, review_history
+from .kinds import LAYOUTS
 from .models import (
     Evaluation,
     EvaluationError,
@@ -88,12 +94,28 @@ from .workbook_import import (
     import_refusal,
     pending_uploads,
     preview,
+    printed_findings,
     read_workbook,
     store_upload,
 )
 from .xlsx import MAX_UPLOAD_BYTES, megabytes
 
-TABLE_PAGE_TEMPLATES = ("evaluations/_official_table.html", "evaluations/_row_notes.html")
+# What draws the table on the page: every kind's partial (the project form's extends
+# the overall form's) and the review notes.
+TABLE_PAGE_TEMPLATES = (
+    *(layout.template for layout in LAYOUTS.values()),
+    "evaluations/_row_notes.html",
+)
+# How long a drawn table page is kept (it is keyed by what it shows, so never stale).
+TABLE_PAGE_SECONDS = 24 * 60 * 60
+
+
+def shown(event: ReviewEvent) -> list:
+    """What the table page shows of a review event (fetched with its actor): all of
+    it, and who acted, by name."""
+    values = [getattr(event, field.attname) for field in ReviewEvent._meta.concrete_fields]
+    return [*values, event.actor.first_name, event.actor.username]
+
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -309,6 +331,60 @@ def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonRe
 @login_required
 def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     user = request.user
+    evaluation = get_evaluation_for_user(
+        user,
+        evaluation_id,
+        Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project"),
+    )
+    # What differs between users who may see the form: their buttons, nothing else.
+    buttons = {
+        "can_enter": can_enter(user, evaluation),
+        "can_submit": not workflow.submit_refusal(user, evaluation),
+        "can_decide": not workflow.review_refusal(user, evaluation),
+        "can_return_to_parent": not workflow.return_to_parent_refusal(user, evaluation),
+        "can_first_decide": not workflow.first_review_refusal(user, evaluation),
+        "can_recheck": not workflow.recheck_refusal(user, evaluation),
+        "can_reopen": not workflow.reopen_refusal(user, evaluation),
+    }
+    # The page is drawn once per state of what it shows and per set of buttons. Every
+    # write of the form moves its row (the version, raised by `workflow.changing` and
+    # the review steps, or `updated_at`, touched by any row's save); renames of the unit
+    # and of the people in the review events show in the rows read here. So an unchanged
+    # form costs this fetch and its events as plain values, not the tree and its history.
+    events = list(evaluation.review_events.select_related("actor"))
+    key = "table-page:" + digest(
+        [
+            table_page_version(),
+            row_values(evaluation),
+            row_values(evaluation.unit),
+            # The project form's head shows its project and its 主管部门.
+            row_values(evaluation.unit.parent) if evaluation.unit.parent else None,
+            row_values(evaluation.project) if evaluation.project else None,
+            [[str(value) for value in shown(event)] for event in events],
+            buttons,
+        ]
+    )
+    drawn = cache.get(key)
+    # The list of changes names who made them: redrawn when one of them was renamed.
+    if drawn is None or drawn["people"] != names_of(drawn["people"]):
+        drawn = draw_table_page(user, evaluation_id, buttons)
+        cache.set(key, drawn, TABLE_PAGE_SECONDS)
+    # One token for the page's forms and the header's (masking it costs).
+    token = get_token(request)
+    context = {
+        "evaluation": evaluation,
+        "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
+        "csrf_token": token,
+        # Drawn per request, outside the cached page: who holds the form (and their
+        # names and e-mail) changes without the form changing.
+        "chain": chain_of(evaluation, events),
+    }
+    return render(request, "evaluations/table_page.html", context)
+
+
+def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
+    """The table page below the header, drawn without the request (so nothing of one
+    user's request can be served to another) and with a mark for the CSRF token."""
     evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
     table = build_table(evaluation)
     history = review_history(evaluation)
@@ -323,36 +399,50 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     for row in [*table.budget_rows, *table.rows]:
         row.comments = notes.get(row.anchor, [])
         row.changes = changed.get(row.anchor, [])
+    csrf_mark = secrets.token_hex(16)
     context = {
         "evaluation": evaluation,
         "table": table,
-        # Drawn per request, outside the cached table: who holds the form changes
-        # with steps that change nothing the table draws.
-        "chain": chain_of(evaluation, history.events),
-        # The drawn table is cached by what it shows (the table page's template).
+        # The drawn table is cached by what it shows: users with other buttons share it.
         "drawn_table_key": table.fingerprint(table_page_version(), canonical([notes, changed])),
         "history": history,
         "show_review": True,
-        "can_enter": can_enter(user, evaluation),
-        "can_submit": not workflow.submit_refusal(user, evaluation),
-        "can_decide": not workflow.review_refusal(user, evaluation),
-        "can_return_to_parent": not workflow.return_to_parent_refusal(user, evaluation),
-        "can_first_decide": not workflow.first_review_refusal(user, evaluation),
-        "can_recheck": not workflow.recheck_refusal(user, evaluation),
-        "can_reopen": not workflow.reopen_refusal(user, evaluation),
+        **buttons,
+        "csrf_token": csrf_mark,
     }
-    return render(request, "evaluations/table.html", context)
+    return {
+        "html": render_to_string("evaluations/table.html", context),
+        "csrf_mark": csrf_mark,
+        "people": {change.actor_id: change.actor for change in history.changes if change.actor_id},
+    }
 
 
-@cache
+def names_of(people: dict[int, str]) -> dict[int, str]:
+    """The names shown for these users now (one query, none for nobody)."""
+    if not people:
+        return {}
+    users = get_user_model().objects.filter(pk__in=people).only("first_name", "username")
+    return {user.pk: person(user) for user in users}
+
+
+def row_values(obj) -> list[str]:
+    return [str(getattr(obj, field.attname)) for field in obj._meta.concrete_fields]
+
+
+def digest(data) -> str:
+    return hashlib.sha256(canonical(data).encode("utf-8")).hexdigest()
+
+
+@functools.cache
 def table_page_version() -> str:
-    """A hash of what draws the table on the page, so a cached drawing is never one of
-    an older template (with a cache shared between processes, e.g. across a release)."""
-    digest = hashlib.sha256()
-    for name in TABLE_PAGE_TEMPLATES:
-        digest.update(Path(get_template(name).origin.name).read_bytes())
-    digest.update(Path(__file__).with_name("numbers.py").read_bytes())
-    return digest.hexdigest()
+    """A hash of the code and templates that draw the table page, so that a cache
+    shared between processes never serves a page drawn by an older release."""
+    hashed = hashlib.sha256()
+    for folder in ("evaluations", "indicators", "templates"):
+        for path in sorted((settings.BASE_DIR / folder).rglob("*")):
+            if path.suffix in (".py", ".html", ".css"):
+                hashed.update(path.read_bytes())
+    return hashed.hexdigest()
 
 
 def canonical(data) -> str:
@@ -599,7 +689,8 @@ def evaluation_workbook(request: HttpRequest, evaluation_id: int) -> HttpRespons
     )
     response = HttpResponse(render_xlsx(evaluation), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=f"{evaluation.unit.name}_{evaluation.year}年度_绩效自评表.xlsx"
+        as_attachment=True,
+        filename=f"{evaluation.subject}_{evaluation.year}年度_绩效自评表.xlsx",
     )
     return response
 
@@ -629,7 +720,7 @@ def workbook_import(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             f"文件大小 {upload.size / 1024 / 1024:.1f} MB，超过上限 {megabytes(MAX_UPLOAD_BYTES)}。"
         ]
     else:
-        result = read_workbook(upload.read())
+        result = read_workbook(upload.read(), evaluation.layout)
         context["errors"] = result.errors or check_identity(evaluation, result.data)
         if not context["errors"]:
             stored = store_upload(evaluation, request.user, upload.name, result.data)
@@ -655,6 +746,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
         messages.success(request, f"已导入工作簿“{upload.file_name}”。")
         return redirect("evaluation_table", evaluation.pk)
     changes = preview(evaluation, upload.data)
+    findings = printed_findings(evaluation, upload.data)
     locked = check_locked(evaluation, upload.data)
     return render(
         request,
@@ -663,6 +755,7 @@ def workbook_import_preview(request: HttpRequest, evaluation_id: int, upload_id:
             "evaluation": evaluation,
             "upload": upload,
             "changes": changes,
+            "findings": findings,
             "locked": locked,
             "refusal": import_refusal(evaluation, locked) if locked else "",
         },

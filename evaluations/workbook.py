@@ -1,13 +1,16 @@
 """The official table as an Excel workbook: its layout, and `render_xlsx`.
 
 `render_xlsx` draws `build_table` — the structure the page and the PDF draw — on one
-sheet: the header, budget and goal blocks above the nine indicator columns, the
+sheet: the header, budget and goal blocks above the indicator columns, the
 form's merged cells, borders, number formats and an A4 print setup with its own page
 breaks; the consistency check's faults, if any, go on a second sheet. The layout's
-rows and columns are named here; `workbook_import` reads such a sheet back.
+rows and columns are named here; `workbook_import` reads such a sheet back. What
+differs between the kinds of form is one `SheetLayout` each (`SHEET_LAYOUTS`).
 """
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 from html.parser import HTMLParser
@@ -19,24 +22,15 @@ from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR
-from .kinds import OVERALL
+from .kinds import OVERALL, PROJECT, Layout
 from .models import Evaluation
 from .numbers import AMOUNT_FORMAT, TWO_PLACES_FORMAT
 from .table import GroupBlock, Row, Table, build_table
 from .xlsx import SheetLimits, set_value, storable
 
 SHEET_TITLE = "自评表"
-INDICATOR_HEADS = (
-    "一级指标",
-    "权重",
-    "二级指标",
-    "三级指标",
-    "年度指标值",
-    "全年完成值",
-    "分值",
-    "得分",
-    "偏差及原因分析",
-)
+# The overall form's indicator columns (the project form's have no 权重).
+INDICATOR_HEADS = OVERALL.indicator_heads
 # Column A holds “整体支出规模（元）” on one line: narrower, its closing bracket
 # wrapped alone onto a line of its own.
 COLUMN_WIDTHS = (20, 7, 14, 25, 13, 13, 8, 8, 28)
@@ -187,8 +181,9 @@ def _row_height(lines: int) -> float:
 
 
 class _Sheet:
-    def __init__(self, sheet: Worksheet) -> None:
+    def __init__(self, sheet: Worksheet, widths: tuple[int, ...] = COLUMN_WIDTHS) -> None:
         self.sheet = sheet
+        self.widths = widths
         self.heights: dict[int, int] = {}
 
     def put(
@@ -218,7 +213,7 @@ class _Sheet:
         if number_format:
             cell.number_format = number_format
         if isinstance(value, str) and value:
-            width = sum(COLUMN_WIDTHS[column - 1 : to_column])
+            width = sum(self.widths[column - 1 : to_column])
             lines = _estimated_lines(value, width)
             rows = to_row - row + 1
             per_row = -(-lines // rows)
@@ -236,39 +231,199 @@ def _weight_format(value: Decimal) -> str:
     return WHOLE_FORMAT if value == value.to_integral_value() else TWO_PLACES_FORMAT
 
 
-def _indicator_lines(row: Row, group: GroupBlock) -> int:
+# ---------------------------------------------------------------- the kinds' sheets
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """One kind's sheet: its column widths, and the functions that draw what differs
+    between the kinds — the blocks above the indicator table (they return the row of
+    its section heading) and its total rows (they return the last row). The
+    indicator rows are drawn alike, in the columns of the layout's `indicator_heads`."""
+
+    widths: tuple[int, ...]
+    draw_top: Callable[["_Sheet", Table, dict], int]
+    draw_total: Callable[["_Sheet", Table, int, dict], int]
+    # The first cell of the row under the indicators (where a reader stops).
+    total_row_label: str
+
+    def columns(self, layout: Layout) -> dict[str, int]:
+        """The indicator table's columns by field (1-based), in the heads' order."""
+        names = ["group", "weight", "category", "name", "target", "actual", "points", "score"]
+        if not layout.shows_weight:
+            names.remove("weight")
+        return {name: column for column, name in enumerate([*names, "reason"], start=1)}
+
+
+def _draw_overall_top(drawing: "_Sheet", table: Table, rows_at: dict) -> int:
+    put = drawing.put
+    put(HEADER_ROW, 1, "部门（单位）名称")
+    put(HEADER_ROW, 2, table.unit_name, to_column=6, alignment=LEFT)
+    put(HEADER_ROW, 7, "下属单位个数", to_column=8)
+    put(HEADER_ROW, 9, table.subordinate_unit_count, number_format=WHOLE_FORMAT)
+
+    budget_end = BUDGET_HEAD_ROW + len(table.budget_rows)
+    rows_at[BUDGET_ANCHOR] = BUDGET_HEAD_ROW
+    put(BUDGET_HEAD_ROW, 1, "整体支出规模（元）", to_row=budget_end)
+    put(BUDGET_HEAD_ROW, 2, None, to_column=4)
+    put(BUDGET_HEAD_ROW, 5, "全年预算数", to_column=6)
+    put(BUDGET_HEAD_ROW, 7, "全年执行数", to_column=8)
+    put(BUDGET_HEAD_ROW, 9, "执行率")
+    for row, line in enumerate(table.budget_rows, start=BUDGET_HEAD_ROW + 1):
+        rows_at[line.anchor] = row
+        put(row, 2, line.label, to_column=4, alignment=LEFT)
+        put(row, 5, line.budget_amount, to_column=6, alignment=RIGHT, number_format=AMOUNT_FORMAT)
+        put(row, 7, line.executed_amount, to_column=8, alignment=RIGHT, number_format=AMOUNT_FORMAT)
+        put(row, 9, line.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+
+    put(GOAL_HEAD_ROW, 1, "年度总体目标", to_row=GOAL_TEXT_ROW)
+    put(GOAL_HEAD_ROW, 2, "年初设定目标", to_column=5)
+    put(GOAL_HEAD_ROW, 6, "全年完成情况", to_column=9)
+    put(GOAL_TEXT_ROW, 2, rich_text_to_plain(table.target_text), to_column=5, alignment=TOP_LEFT)
+    put(GOAL_TEXT_ROW, 6, rich_text_to_plain(table.result_text), to_column=9, alignment=TOP_LEFT)
+    return SECTION_ROW
+
+
+def _draw_overall_total(drawing: "_Sheet", table: Table, row: int, rows_at: dict) -> int:
+    put = drawing.put
+    rows_at[TOTAL_ANCHOR] = row
+    put(row, 1, SHEET_LAYOUTS[OVERALL.kind].total_row_label, to_column=6)
+    put(
+        row,
+        7,
+        table.total_points,
+        alignment=RIGHT,
+        number_format=_weight_format(table.total_points),
+    )
+    # Blank before any row is scored, as the rows' own 得分 cells are.
+    total_score = table.total_score if table.has_scores else None
+    put(row, 8, total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
+    put(row, 9, None)
+    return row
+
+
+# The project form's top: 项目名称, then 主管部门 and 实施单位, then 项目资金（元）: its
+# column heads, 年度资金总额 and the lines under it.
+PROJECT_HEADER_ROW = HEADER_ROW
+PROJECT_BUDGET_HEAD_ROW = PROJECT_HEADER_ROW + 2
+
+
+def _draw_project_top(drawing: "_Sheet", table: Table, rows_at: dict) -> int:
+    put, layout, total = drawing.put, table.layout, table.budget_total
+    put(PROJECT_HEADER_ROW, 1, "项目名称")
+    put(PROJECT_HEADER_ROW, 2, table.project_name, to_column=8, alignment=LEFT)
+    put(PROJECT_HEADER_ROW + 1, 1, "主管部门")
+    put(PROJECT_HEADER_ROW + 1, 2, table.supervisor_name, to_column=4, alignment=LEFT)
+    put(PROJECT_HEADER_ROW + 1, 5, "实施单位")
+    put(PROJECT_HEADER_ROW + 1, 6, table.unit_name, to_column=8, alignment=LEFT)
+
+    head = PROJECT_BUDGET_HEAD_ROW
+    rows_at[BUDGET_ANCHOR] = head
+    put(head, 1, layout.budget_heading, to_row=head + 1 + len(table.budget_rows))
+    put(head, 2, None)
+    headings = [heading for _, heading in layout.budget_columns] + ["分值", "执行率", "得分"]
+    for column, heading in enumerate(headings, start=3):
+        put(head, column, heading)
+    put(head + 1, 2, total.label, alignment=LEFT)
+    for column, name in enumerate(AMOUNT_COLUMNS, start=3):
+        put(head + 1, column, getattr(total, name), alignment=RIGHT, number_format=AMOUNT_FORMAT)
+    put(head + 1, 6, total.points, alignment=RIGHT, number_format=_weight_format(total.points))
+    put(head + 1, 7, total.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+    # Blank before the results phase, as the indicators' 得分 cells are.
+    put(head + 1, 8, total.score, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+    for row, line in enumerate(table.budget_rows, start=head + 2):
+        rows_at[line.anchor] = row
+        put(row, 2, line.label, alignment=LEFT)
+        for column, name in enumerate(AMOUNT_COLUMNS, start=3):
+            put(row, column, getattr(line, name), alignment=RIGHT, number_format=AMOUNT_FORMAT)
+        put(row, 6, NOT_SCORED)
+        put(row, 7, line.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+        put(row, 8, NOT_SCORED)
+
+    goals = head + 2 + len(table.budget_rows)
+    put(goals, 1, "年度总体目标", to_row=goals + 1)
+    put(goals, 2, layout.target_text_label, to_column=4)
+    put(goals, 5, layout.result_text_label, to_column=8)
+    put(goals + 1, 2, rich_text_to_plain(table.target_text), to_column=4, alignment=TOP_LEFT)
+    put(goals + 1, 5, rich_text_to_plain(table.result_text), to_column=8, alignment=TOP_LEFT)
+    return goals + 2
+
+
+def _draw_project_total(drawing: "_Sheet", table: Table, row: int, rows_at: dict) -> int:
+    put, layout = drawing.put, table.layout
+    rows_at[TOTAL_ANCHOR] = row
+    put(row, 1, SHEET_LAYOUTS[PROJECT.kind].total_row_label, to_column=5)
+    put(
+        row,
+        6,
+        table.total_points,
+        alignment=RIGHT,
+        number_format=_weight_format(table.total_points),
+    )
+    total_score = table.total_score if table.has_scores else None
+    put(row, 7, total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
+    put(row, 8, None)
+    put(row + 1, 1, layout.grade_label, to_column=5)
+    put(row + 1, 6, table.grade or None, to_column=8)
+    return row + 1
+
+
+# 年初预算数, 全年预算数, 全年执行数 (the project form's 项目资金 columns).
+AMOUNT_COLUMNS = ("initial_budget_amount", "budget_amount", "executed_amount")
+# What the project form prints in the 分值 and 得分 cells of the lines under 年度资金总额.
+NOT_SCORED = "—"
+
+SHEET_LAYOUTS = {
+    OVERALL.kind: SheetLayout(COLUMN_WIDTHS, _draw_overall_top, _draw_overall_total, "合计"),
+    # 一级 and the 项目资金 label, 二级 and the budget lines' labels, 三级 and 年初预算数,
+    # then 年度指标值 · 全年预算数, 实际完成值 · 全年执行数, 分值, 得分 · 执行率, 偏差 · 得分.
+    PROJECT.kind: SheetLayout(
+        (16, 18, 22, 14, 14, 8, 8, 28), _draw_project_top, _draw_project_total, PROJECT.total_label
+    ),
+}
+
+
+# ---------------------------------------------------------------- page plan
+
+
+def _indicator_lines(row: Row, group: GroupBlock, widths, columns: dict[str, int]) -> int:
     """The lines an indicator row needs, as `_Sheet.put` will count them."""
-    texts = [(row.target, 5), (row.actual, 6), (row.deviation_reason, 9)]
+    texts = [(row.target, "target"), (row.actual, "actual"), (row.deviation_reason, "reason")]
     if not group.note:
-        texts.append((row.name, 4))
+        texts.append((row.name, "name"))
     return max(
-        [1] + [_estimated_lines(text, COLUMN_WIDTHS[column - 1]) for text, column in texts if text]
+        [1] + [_estimated_lines(text, widths[columns[name] - 1]) for text, name in texts if text]
     )
 
 
-def _page_height() -> float:
+def _page_height(widths=COLUMN_WIDTHS) -> float:
     """A printed page's height in the sheet's own points: the sheet is scaled to the
     page's width. A column of width w is about 7w + 5 pixels on screen; taken as
     8w + 5 here, so that a page is planned a little shorter than LibreOffice prints
     it (measured: the plan fills about seven eighths of its page) — a break planned
     too late would fall after the program's own break."""
-    sheet_width = sum(8 * width + 5 for width in COLUMN_WIDTHS) * 0.75
+    sheet_width = sum(8 * width + 5 for width in widths) * 0.75
     paper_width, paper_height = A4_INCHES
     scale = min(1.0, (paper_width - 2 * MARGIN_SIDES) * 72 / sheet_width)
     return (paper_height - MARGIN_TOP - MARGIN_BOTTOM) * 72 / scale
 
 
-def _plan_pages(table: Table, used: float, title_rows: float) -> set[int]:
+def _plan_pages(
+    table: Table, used: float, title_rows: float, widths=COLUMN_WIDTHS, columns=None
+) -> set[int]:
     """The indicator rows (0-based, in table order) that begin a printed page. A
     二级 block moves to the next page whole when it fits on one, as in the PDF; a
     longer one breaks between its rows. `used` is the height of the rows above the
     indicators, `title_rows` that of the column heads repeated on every page."""
-    page = _page_height() * 0.98  # room for the printer's own rounding
+    columns = columns or SHEET_LAYOUTS[OVERALL.kind].columns(OVERALL)
+    page = _page_height(widths) * 0.98  # room for the printer's own rounding
     starts: set[int] = set()
     index = 0
     for group in table.groups:
         for category in group.categories:
-            heights = [_row_height(_indicator_lines(row, group)) for row in category.rows]
+            heights = [
+                _row_height(_indicator_lines(row, group, widths, columns)) for row in category.rows
+            ]
             block = sum(heights)
             if used + block > page and title_rows + block <= page and used > title_rows:
                 starts.add(index)
@@ -298,14 +453,17 @@ def _parts(first: int, count: int, page_starts: set[int]) -> list[tuple[int, int
 def render_xlsx(evaluation: Evaluation) -> bytes:
     """Expects an evaluation from `Evaluation.objects.with_table()`."""
     table = build_table(evaluation)
+    layout = table.layout
+    kind = SHEET_LAYOUTS[layout.kind]
+    widths, c = kind.widths, kind.columns(layout)
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = SHEET_TITLE
-    drawing = _Sheet(sheet)
+    drawing = _Sheet(sheet, widths)
     put = drawing.put
-    for index, width in enumerate(COLUMN_WIDTHS, start=1):
+    for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-    last = len(COLUMN_WIDTHS)
+    last = len(widths)
     rows_at: dict[str, int] = {}
 
     put(TITLE_ROW, 1, f"《{table.title}》", to_column=last)
@@ -316,60 +474,45 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
         sheet.cell(TITLE_ROW, column).border = Border()
         sheet.cell(YEAR_ROW, column).border = Border()
 
-    put(HEADER_ROW, 1, "部门（单位）名称")
-    put(HEADER_ROW, 2, table.unit_name, to_column=6, alignment=LEFT)
-    put(HEADER_ROW, 7, "下属单位个数", to_column=8)
-    put(HEADER_ROW, 9, table.subordinate_unit_count, number_format=WHOLE_FORMAT)
-
-    budget_end = BUDGET_HEAD_ROW + len(table.budget_rows)
-    rows_at[BUDGET_ANCHOR] = BUDGET_HEAD_ROW
-    put(BUDGET_HEAD_ROW, 1, "整体支出规模（元）", to_row=budget_end)
-    put(BUDGET_HEAD_ROW, 2, None, to_column=4)
-    put(BUDGET_HEAD_ROW, 5, "全年预算数", to_column=6)
-    put(BUDGET_HEAD_ROW, 7, "全年执行数", to_column=8)
-    put(BUDGET_HEAD_ROW, 9, "执行率")
-    for row, line in enumerate(table.budget_rows, start=BUDGET_HEAD_ROW + 1):
-        rows_at[line.anchor] = row
-        put(row, 2, line.label, to_column=4, alignment=LEFT)
-        put(row, 5, line.budget_amount, to_column=6, alignment=RIGHT, number_format=AMOUNT_FORMAT)
-        put(row, 7, line.executed_amount, to_column=8, alignment=RIGHT, number_format=AMOUNT_FORMAT)
-        put(row, 9, line.execution_rate, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
-
-    put(GOAL_HEAD_ROW, 1, "年度总体目标", to_row=GOAL_TEXT_ROW)
-    put(GOAL_HEAD_ROW, 2, "年初设定目标", to_column=5)
-    put(GOAL_HEAD_ROW, 6, "全年完成情况", to_column=9)
-    put(GOAL_TEXT_ROW, 2, rich_text_to_plain(table.target_text), to_column=5, alignment=TOP_LEFT)
-    put(GOAL_TEXT_ROW, 6, rich_text_to_plain(table.result_text), to_column=9, alignment=TOP_LEFT)
-
-    put(SECTION_ROW, 1, "分解目标自评", to_column=last)
-    for column, head in enumerate(INDICATOR_HEADS, start=1):
-        put(COLUMN_HEAD_ROW, column, head)
+    section_row = kind.draw_top(drawing, table, rows_at)
+    column_head_row, first_indicator_row = section_row + 1, section_row + 2
+    put(section_row, 1, layout.indicator_heading, to_column=last)
+    for column, head in enumerate(layout.indicator_heads, start=1):
+        put(column_head_row, column, head)
 
     above = sheet.row_dimensions[TITLE_ROW].height + sum(
-        _row_height(drawing.heights.get(row, 1)) for row in range(YEAR_ROW, FIRST_INDICATOR_ROW)
+        _row_height(drawing.heights.get(row, 1)) for row in range(YEAR_ROW, first_indicator_row)
     )
-    title_rows = sum(_row_height(1) for _ in range(SECTION_ROW, FIRST_INDICATOR_ROW))
-    page_starts = {FIRST_INDICATOR_ROW + index for index in _plan_pages(table, above, title_rows)}
+    title_rows = sum(_row_height(1) for _ in range(section_row, first_indicator_row))
+    page_starts = {
+        first_indicator_row + index for index in _plan_pages(table, above, title_rows, widths, c)
+    }
 
-    row = FIRST_INDICATOR_ROW
+    row = first_indicator_row
     for group in table.groups:
         if not group.rowspan:
             continue
         rows_at[group.anchor] = row
         for part, (first, end) in enumerate(_parts(row, group.rowspan, page_starts)):
             # Cut where a page begins: the label again on the new page, marked （续）.
-            put(first, 1, group.name, to_row=end, number_format=CONTINUED_FORMAT if part else None)
-            if part:
-                put(first, 2, None, to_row=end)
-            else:
-                put(first, 2, group.weight, to_row=end, number_format=_weight_format(group.weight))
+            put(
+                first,
+                c["group"],
+                group.name,
+                to_row=end,
+                number_format=CONTINUED_FORMAT if part else None,
+            )
+            if "weight" in c:  # the overall form's 权重, once per 一级
+                weight = None if part else group.weight
+                number_format = None if part else _weight_format(group.weight)
+                put(first, c["weight"], weight, to_row=end, number_format=number_format)
             if group.note:
-                put(first, 4, group.note, to_row=end, alignment=LEFT)
+                put(first, c["name"], group.note, to_row=end, alignment=LEFT)
         for category in group.categories:
             for part, (first, end) in enumerate(_parts(row, category.rowspan, page_starts)):
                 put(
                     first,
-                    3,
+                    c["category"],
                     category.name,
                     to_row=end,
                     number_format=CONTINUED_FORMAT if part else None,
@@ -377,37 +520,25 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
             for line in category.rows:
                 rows_at[line.anchor] = row
                 if not group.note:
-                    put(row, 4, line.name, alignment=LEFT)
-                put(row, 5, line.target)
-                put(row, 6, line.actual)
-                put(row, 7, line.points, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
-                put(row, 8, line.score, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
-                put(row, 9, line.deviation_reason, alignment=LEFT)
+                    put(row, c["name"], line.name, alignment=LEFT)
+                put(row, c["target"], line.target)
+                put(row, c["actual"], line.actual)
+                put(row, c["points"], line.points, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+                put(row, c["score"], line.score, alignment=RIGHT, number_format=TWO_PLACES_FORMAT)
+                put(row, c["reason"], line.deviation_reason, alignment=LEFT)
                 row += 1
-    rows_at[TOTAL_ANCHOR] = row
-    put(row, 1, "合计", to_column=6)
-    put(
-        row,
-        7,
-        table.total_points,
-        alignment=RIGHT,
-        number_format=_weight_format(table.total_points),
-    )
-    # Blank before any row is scored, as the rows' own 得分 cells are.
-    total_score = table.total_score if table.has_scores else None
-    put(row, 8, total_score, alignment=RIGHT, number_format=_weight_format(table.total_score))
-    put(row, 9, None)
+    row = kind.draw_total(drawing, table, row, rows_at)
     drawing.finish()
     for start in sorted(page_starts):
         sheet.row_breaks.append(Break(id=start - 1))
 
-    sheet.print_title_rows = f"{SECTION_ROW}:{COLUMN_HEAD_ROW}"
+    sheet.print_title_rows = f"{section_row}:{column_head_row}"
     sheet.print_area = f"A1:{get_column_letter(last)}{row}"
     _print_setup(sheet)
     if table.faults:
         _write_faults(workbook.create_sheet(FAULT_SHEET_TITLE), table, rows_at)
-    workbook.properties.title = storable(f"{table.unit_name} {table.year}年度 {table.title}")
-    workbook.properties.subject = storable(table.unit_code)
+    workbook.properties.title = storable(table.document_title)
+    workbook.properties.subject = storable(table.project_code or table.unit_code)
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()

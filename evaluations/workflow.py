@@ -266,7 +266,9 @@ def _return(
         _check_text(reason, "退回理由", REASON_MAX_LENGTH)
         rows = _rows_by_anchor(locked, comments)
         for anchor, row in rows.items():
-            _check_text(comments[anchor], f"对“{_row_label(row)}”的意见", NOTE_MAX_LENGTH)
+            _check_text(
+                comments[anchor], f"对“{_row_label(row, locked.layout)}”的意见", NOTE_MAX_LENGTH
+            )
         # Back to the 主管部门 the phase stays submitted, held by the first level again.
         status = Status.SUBMITTED if to_level == Level.PARENT else Status.RETURNED
         event = _move(
@@ -286,7 +288,7 @@ def _return(
                 event=event,
                 indicator=row if isinstance(row, Indicator) else None,
                 budget_line=row if isinstance(row, BudgetLine) else None,
-                row_label=_row_label(row),
+                row_label=_row_label(row, locked.layout),
                 text=comments[anchor],
             )
             for anchor, row in rows.items()
@@ -537,9 +539,9 @@ def _rows_by_anchor(locked: Evaluation, comments: Mapping[str, str]) -> dict:
     return rows
 
 
-def _row_label(row: Indicator | BudgetLine) -> str:
+def _row_label(row: Indicator | BudgetLine, layout) -> str:
     if isinstance(row, BudgetLine):
-        return f"整体支出规模·{row.get_kind_display()}"
+        return f"{layout.budget_fault_label}·{row.get_kind_display()}"
     return row.label
 
 

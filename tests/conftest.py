@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import transaction
 from django.test import override_settings
 
@@ -33,6 +34,13 @@ def fast_password_hashing():
     # `shared_sample_and_cast`): a real hasher costs ~0.3 s a user, over 1 s under load.
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: a page drawn in one test (of data that a
+    rollback may bring back alike) is never served in another."""
+    cache.clear()
 
 
 def make_user(username: str, role: str | None = None, **fields):

@@ -329,7 +329,8 @@ def test_the_page_runs_a_fixed_number_of_queries(staff_client, unit, row_count):
     with CaptureQueriesContext(connection) as queries:
         response = staff_client.get(entry_url(evaluation))
     assert response.status_code == 200
-    assert len(queries) == 18, "\n".join(query["sql"] for query in queries.captured_queries)
+    # The session is read, not written (its idle expiry is written at most once a minute).
+    assert len(queries) == 15, "\n".join(query["sql"] for query in queries.captured_queries)
 
 
 def test_rich_text_shown_again_after_an_error_is_cleaned(staff_client, sample, page_fields):

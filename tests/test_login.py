@@ -1,9 +1,16 @@
-"""Login: throttled after five wrong passwords, in Chinese."""
+"""Login: throttled after five wrong passwords, in Chinese; sessions end after two idle
+hours, their expiry written at most once a minute."""
+
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from .conftest import PASSWORD
 
@@ -87,3 +94,29 @@ def test_throttling_never_reads_more_than_a_username_holds(rf, staff):
     request = rf.post(reverse("login"))
     assert authenticate(request, username="c" * 100_000, password="wrong") is None
     assert AccessAttempt.objects.get().username == "c" * 150
+
+
+def test_the_idle_expiry_is_written_at_most_once_a_minute(staff_client):
+    written = Session.objects.get().expire_date
+    for _ in range(3):
+        assert staff_client.get(reverse("home")).status_code == 200
+    assert Session.objects.get().expire_date == written
+
+    # A minute later (the stored expiry a minute older), the next request moves it.
+    Session.objects.update(expire_date=F("expire_date") - timedelta(seconds=61))
+    before = timezone.now()
+    assert staff_client.get(reverse("home")).status_code == 200
+    moved = Session.objects.get().expire_date
+    assert moved >= before + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+
+
+def test_a_session_idle_for_two_hours_has_ended(staff_client):
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = staff_client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_login_page_writes_no_session(client, db):
+    assert client.get(reverse("login")).status_code == 200
+    assert not Session.objects.exists()

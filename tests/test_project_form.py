@@ -324,3 +324,31 @@ def test_results_save_the_years_budget_and_the_score_follows(
     fields["action"] = ["save"]
     assert staff_client.post(entry_url(project_form), fields).status_code == 302
     assert table_of(project_form).total_score == Decimal("92.00")
+
+
+def test_the_admin_shows_each_forms_own_budget_columns(admin_client, sample, project_form):
+    from django.urls import reverse
+
+    def page_of(evaluation):
+        url = reverse("admin:evaluations_evaluation_change", args=[evaluation.pk])
+        return admin_client.get(url).content.decode()
+
+    project_page, overall_page = page_of(project_form), page_of(sample)
+    assert "年初预算数" in project_page and "上年结转资金" in project_page
+    assert "年初预算数" not in overall_page
+    assert 'name="kind"' not in project_page and 'name="project"' not in project_page
+
+
+def test_renaming_the_project_or_its_supervisor_shows_on_the_cached_page(
+    staff_client, project_form
+):
+    from django.urls import reverse
+
+    from evaluations.models import Unit
+
+    url = reverse("evaluation_table", args=[project_form.pk])
+    assert "消防通道乱停车预警智能分析项目" in staff_client.get(url).content.decode()
+    Project.objects.filter(pk=project_form.project_id).update(name="消防通道预警项目（二期）")
+    Unit.objects.filter(pk=project_form.unit.parent_id).update(name="浦锦街道办事处")
+    page = staff_client.get(url).content.decode()
+    assert "消防通道预警项目（二期）" in page and "浦锦街道办事处" in page

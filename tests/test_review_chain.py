@@ -440,16 +440,16 @@ def test_the_to_do_and_home_pages_run_a_fixed_number_of_queries(
     client.get(reverse("home"))
     # Session, user, roles; the pending list, the returns' notes (when some are
     # returned: the 填报人's), the handled list, the 主管部门 of the filter, the top
-    # bar's count; the session's expiry saved (3).
-    with django_assert_num_queries(11 if who == "staff" else 10):
+    # bar's count. (The session is written at most once a minute.)
+    with django_assert_num_queries(8 if who == "staff" else 7):
         response = client.get(reverse("todo"))
     # Even forms are returned (the unit's), odd ones submitted: 1, 5, 9 … at the 主管部门.
     remainders = {"staff": (0, 2), "parent_reviewer": (1,), "reviewer": (3,)}[who]
     expected = sum(1 for index in range(count) if index % 4 in remainders)
     assert len(response.context["pending"]) == expected
     # Session, user, roles, the list, units to start (a 填报人's), 指标库 years, the
-    # to-do counts, the top bar's count; the session's expiry saved (3).
-    with django_assert_num_queries(11 if who == "staff" else 10):
+    # to-do counts, the top bar's count.
+    with django_assert_num_queries(8 if who == "staff" else 7):
         response = client.get(reverse("home"))
     assert response.context["todo_counts"]["pending"] == expected
 

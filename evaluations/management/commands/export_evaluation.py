@@ -31,25 +31,39 @@ FORMATS = {"html": render_html, "pdf": render_pdf, "xlsx": render_xlsx}
 
 
 class Command(BaseCommand):
-    help = "导出一个单位某年度的自评表"
+    help = "导出一个单位某年度的自评表（指定 --project 时为该项目的项目支出绩效自评表）"
 
     def add_arguments(self, parser):
         parser.add_argument("--unit", required=True, help="单位编码或完整的单位名称")
         parser.add_argument("--year", required=True, type=int, help="年度，如 2023")
+        parser.add_argument(
+            "--project", help="项目编码或完整的项目名称；不指定时导出单位的整体支出自评表"
+        )
         parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="导出格式")
         parser.add_argument("--output", required=True, help="输出文件路径")
 
-    def handle(self, *args, unit: str, year: int, format: str, output: str, **options):
-        matches = list(
+    def handle(
+        self, *args, unit: str, year: int, project: str | None, format: str, output: str, **options
+    ):
+        forms = (
             Evaluation.objects.with_table()
             .for_year(year)
             .filter(Q(unit__code=unit) | Q(unit__name=unit))
         )
+        if project is None:
+            matches = list(forms.filter(kind=Evaluation.Kind.OVERALL))
+            missing = f"未找到单位“{unit}”的{year}年度自评表"
+        else:
+            matches = list(forms.filter(Q(project__code=project) | Q(project__name=project)))
+            missing = f"未找到单位“{unit}”项目“{project}”的{year}年度项目支出绩效自评表"
         if not matches:
-            raise CommandError(f"未找到单位“{unit}”的{year}年度自评表")
-        if len(matches) > 1:
+            raise CommandError(missing)
+        if len({evaluation.unit_id for evaluation in matches}) > 1:
             codes = "、".join(evaluation.unit.code for evaluation in matches)
             raise CommandError(f"单位名称“{unit}”对应多个单位（{codes}），请改用单位编码")
+        if len(matches) > 1:
+            codes = "、".join(evaluation.project.code for evaluation in matches)
+            raise CommandError(f"项目名称“{project}”对应多个项目（{codes}），请改用项目编码")
         try:
             content = FORMATS[format](matches[0])
         except ValueError as error:  # e.g. a character no installed font has (PDF)
