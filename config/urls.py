@@ -53,6 +53,11 @@ urlpatterns = [
         "evaluations/<int:evaluation_id>/reopen/", views.reopen_evaluation, name="reopen_evaluation"
     ),
     path(
+        "evaluations/<int:evaluation_id>/recheck/",
+        views.recheck_indicators,
+        name="recheck_indicators",
+    ),
+    path(
         "evaluations/<int:evaluation_id>/indicators/<int:indicator_id>/recheck/",
         views.recheck_indicator,
         name="recheck_indicator",

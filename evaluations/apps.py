@@ -4,6 +4,9 @@ from django.apps import AppConfig
 
 
 class EvaluationsConfig(AppConfig):
+    # This module holds three configs: without `default`, "evaluations" in
+    # INSTALLED_APPS gets Django's plain one, and the admin says "Evaluations".
+    default = True
     name = "evaluations"
     verbose_name = "绩效自评"
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from django import forms as django_forms
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from indicators.models import Indicator, IndicatorCategory
@@ -307,6 +308,7 @@ def _posted_structure(structure: Structure, data) -> tuple[Structure, list[model
                 raise EntryExpired()
             category = IndicatorCategory(group=by_key[group_key][0], name="")
             category.new_key = new_key
+            remember(category)  # what a field typed wrong falls back to
         rows = []
         posted_categories[key] = (category, rows)
         by_key[category.group.anchor][1].append((category, rows))
@@ -325,6 +327,7 @@ def _posted_structure(structure: Structure, data) -> tuple[Structure, list[model
                 raise EntryExpired()
             indicator = Indicator(category=posted_categories[category_key][0], points=ZERO)
             indicator.new_key = new_key
+            remember(indicator)
         posted_categories[category_key][1].append(indicator)
         posted_rows.add(indicator.anchor)
     removed = [indicator for key, indicator in indicators.items() if key not in posted_rows]
@@ -400,6 +403,43 @@ def save_entry(entry: Entry, *, by, expected_version: int) -> Evaluation:
     with workflow.changing(entry.evaluation, by=by, expected_version=expected_version) as locked:
         save_tree(entry.table, entry.removed, add_rows=entry.structure_editable)
     return locked
+
+
+def keep_valid_fields(entry: Entry) -> dict[str, str]:
+    """Puts the stored value back on every field the page got wrong, so that a save
+    writes the valid fields only; the bound forms still show what was typed. Returns,
+    for each new row, its posted key: `renamed_keys` maps it to its key once saved."""
+    for part in entry.parts():
+        obj = part.obj
+        stored = obj._stored_values
+        for name in part.form.errors:
+            try:
+                model_field = obj._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue  # 年度指标值/全年完成值: set on the row only when valid
+            attname = model_field.attname
+            setattr(obj, attname, stored[attname])
+    return {id(part.obj): part.key for part in entry.parts() if part.obj.pk is None}
+
+
+def renamed_keys(data, entry: Entry, posted_keys: dict[int, str]):
+    """The posted form with the keys of the rows saved just now ("indicator-new1")
+    replaced by their saved keys, as if the page had been drawn after the save."""
+    renames = {
+        posted_keys[id(part.obj)]: part.key
+        for part in entry.parts()
+        if id(part.obj) in posted_keys and part.obj.pk is not None
+    }
+    renamed = data.copy()
+    for old, new in renames.items():
+        for name in list(renamed):
+            if name.startswith(old + "-"):
+                renamed.setlist(new + name[len(old) :], renamed.getlist(name))
+                del renamed[name]
+    for name in list(renamed):
+        if name in ("rows", "categories") or name.endswith(("-category", "-group")):
+            renamed.setlist(name, [renames.get(value, value) for value in renamed.getlist(name)])
+    return renamed
 
 
 @dataclass

@@ -55,7 +55,15 @@ from .bulk_export import (
     sweep_stale_work,
 )
 from .chain import chain_of
-from .entry import Entry, EntryExpired, preview_data, read_entry, save_entry
+from .entry import (
+    Entry,
+    EntryExpired,
+    keep_valid_fields,
+    preview_data,
+    read_entry,
+    renamed_keys,
+    save_entry,
+)
 from .forms import ExportForm
 from .history import last_return, person, review_history
 from .kinds import LAYOUTS
@@ -134,6 +142,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
+        evaluation.next_step, evaluation.yours = next_step(user, evaluation)
     units = units_to_start(user).order_by("code")
     template_years = years.template_years()
     context = {
@@ -147,6 +156,25 @@ def home(request: HttpRequest) -> HttpResponse:
         "todo_counts": todo.counts(user),
     }
     return render(request, "evaluations/home.html", context)
+
+
+def next_step(user, evaluation: Evaluation) -> tuple[str, bool]:
+    """Who acts next on the form, as the home page says it, and whether it is `user`."""
+    phase = evaluation.get_phase_display()
+    if evaluation.is_final:
+        return "已审核定稿，无需再办理", False
+    if evaluation.status in Evaluation.EDITABLE_STATUSES:
+        verb = "修改" if evaluation.status == Evaluation.Status.RETURNED else "填报"
+        if can_fill(user, evaluation):
+            return f"待您{verb}{phase}", True
+        return f"下一步：单位填报人{verb}{phase}", False
+    if evaluation.review_level == ReviewLevel.PARENT:
+        if can_review_first(user, evaluation):
+            return f"待您初审{phase}", True
+        return f"下一步：主管部门审核人初审{phase}", False
+    if can_review(user, evaluation):
+        return f"待您审核{phase}", True
+    return f"下一步：区财政局审核人审核{phase}", False
 
 
 @require_POST
@@ -258,8 +286,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         return render_entry(request, entry, status=409)
     errors = entry.errors()
     if errors:
-        messages.error(request, f"有 {len(errors)} 处填写有误，未保存。请按红字提示修改。")
-        return render_entry(request, entry, status=400)
+        return save_valid_fields(request, entry, errors, last_year)
     try:
         save_entry(entry, by=user, expected_version=parse_version(request.POST.get("version")))
     except StaleVersion as error:
@@ -287,6 +314,37 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     return redirect("evaluation_table", evaluation.pk)
 
 
+def save_valid_fields(
+    request: HttpRequest, entry: Entry, errors: dict, last_year: Evaluation | None
+) -> HttpResponse:
+    """A form with mistakes: every valid field is saved (nothing typed is lost), the
+    wrong ones are shown again as typed beside their errors, and nothing is submitted."""
+    evaluation = entry.evaluation
+    posted_keys = keep_valid_fields(entry)
+    try:
+        save_entry(
+            entry, by=request.user, expected_version=parse_version(request.POST.get("version"))
+        )
+    except StaleVersion as error:
+        messages.error(
+            request,
+            f"{error.message}下方保留了您填写的内容；核对后再次保存，将以您填写的内容为准。",
+        )
+        return render_entry(request, entry, status=409)
+    except EvaluationError as error:
+        messages.error(request, error.message)
+        return render_entry(request, entry, status=409)
+    not_submitted = "未提交；" if request.POST.get("action") == "submit" else ""
+    messages.error(
+        request,
+        f"有 {len(errors)} 处填写有误，{not_submitted}这些内容未保存，按您填写的原样保留在下方，"
+        "请按红字提示修改；其余填写已保存。",
+    )
+    saved = get_evaluation_for_user(request.user, evaluation.pk, Evaluation.objects.with_table())
+    data = renamed_keys(request.POST, entry, posted_keys)
+    return render_entry(request, read_entry(saved, data, last_year), status=400)
+
+
 def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpResponse:
     evaluation = entry.evaluation
     returned, comments = (
@@ -305,6 +363,10 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "evaluation": evaluation,
         "entry": entry,
         "can_submit": not workflow.submit_refusal(request.user, evaluation),
+        # Drawn from a post that was not (wholly) saved: the page's script keeps it
+        # as a draft in the browser at once.
+        "unsaved": status != 200,
+        "session_seconds": settings.SESSION_COOKIE_AGE,
     }
     return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
 
@@ -621,6 +683,35 @@ def recheck_indicator(request: HttpRequest, evaluation_id: int, indicator_id: in
         "复核得分和意见已保存。",
         anchor=anchor_of(Indicator.anchor_prefix, indicator_id),
     )
+
+
+@require_POST
+@login_required
+def recheck_indicators(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """再复核 of every row from one form (fields `review_score-<id>`, `review_opinion-<id>`)."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review(request.user, evaluation):
+        raise PermissionDenied("只有本区的审核人可以再复核。")
+    typed = {}
+    for name in request.POST:
+        prefix, _, key = name.partition("-")
+        if prefix == "review_score" and _whole_number(key):
+            typed[_whole_number(key)] = (
+                request.POST.get(name, ""),
+                request.POST.get(f"review_opinion-{key}", ""),
+            )
+    try:
+        events = workflow.recheck_rows(
+            evaluation,
+            typed,
+            by=request.user,
+            expected_version=parse_version(request.POST.get("version")),
+        )
+    except EvaluationError as error:
+        show_error(request, error)
+    else:
+        messages.success(request, f"已保存 {len(events)} 行的复核得分和意见。")
+    return redirect(reverse("evaluation_table", args=[evaluation.pk]) + "#recheck")
 
 
 def take_step(

@@ -420,6 +420,48 @@ def recheck(
         )
 
 
+def recheck_rows(
+    evaluation: Evaluation, typed: Mapping[int, tuple[str, str]], *, by, expected_version: int
+) -> list[ReviewEvent]:
+    """再复核 of many rows from one form, all or nothing: `typed` maps indicator ids to
+    the (score, opinion) as typed; a row left as it was is skipped, each changed row
+    is one `recheck` with its history row."""
+    indicators = {
+        indicator.pk: indicator
+        for indicator in Indicator.objects.filter(
+            category__group__evaluation=evaluation
+        ).select_related("category")
+    }
+    events = []
+    with transaction.atomic():
+        for indicator_id, (score, opinion) in typed.items():
+            indicator = indicators.get(indicator_id)
+            if indicator is None:
+                raise WorkflowError("找不到该指标。")
+            try:
+                stored = (indicator.review_score, indicator.review_opinion)
+                if (_parse_score(score), (opinion or "").strip()) == stored:
+                    continue
+                events.append(
+                    recheck(
+                        evaluation,
+                        indicator_id,
+                        by=by,
+                        review_score=score,
+                        review_opinion=opinion,
+                        # Each row's save raises the version by one (on `evaluation` too).
+                        expected_version=expected_version if not events else evaluation.version,
+                    )
+                )
+            except WorkflowError as error:
+                raise WorkflowError(
+                    f"“{indicator.label}”：{error.message}未保存任何一行。"
+                ) from None
+    if not events:
+        raise WorkflowError("复核得分和意见没有改动。")
+    return events
+
+
 @contextmanager
 def changing(evaluation: Evaluation, *, by, expected_version: int) -> Iterator[Evaluation]:
     """The one way to write content of `evaluation`: a block that runs only if nobody

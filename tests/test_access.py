@@ -113,6 +113,10 @@ PAGES = {
                 [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
     "recheck": ("post", lambda e: reverse("recheck_indicator", args=[e.pk, row(e).pk]),
                 ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
+    # (The matrix posts no row's fields: the reviewer is told nothing changed; saving is
+    # tested in test_workflow.)
+    "recheck all": ("post", lambda e: reverse("recheck_indicators", args=[e.pk]),
+                    ("results", "submitted"), [LOGIN, 403, 404, 403, 302, 404, 403, 403, 403, 404]),
     "reopen": ("post", lambda e: reverse("reopen_evaluation", args=[e.pk]), ("results", "approved"),
                [LOGIN, 403, 404, 403, 403, 404, DONE, DONE, 403, 404]),
     "entry": ("get", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]), ("targets", "draft"),
@@ -227,8 +231,8 @@ def test_the_matrix_hides_what_the_queryset_hides(shared_sample_and_cast, db):
                 assert expectation in (404, ADMIN_LOGIN), (page, user_name)
             else:
                 assert expectation != 404, (page, user_name)
-    # The sample's 17 pages × other_staff, other_reviewer and other_parent_reviewer.
-    assert seen == 17 * 3
+    # The sample's 18 pages × other_staff, other_reviewer and other_parent_reviewer.
+    assert seen == 18 * 3
 
 
 @pytest.mark.parametrize(

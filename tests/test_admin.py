@@ -89,9 +89,25 @@ def test_an_inline_change_raises_the_version(manager, sample):
 
 def test_the_admin_index_names_every_app_in_chinese(admin_user):
     page = logged_in(admin_user).get(reverse("admin:index")).content.decode()
-    for name in ("登录保护", "登录尝试", "登录失败记录", "登录日志", "后台任务"):
+    for name in (
+        "绩效自评",
+        "绩效指标",
+        "登录保护",
+        "登录尝试",
+        "登录失败记录",
+        "登录日志",
+        "后台任务",
+    ):
         assert name in page, name
-    for english in ("Axes", "Access attempts", "Access logs", "Tasks Database Backend", "Task"):
+    for english in (
+        "Evaluations",
+        "Indicators",
+        "Axes",
+        "Access attempts",
+        "Access logs",
+        "Tasks Database Backend",
+        "Task",
+    ):
         assert english not in page, english
 
 

@@ -57,8 +57,12 @@ class Fields(HTMLParser):
 
 def fields_of(client, evaluation) -> dict[str, list[str]]:
     """What a browser would post from the entry page, as the page stands."""
+    return fields_in(client.get(entry_url(evaluation)).content.decode())
+
+
+def fields_in(page: str) -> dict[str, list[str]]:
     parser = Fields()
-    parser.feed(client.get(entry_url(evaluation)).content.decode())
+    parser.feed(page)
     fields: dict[str, list[str]] = {}
     for name, value in parser.data:
         fields.setdefault(name, []).append(value)
@@ -225,20 +229,69 @@ def test_saving_a_draft_writes_what_changed(staff_client, sample, page_fields):
     assert row_named(sample, "巡管员使用率").history.count() == 1
 
 
-def test_an_error_keeps_everything_typed(staff_client, sample, page_fields):
+def test_a_draft_with_a_mistake_saves_every_valid_field(staff_client, sample, page_fields):
     fields = page_fields(staff_client, sample)
     row = row_named(sample, "设备使用准确率")
     other = row_named(sample, "设备使用率")
     fields[f"indicator-{row.pk}-points"] = ["2.005"]
+    fields[f"indicator-{row.pk}-name"] = ["设备使用准确率（修订）"]
     fields[f"indicator-{other.pk}-name"] = ["设备完好率"]
+    fields["budget-other-budget_amount"] = ["9O.00"]
+    fields["budget-fiscal-budget_amount"] = ["100"]
     response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
     assert response.status_code == 400
     page = response.content.decode()
     assert "分值最多保留两位小数。" in page
-    assert 'value="2.005"' in page and 'value="设备完好率"' in page
-    assert "有 1 处填写有误，未保存" in page
+    assert 'value="2.005"' in page and 'value="9O.00"' in page
+    assert 'value="设备完好率"' in page
+    assert "有 2 处填写有误，这些内容未保存，按您填写的原样保留在下方" in page
+    # The valid fields are saved, the wrong ones keep what was stored.
     other.refresh_from_db()
-    assert other.name == "设备使用率"
+    row.refresh_from_db()
+    assert other.name == "设备完好率"
+    assert (row.name, row.points) == ("设备使用准确率（修订）", Decimal("2.00"))
+    lines = {line.kind: line.budget_amount for line in sample.budget_lines.all()}
+    assert lines["fiscal"] == Decimal("100.00")
+    assert lines["other"] == Decimal("0.00")
+    sample.refresh_from_db()
+    assert f'name="version" value="{sample.version}"' in page
+    # Corrected from that page, it saves the rest.
+    fields = fields_in(page)
+    fields[f"indicator-{row.pk}-points"] = ["2.5"]
+    fields["budget-other-budget_amount"] = ["90.00"]
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.points == Decimal("2.50")
+    assert sample.budget_lines.get(kind="other").budget_amount == Decimal("90.00")
+
+
+def test_a_new_row_with_a_mistake_is_kept_and_saved_once(staff_client, sample, page_fields):
+    fields = page_fields(staff_client, sample)
+    category = IndicatorCategory.objects.get(group__evaluation=sample, name="数量指标")
+    fields["rows"].append("indicator-new1")
+    fields["indicator-new1-category"] = [f"category-{category.pk}"]
+    fields["indicator-new1-name"] = ["网格巡查次数"]
+    fields["indicator-new1-target"] = ["≥1200(次)"]
+    fields["indicator-new1-points"] = ["1,,5"]
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["submit"]})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "有 1 处填写有误，未提交；" in page
+    new = Indicator.objects.get(category=category, name="网格巡查次数")
+    assert new.points == Decimal("0.00")
+    # The page draws the saved row under its saved key, with the points as typed.
+    assert "indicator-new1" not in page
+    assert f'name="indicator-{new.pk}-points"' in page and 'value="1,,5"' in page
+    sample.refresh_from_db()
+    assert sample.status == "draft"
+    fields = fields_in(page)
+    fields[f"indicator-{new.pk}-points"] = ["1"]
+    response = staff_client.post(entry_url(sample), {**fields, "action": ["save"]})
+    assert response.status_code == 302
+    assert Indicator.objects.filter(category=category, name="网格巡查次数").count() == 1
+    new.refresh_from_db()
+    assert new.points == Decimal("1.00")
 
 
 def test_a_stale_version_is_refused_and_nothing_typed_is_lost(staff_client, sample, page_fields):

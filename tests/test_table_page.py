@@ -157,6 +157,39 @@ def test_home_lists_evaluations(staff_client, sample):
     assert "草稿" in page
 
 
+def test_home_says_who_acts_next(client, staff, reviewer, sample):
+    from evaluations import workflow
+
+    def next_steps() -> dict[str, str]:
+        steps = {}
+        for user in (staff, reviewer):
+            client.force_login(user)
+            page = client.get(reverse("home")).content.decode()
+            steps[user.username] = page.split('<span class="next-step')[1].split("</span>")[0]
+        return steps
+
+    assert next_steps() == {
+        "staff": ' yours">待您填报年初目标',
+        "reviewer": '">下一步：单位填报人填报年初目标',
+    }
+    workflow.submit(sample, by=staff)
+    assert next_steps() == {
+        "staff": '">下一步：区财政局审核人审核年初目标',
+        "reviewer": ' yours">待您审核年初目标',
+    }
+    workflow.return_for_revision(sample, by=reviewer, reason="请补充。")
+    assert next_steps()["staff"] == ' yours">待您修改年初目标'
+    workflow.submit(sample, by=staff)
+    workflow.approve(sample, by=reviewer)
+    assert next_steps()["staff"] == ' yours">待您填报年末自评'
+    workflow.submit(sample, by=staff)
+    workflow.approve(sample, by=reviewer)
+    assert next_steps() == {
+        "staff": '">已审核定稿，无需再办理',
+        "reviewer": '">已审核定稿，无需再办理',
+    }
+
+
 def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count(
     staff, reviewer, district
 ):

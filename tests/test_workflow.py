@@ -239,6 +239,57 @@ def test_reopen_is_for_admins_with_a_reason(sample, reviewer, manager, admin_use
         workflow.reopen(sample, by=admin_user, reason="再来")
 
 
+def test_one_form_rechecks_every_row_and_stays_open(client, sample, reviewer):
+    from django.urls import reverse
+
+    put(sample, Phase.RESULTS, Status.SUBMITTED)
+    client.force_login(reviewer)
+    table = reverse("evaluation_table", args=[sample.pk])
+    page = client.get(table).content.decode()
+    # The 投入管理 rows, which have no 三级 name, go by their 二级.
+    assert "投入管理指标 · 预算编审管理</th>" in page
+    assert (
+        page.count('name="review_score-')
+        == Indicator.objects.filter(category__group__evaluation=sample).count()
+    )
+    accuracy, budgeting = (
+        row(sample, "设备使用准确率"),
+        Indicator.objects.get(category__group__evaluation=sample, category__name="预算编审管理"),
+    )
+    fields = {"version": sample.version}
+    for indicator in Indicator.objects.filter(category__group__evaluation=sample):
+        fields[f"review_score-{indicator.pk}"] = ""
+        fields[f"review_opinion-{indicator.pk}"] = ""
+    fields[f"review_score-{accuracy.pk}"] = "1.5"
+    fields[f"review_opinion-{budgeting.pk}"] = "编审规范"
+    url = reverse("recheck_indicators", args=[sample.pk])
+    response = client.post(url, fields)
+    assert response["Location"] == table + "#recheck"
+    accuracy.refresh_from_db()
+    budgeting.refresh_from_db()
+    assert accuracy.review_score == Decimal("1.50")
+    assert budgeting.review_opinion == "编审规范"
+    assert ReviewEvent.objects.filter(evaluation=sample, action="recheck").count() == 2
+    page = client.get(table).content.decode()
+    assert "已保存 2 行的复核得分和意见。" in page
+    assert '<details class="recheck-forms" id="recheck">' in page  # opened by table.js
+
+    # A wrong score on one row: the error names it and no row is saved.
+    sample.refresh_from_db()
+    fields.update(
+        {
+            "version": sample.version,
+            f"review_score-{accuracy.pk}": "1",
+            f"review_score-{budgeting.pk}": "9",
+        }
+    )
+    client.post(url, fields)
+    page = client.get(table).content.decode()
+    assert "“预算编审管理”：复核得分不能超过分值 7.50。未保存任何一行。" in page
+    accuracy.refresh_from_db()
+    assert accuracy.review_score == Decimal("1.50")
+
+
 def test_recheck_keeps_the_reviewers_score_beside_the_units(sample, reviewer):
     put(sample, Phase.RESULTS, Status.SUBMITTED)
     indicator = row(sample, "设备使用准确率")
