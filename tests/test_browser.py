@@ -679,10 +679,12 @@ def test_every_page_fits_a_phone_and_passes_axe(
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
             ("not-found", "/evaluations/999999/"),
+            ("todo", "/todo/"),
         ],
         "reviewer": [
             ("home", "/"),
             ("queue", "/review/"),
+            ("reviewer-todo", "/todo/"),
             ("review", f"/evaluations/{waiting.pk}/"),
             ("recheck", f"/evaluations/{rechecked.pk}/#recheck"),
             ("overview", "/overview/"),
@@ -712,6 +714,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         "queue",
         "review",
         "overview",
+        "todo",
     }
     accessibility, layout = {}, {}
     POLICY_VIOLATIONS.clear()
