@@ -32,7 +32,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "evaluations.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -253,6 +253,9 @@ DEMO_DATA_ALLOWED = env_bool("DEMO_DATA_ALLOWED", DEBUG)
 PDF_FONT_FAMILIES = env_list(
     "PDF_FONT_FAMILIES", "Noto Serif CJK SC,Noto Sans CJK SC,HanaMinA,HanaMinB"
 )
+# Where the PDF keeps its cut of Noto Serif CJK SC (evaluations/pdf_fonts.py), made on
+# first use: writable by the web and worker processes.
+PDF_FONT_CACHE = os.environ.get("PDF_FONT_CACHE", str(BASE_DIR / ".cache" / "pdf-fonts"))
 
 LOGGING = {
     "version": 1,

@@ -215,7 +215,7 @@ def render_item(item_id: int) -> None:
 
 
 def describe_error(error: Exception) -> str:
-    # Loaded already: store_pdf imports it before anything else can raise.
+    # Imported here: WeasyPrint is loaded by the processes that render only.
     from .pdf import MissingGlyphs
 
     if isinstance(error, RenderTimeout | MissingGlyphs):
@@ -236,14 +236,14 @@ def store_evaluation_pdf(evaluation: Evaluation, *, timeout: float) -> tuple[str
     """`store_pdf` for an evaluation from `with_table()`; the render is interrupted
     after `timeout` seconds (RenderTimeout). The table page's download and the bulk
     export share these files: one render per version of the form."""
-    # WeasyPrint costs ~0.3 s to import: loaded by the processes that render only.
-    from .pdf import render_pdf
-
     fingerprint = table_fingerprint(evaluation)
     relative = pdf_path(fingerprint)
     path = Path(settings.EXPORT_ROOT) / relative
     if path.is_file():
         return str(relative), fingerprint, True
+    # WeasyPrint costs about 0.5 s to import: loaded when a PDF is drawn only.
+    from .pdf import render_pdf
+
     with time_limit(timeout, settings.EXPORT_KILL_GRACE):
         content = render_pdf(evaluation)
     write_atomically(path, content)
@@ -265,12 +265,24 @@ def table_fingerprint(evaluation: Evaluation) -> str:
 def drawing_version() -> str:
     digest = hashlib.sha256()
     for name in PDF_TEMPLATES:
-        digest.update(Path(get_template(name).origin.name).read_bytes())
+        digest.update(template_path(name).read_bytes())
     digest.update(Path(__file__).with_name("pdf.py").read_bytes())
+    digest.update(Path(__file__).with_name("pdf_fonts.py").read_bytes())
     # The PDF writes its numbers with these formatters.
     digest.update(Path(__file__).with_name("numbers.py").read_bytes())
     digest.update(",".join(settings.PDF_FONT_FAMILIES).encode("utf-8"))
     return digest.hexdigest()
+
+
+def template_path(name: str) -> Path:
+    """The file of a template of the project's own folder, found without starting the
+    template engine: starting it imports every templatetags module of the apps (the
+    entry page's and all they import), most of the time a command such as
+    export_evaluation takes to serve a PDF drawn before."""
+    for folder in settings.TEMPLATES[0]["DIRS"]:
+        if (path := Path(folder) / name).is_file():
+            return path
+    return Path(get_template(name).origin.name)
 
 
 @contextlib.contextmanager

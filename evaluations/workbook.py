@@ -507,7 +507,15 @@ def render_xlsx(evaluation: Evaluation) -> bytes:
                 number_format = None if part else _weight_format(group.weight)
                 put(first, c["weight"], weight, to_row=end, number_format=number_format)
             if group.note:
-                put(first, c["name"], group.note, to_row=end, alignment=LEFT)
+                # The group's one 三级 cell (投入管理): a label like the others.
+                put(
+                    first,
+                    c["name"],
+                    group.note,
+                    to_row=end,
+                    alignment=LEFT,
+                    number_format=CONTINUED_FORMAT if part else None,
+                )
         for category in group.categories:
             for part, (first, end) in enumerate(_parts(row, category.rowspan, page_starts)):
                 put(

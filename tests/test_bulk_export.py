@@ -543,6 +543,15 @@ def test_export_pages_wrong_method(client, admin_user):
     assert client.delete("/exports/").status_code == 405
 
 
+def test_the_drawing_version_reads_the_templates_get_template_finds():
+    from django.template.loader import get_template
+
+    from evaluations.bulk_export import PDF_TEMPLATES, template_path
+
+    for name in PDF_TEMPLATES:
+        assert template_path(name) == Path(get_template(name).origin.name)
+
+
 def test_the_drawing_version_covers_the_number_formatters(monkeypatch):
     # The PDF writes 分值, 得分 and amounts with evaluations/numbers.py: a change
     # there must not let an export reuse PDFs drawn before it.

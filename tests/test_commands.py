@@ -1,5 +1,9 @@
 """load_demo and export_evaluation, as run from a shell."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
@@ -116,3 +120,37 @@ def test_the_demo_keeps_next_years_indicator_library(db):
     assert [row.points for row in points] == [
         Decimal(value) for value in ["7.50", "10.20", "4.50", "0.90", "3.00", "2.40", "1.50"]
     ]
+
+
+START_UP = """
+import sys
+import django
+
+django.setup()
+from django.contrib import admin
+from django.core import checks
+
+from evaluations.bulk_export import drawing_version
+
+drawing_version()  # what serving a PDF drawn before needs
+modules = ("evaluations.admin", "evaluations.entry", "openpyxl", "weasyprint")
+loaded = [name for name in modules if name in sys.modules]
+registered = len(admin.site._registry)
+checks.run_checks(tags=[checks.Tags.admin])
+print(loaded, registered, len(admin.site._registry) > 10)
+"""
+
+
+def test_a_command_starts_without_the_admin_and_the_checks_still_see_it(settings):
+    # The admin's modules (import-export, openpyxl, every view) load with the URLconf,
+    # the entry page's with the template engine: a command that serves a PDF drawn
+    # before starts without them. The admin checks load the admin's.
+    result = subprocess.run(
+        [sys.executable, "-c", START_UP],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split("\n")[0] == "[] 0 True"

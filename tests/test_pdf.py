@@ -4,6 +4,8 @@ and how a long table breaks across pages."""
 import io
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -17,10 +19,11 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageChops
 from weasyprint.text import ffi
 
-from evaluations import pdf
+from evaluations import pdf, pdf_fonts
 from evaluations.bulk_export import store_pdf
 from evaluations.demo import sample_data
 from evaluations.models import BudgetLine, Evaluation
@@ -129,8 +132,118 @@ def test_pages_footer_title_status_and_size(sample):
     assert reader.metadata.title == (
         "上海市闵行区浦锦街道城市运行管理中心 2023年度 部门（单位）整体支出绩效自评表"
     )
-    # Subset fonts: a whole CJK font would be tens of megabytes.
-    assert len(content) < 300_000
+    # Subset fonts (a whole CJK font would be tens of megabytes), drawn from a cut of
+    # few glyph slots (pdf_fonts.py).
+    assert len(content) <= 200_000
+
+
+def embedded_fonts(content: bytes) -> dict[str, int]:
+    """The PDF's embedded fonts by name, each with its number of glyph slots."""
+    fonts = {}
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            program = descriptor.get("/FontFile3") or descriptor["/FontFile2"]
+            name = str(font["/BaseFont"]).split("+", 1)[1]
+            fonts[name] = len(TTFont(io.BytesIO(program.get_object().get_data())).getGlyphOrder())
+    return fonts
+
+
+def test_the_sample_is_drawn_from_the_cut_of_few_glyph_slots(sample):
+    # The whole Noto Serif CJK embedded with 63,164 slots, most of them empty: 227 KB.
+    fonts = embedded_fonts(pdf_of(sample))
+    assert list(fonts) == ["Noto-Serif-CJK-SC-GB2312"]
+    assert fonts["Noto-Serif-CJK-SC-GB2312"] <= 8_200
+
+
+def png_pages(content: bytes, folder: Path, name: str) -> list[Image.Image]:
+    (folder / f"{name}.pdf").write_bytes(content)
+    subprocess.run(
+        ["pdftoppm", "-r", "100", "-png", folder / f"{name}.pdf", folder / name], check=True
+    )
+    return [Image.open(path).convert("RGB") for path in sorted(folder.glob(f"{name}-*.png"))]
+
+
+def test_the_cut_draws_the_sample_exactly_as_the_whole_font(sample, monkeypatch, tmp_path):
+    Evaluation.objects.filter(pk=sample.pk).update(  # approved: no time of drawing printed
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    cut = pdf_of(sample)
+    monkeypatch.setattr(pdf, "cut_font_stylesheet", lambda: None)
+    whole = pdf_of(sample)
+    assert list(embedded_fonts(whole)) == ["Noto-Serif-CJK-SC"]
+    pages = png_pages(cut, tmp_path, "cut")
+    assert len(pages) == 2
+    for page, other in zip(pages, png_pages(whole, tmp_path, "whole"), strict=True):
+        assert ImageChops.difference(page, other).getbbox() is None
+
+
+def test_the_stylesheet_without_pseudo_element_rules_draws_as_weasyprints_own(
+    district, monkeypatch, tmp_path
+):
+    data = sample_data()
+    data["target_text"] = (
+        "<p>目标：</p><ul><li>做实处置网格</li></ul><ol><li>提升治理能力</li></ol>"
+    )
+    evaluation = make_evaluation(make_unit("LIST", "列表测试单位", district), data=data)
+    Evaluation.objects.filter(pk=evaluation.pk).update(  # approved: no time of drawing printed
+        phase=Evaluation.Phase.RESULTS, status=Evaluation.Status.APPROVED
+    )
+    ours = pdf_of(evaluation)
+    assert "• 做实处置网格" in page_texts(ours)[0] and "1. 提升治理能力" in page_texts(ours)[0]
+    monkeypatch.setattr(pdf, "FormHTML", pdf.HTML)
+    weasyprints = pdf_of(evaluation)
+    pages = png_pages(ours, tmp_path, "ours")
+    assert len(pages) == 2
+    for page, other in zip(pages, png_pages(weasyprints, tmp_path, "weasyprint"), strict=True):
+        assert ImageChops.difference(page, other).getbbox() is None
+
+
+def test_characters_outside_the_cut_come_from_the_whole_font(district, caplog):
+    # 堃 and 䶮 are not GB 2312 characters: the whole font draws them.
+    unit = make_unit("RARE", f"上海市{RARE}街道城市运行管理中心", district)
+    caplog.set_level(logging.WARNING, logger="weasyprint")
+
+    content = pdf_of(make_evaluation(unit))
+
+    assert weasyprint_warnings(caplog) == []
+    assert f"上海市{RARE}街道" in page_texts(content)[0]
+    fonts = embedded_fonts(content)
+    assert {"Noto-Serif-CJK-SC-GB2312", "Noto-Serif-CJK-SC"} <= set(fonts), fonts
+
+
+def test_the_cut_holds_gb2312_and_its_own_family(settings):
+    path = pdf_fonts.cut_font_path()
+    assert path is not None and path.is_relative_to(settings.PDF_FONT_CACHE)
+    font = TTFont(path)
+    assert font["name"].getDebugName(1) == "Noto Serif CJK SC GB2312"
+    cmap = font.getBestCmap()
+    for character in "部门单位整体支出绩效自评表（续）≥≤％0123456789.①、。":
+        assert ord(character) in cmap, character
+    assert ord("堃") not in cmap
+    assert "vmtx" not in font  # horizontal text only
+    # Its family in the PDF's list stands right before the whole font's.
+    assert pdf.font_families() == (
+        '"Noto Serif CJK SC GB2312", "Noto Serif CJK SC", "Noto Sans CJK SC", '
+        '"HanaMinA", "HanaMinB", serif'
+    )
+
+
+def test_the_cut_is_made_again_for_another_version_of_the_font(tmp_path):
+    source = tmp_path / "font.ttc"
+    source.write_bytes(b"one")
+    first = pdf_fonts.cached_name(source, 2)
+    assert pdf_fonts.cached_name(source, 2) == first
+    assert pdf_fonts.cached_name(source, 1) != first
+    source.write_bytes(b"another")
+    assert pdf_fonts.cached_name(source, 2) != first
+
+
+def test_no_cut_without_the_font_it_is_cut_from():
+    assert pdf_fonts.source_font("No Such Font Family") is None
+    path, index = pdf_fonts.source_font()
+    assert path.is_file() and index >= 0
 
 
 def test_harfbuzz_subsetting_is_loaded():
@@ -344,6 +457,25 @@ def test_block_longer_than_a_page_repeats_its_labels(district):
     assert_header_before_rows(pages, r"三级指标\d")
 
 
+def test_a_group_with_one_note_cell_repeats_it_with_continued(district):
+    data = sample_data()
+    # 投入管理, its 三级 column one merged note, made longer than a page.
+    investment = data["groups"][0]
+    investment["categories"] = [
+        {**investment["categories"][0], "name": f"预算管理{number}"} for number in range(60)
+    ]
+    unit = make_unit("NOTE", "长投入管理测试单位", district)
+
+    pages = page_texts(pdf_of(make_evaluation(unit, data=data)))
+
+    continued = [text for text in pages[2:] if "预算管理" in text]
+    assert continued
+    for text in continued:
+        # Text extraction interleaves the two cells; each ends in its own （续）.
+        assert text.count("（续）") == 2, text
+        assert "根据沪财预" in text
+
+
 def test_a_plan_that_still_runs_over_is_planned_again_with_more_slack(district, monkeypatch):
     data = with_a_long_block()
     evaluation = make_evaluation(make_unit("OVER", "超页单位", district), data=data)
@@ -485,6 +617,49 @@ def test_export_command_writes_the_pdf(sample, tmp_path):
     reader = pypdf.PdfReader(output)
     assert "2023年度" in reader.metadata.title
     assert "99.92" in reader.pages[0].extract_text()
+
+
+def test_export_command_reuses_the_pdf_drawn_for_this_version(sample, tmp_path, settings, renders):
+    settings.EXPORT_ROOT = tmp_path / "exports"
+    outputs = [tmp_path / "first.pdf", tmp_path / "second.pdf", tmp_path / "changed.pdf"]
+
+    def export(output):
+        call_command(
+            "export_evaluation", unit=sample.unit.code, year=2023, format="pdf", output=str(output)
+        )
+
+    export(outputs[0])
+    export(outputs[1])
+    assert renders == [sample.pk]
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    Evaluation.objects.filter(pk=sample.pk).update(subordinate_unit_count=3)
+    export(outputs[2])
+    assert renders == [sample.pk, sample.pk]
+    assert "下属单位个数 3" in page_texts(outputs[2].read_bytes())[0]
+
+
+def test_weasyprint_loads_its_libraries_without_running_programs():
+    # ctypes.util.find_library runs ldconfig, gcc and ld for every library name that
+    # does not load as given: a third of a second of every process that draws a PDF.
+    count = (
+        "import sys; runs = []; "
+        "sys.addaudithook(lambda event, args: runs.append(args) if event == 'subprocess.Popen' else None); "
+        "import {module}; from weasyprint.text import ffi; "
+        "assert ffi.pango and ffi.harfbuzz_subset; print(len(runs))"
+    )
+
+    def programs_run(module: str) -> int:
+        result = subprocess.run(
+            [sys.executable, "-c", count.format(module=module)],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(result.stdout)
+
+    assert programs_run("weasyprint") > 0
+    assert programs_run("evaluations.pdf_libraries") == 0
 
 
 def test_faults_are_printed(sample):

@@ -249,6 +249,27 @@ def test_a_label_crossing_a_page_break_is_repeated_with_continued(unit):
     assert len({name for name in names if name}) == 4  # reads back as four groups
 
 
+def test_a_group_with_one_note_cell_repeats_it_with_continued(unit):
+    from evaluations.demo import sample_data
+
+    data = sample_data()
+    # 投入管理, its 三级 column one merged note, made longer than a page.
+    investment = data["groups"][0]
+    investment["categories"] = [
+        {**investment["categories"][0], "name": f"预算管理{number}"} for number in range(60)
+    ]
+    sheet = load(exported(make_evaluation(unit, year=2024, data=data))).active
+    breaks = [page_break.id for page_break in sheet.row_breaks.brk]
+    continued = [row + 1 for row in breaks if sheet.cell(row + 1, 1).value == "投入管理指标"]
+    assert continued
+    for row in continued:
+        for column in (1, 4):
+            assert sheet.cell(row, column).number_format == '@"（续）"', (row, column)
+        assert sheet.cell(row, 4).value == investment["note"]  # reads back unchanged
+    first = find_row(sheet, 1, "投入管理指标")
+    assert sheet.cell(first, 4).number_format == "General"
+
+
 def test_the_consistency_faults_have_a_sheet_of_their_own(sample):
     assert load(exported(sample)).sheetnames == ["自评表"]  # consistent: no such sheet
     Indicator.objects.filter(category__group__evaluation=sample, name="设备使用率").update(

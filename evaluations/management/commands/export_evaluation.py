@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -15,10 +16,15 @@ def render_html(evaluation: Evaluation) -> bytes:
 
 
 def render_pdf(evaluation: Evaluation) -> bytes:
-    # WeasyPrint costs a noticeable share of a cold command: loaded only for PDFs.
-    from evaluations.pdf import render_pdf
+    """The PDF of this version of the form: the one the table page's download or the
+    bulk export drew already, or drawn now and kept for them (EXPORT_ROOT)."""
+    from evaluations.bulk_export import RenderTimeout, store_evaluation_pdf
 
-    return render_pdf(evaluation)
+    try:
+        relative, _, _ = store_evaluation_pdf(evaluation, timeout=settings.EXPORT_RENDER_TIMEOUT)
+    except RenderTimeout as error:
+        raise CommandError(str(error)) from error
+    return (Path(settings.EXPORT_ROOT) / relative).read_bytes()
 
 
 def render_xlsx(evaluation: Evaluation) -> bytes:
@@ -32,6 +38,9 @@ FORMATS = {"html": render_html, "pdf": render_pdf, "xlsx": render_xlsx}
 
 class Command(BaseCommand):
     help = "导出一个单位某年度的自评表（指定 --project 时为该项目的项目支出绩效自评表）"
+    # The system checks import every view and admin module: a good part of a cold
+    # start, for a command that needs none of them. `manage.py check` runs them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--unit", required=True, help="单位编码或完整的单位名称")
