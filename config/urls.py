@@ -15,6 +15,7 @@ admin.site.login_form = AdminLoginForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("review/", views.review_queue, name="review_queue"),
+    path("todo/", views.todo_list, name="todo"),
     path("evaluations/start/", views.start_evaluation, name="start_evaluation"),
     path("evaluations/start/confirm/", views.start_year_confirm, name="start_year_confirm"),
     path("projects/add/", views.add_project, name="add_project"),
@@ -42,6 +43,16 @@ urlpatterns = [
         "evaluations/<int:evaluation_id>/approve/",
         views.approve_evaluation,
         name="approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/first/approve/",
+        views.first_approve_evaluation,
+        name="first_approve_evaluation",
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/first/return/",
+        views.first_return_evaluation,
+        name="first_return_evaluation",
     ),
     path(
         "evaluations/<int:evaluation_id>/reopen/", views.reopen_evaluation, name="reopen_evaluation"

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from .models import Evaluation, EvaluationQuerySet, ExportJob, Project, Unit
-from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF, roles_of
+from .roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF, roles_of
 
 # The longest username an account can have (auth.User.username's column).
 
@@ -38,6 +38,17 @@ def is_district_reviewer(user, evaluation: Evaluation) -> bool:
     return evaluation.unit.district.reviewers.filter(pk=user.pk).exists()
 
 
+def is_parent_member(user, evaluation: Evaluation) -> bool:
+    """A member of the unit's 主管部门 (its Unit.staff)."""
+    if getattr(evaluation, "relations_user_id", None) == user.pk:
+        return evaluation.user_is_parent_member
+    parent_id = evaluation.unit.parent_id
+    return (
+        parent_id is not None
+        and Unit.staff.through.objects.filter(unit_id=parent_id, user_id=user.pk).exists()
+    )
+
+
 def is_admin(user) -> bool:
     return ROLE_ADMIN in roles_of(user)
 
@@ -50,6 +61,16 @@ def can_fill(user, evaluation: Evaluation) -> bool:
 def can_review(user, evaluation: Evaluation) -> bool:
     """Return, approve and re-check: a 审核人 of the unit's district."""
     return ROLE_REVIEWER in roles_of(user) and is_district_reviewer(user, evaluation)
+
+
+def can_review_first(user, evaluation: Evaluation) -> bool:
+    """主管部门初审 (pass on to the district, or return to the unit): a 主管部门审核人
+    who belongs to the unit's 主管部门."""
+    return ROLE_PARENT_REVIEWER in roles_of(user) and is_parent_member(user, evaluation)
+
+
+def is_parent_reviewer(user) -> bool:
+    return ROLE_PARENT_REVIEWER in roles_of(user)
 
 
 def can_reopen(user, evaluation: Evaluation) -> bool:

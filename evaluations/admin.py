@@ -37,7 +37,7 @@ from .models import (
     clean_rich_text,
 )
 from .resources import ProjectResource, UnitResource, UserResource, districts_open_to_import
-from .roles import ROLE_STAFF, ROLES
+from .roles import ROLE_PARENT_REVIEWER, ROLE_STAFF, ROLES
 from .xlsx import SafeXLSX, WorkbookError
 
 
@@ -225,7 +225,7 @@ class ReachCheckedAdmin(admin.ModelAdmin):
 
 @admin.register(District)
 class DistrictAdmin(ReachCheckedAdmin):
-    list_display = ["code", "name"]
+    list_display = ["code", "name", "parent_review"]
     search_fields = ["code", "name"]
     filter_horizontal = ["reviewers"]
     reach_field = "reviewers"
@@ -246,14 +246,15 @@ class UnitAdmin(XlsxImportExportMixin, ReachCheckedAdmin):
         form_class = super().get_form(request, obj, change=change, **kwargs)
         if "staff" in form_class.base_fields:
             field = form_class.base_fields["staff"]
-            offered = (
-                Q(groups__name=ROLE_STAFF) | Q(units=obj) if obj else Q(groups__name=ROLE_STAFF)
-            )
+            # A 主管部门's members include its 主管部门审核人 (the first level of review).
+            roles = Q(groups__name__in=[ROLE_STAFF, ROLE_PARENT_REVIEWER])
+            offered = roles | Q(units=obj) if obj else roles
 
             class StaffChoices(ModelChoiceIterator):
-                """Offers 填报人 (and whoever the unit already has): reviewers and 管理员
-                fill no unit's form. The field still accepts any user, so that adding
-                someone else is refused in words by the checks of `ReachCheckedAdmin`."""
+                """Offers 填报人 and 主管部门审核人 (and whoever the unit already has):
+                district reviewers and 管理员 belong to no unit. The field still accepts
+                any user, so that adding someone else is refused in words by the checks
+                of `ReachCheckedAdmin`."""
 
                 def __init__(self, field):
                     super().__init__(field)

@@ -24,7 +24,7 @@ from indicators.models import (
 from . import workflow
 from .kinds import DEFAULT_BUDGET_POINTS, FormKind
 from .models import BudgetLine, District, Evaluation, Project, Unit
-from .roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
+from .roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
 PROJECTS_PATH = Path(__file__).parent / "demo_data" / "projects_2023.json"
@@ -42,8 +42,11 @@ DEMO_STAFF = DemoUser("pujin_staff", "Pujin-Demo-2023", "浦锦城运中心填�
 DEMO_REVIEWER = DemoUser(
     "minhang_reviewer", "Minhang-Review-2023", "闵行区财政局审核人", ROLE_REVIEWER
 )
+DEMO_STREET_REVIEWER = DemoUser(
+    "pujin_street_reviewer", "Pujin-Street-2023", "浦锦街道主管部门审核人", ROLE_PARENT_REVIEWER
+)
 DEMO_ADMIN = DemoUser("admin", "Admin-Demo-2023", "系统管理员", ROLE_ADMIN)
-DEMO_USERS = (DEMO_STAFF, DEMO_REVIEWER, DEMO_ADMIN)
+DEMO_USERS = (DEMO_STAFF, DEMO_STREET_REVIEWER, DEMO_REVIEWER, DEMO_ADMIN)
 
 
 # 投入管理指标: each 二级's base share of the 一级, in percent. The sample's points
@@ -157,7 +160,10 @@ def load_demo() -> tuple[Evaluation, bool]:
         # The groups come from a migration; a user keeps any other group given since.
         user.groups.add(Group.objects.get(name=demo.role))
     unit.staff.add(users[DEMO_STAFF])
+    # The 主管部门审核人 belongs to the street office, over the sample's unit.
+    parent.staff.add(users[DEMO_STREET_REVIEWER])
     district.reviewers.add(users[DEMO_REVIEWER])
+    first_level, second_level = users[DEMO_STREET_REVIEWER], users[DEMO_REVIEWER]
 
     evaluation = Evaluation.objects.filter(
         unit=unit, kind=FormKind.OVERALL, year=data["year"]
@@ -171,12 +177,16 @@ def load_demo() -> tuple[Evaluation, bool]:
             result_text=data["result_text"],
         )
         fill_evaluation(evaluation, data)
-        # The sample as it really went, through the real verbs: targets submitted and
-        # approved, the self-evaluation submitted and waiting for the district's review.
+        # The sample as it went, through the real verbs and both levels: targets
+        # submitted, passed by the street and approved by the district; the
+        # self-evaluation submitted and waiting for the street's first check.
         workflow.submit(evaluation, by=users[DEMO_STAFF])
-        workflow.approve(evaluation, by=users[DEMO_REVIEWER])
+        workflow.approve_first(evaluation, by=first_level)
+        workflow.approve(evaluation, by=second_level)
         workflow.submit(evaluation, by=users[DEMO_STAFF])
-    load_demo_projects(unit, staff=users[DEMO_STAFF], reviewer=users[DEMO_REVIEWER])
+    load_demo_projects(
+        unit, staff=users[DEMO_STAFF], first_level=first_level, reviewer=second_level
+    )
     # Next year's 指标库 of both kinds, so "按指标库新建" works in the demo at once.
     next_year = data["year"] + 1
     if not IndicatorTemplate.objects.filter(form_kind=FormKind.OVERALL, year=next_year).exists():
@@ -187,10 +197,11 @@ def load_demo() -> tuple[Evaluation, bool]:
     return evaluation, created
 
 
-def load_demo_projects(unit: Unit, *, staff, reviewer) -> list[Evaluation]:
+def load_demo_projects(unit: Unit, *, staff, first_level, reviewer) -> list[Evaluation]:
     """The demo's projects of `unit` and their forms of the year: the first as far as
-    the overall form (results submitted, waiting for the district), the second with
-    its targets approved and its results still to fill. Existing forms are kept."""
+    the overall form (results submitted, waiting for the 主管部门's first check), the
+    second with its targets approved and its results still to fill. Existing forms
+    are kept."""
     data = project_data()
     forms = []
     for project_data_ in data["projects"]:
@@ -216,6 +227,7 @@ def load_demo_projects(unit: Unit, *, staff, reviewer) -> list[Evaluation]:
             )
             fill_evaluation(form, project_data_)
             workflow.submit(form, by=staff)
+            workflow.approve_first(form, by=first_level)
             workflow.approve(form, by=reviewer)
             if project_data_["stage"] == "results-submitted":
                 workflow.submit(form, by=staff)

@@ -2,11 +2,13 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 
 import nh3
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
@@ -144,6 +146,13 @@ class District(CheckedText):
         default=False,
         help_text="不勾选时，项目清单只由管理员导入或添加",
     )
+    # On by default: it changes nothing until a 主管部门 has a 主管部门审核人, and a
+    # district that reviews everything itself turns it off.
+    parent_review = models.BooleanField(
+        "主管部门初审",
+        default=True,
+        help_text="勾选时，有主管部门审核人的主管部门先初审其下属单位的自评表，再送区财政审核",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "区"
@@ -254,8 +263,8 @@ class EvaluationQuerySet(models.QuerySet):
         )
 
     def with_relations_to(self, user) -> "EvaluationQuerySet":
-        """Annotates whether `user` is staff of the unit and a reviewer of its district,
-        so access checks on a fetched evaluation cost no query."""
+        """Annotates whether `user` is staff of the unit, a member of its 主管部门 and a
+        reviewer of its district, so access checks on a fetched evaluation cost no query."""
         return self.annotate(
             relations_user_id=Value(user.pk),
             user_is_unit_staff=Exists(
@@ -264,6 +273,11 @@ class EvaluationQuerySet(models.QuerySet):
             user_is_district_reviewer=Exists(
                 District.reviewers.through.objects.filter(
                     district_id=OuterRef("unit__district_id"), user_id=user.pk
+                )
+            ),
+            user_is_parent_member=Exists(
+                Unit.staff.through.objects.filter(
+                    unit_id=OuterRef("unit__parent_id"), user_id=user.pk
                 )
             ),
         )
@@ -293,6 +307,37 @@ class EvaluationQuerySet(models.QuerySet):
             .order_by("submitted_at", "unit__code")
         )
 
+    def with_scores(self) -> "EvaluationQuerySet":
+        """Annotated in SQL with `total_score` (Σ 得分 of the indicators, None before any)
+        and, once the district re-checked a row, `review_total` (复核总分: its score where
+        it re-checked, the unit's elsewhere) and `review_difference`. Lists (queue,
+        to-do) read these; the table page computes the same from the tree."""
+        # By name: the app `indicators` imports this module.
+        indicator_model = apps.get_model("indicators", "Indicator")
+        indicators = indicator_model.objects.filter(
+            category__group__evaluation=OuterRef("pk")
+        ).order_by()
+        money = models.DecimalField(max_digits=16, decimal_places=2)
+        totals = indicators.values("category__group__evaluation").annotate(total=Sum("score"))
+        rechecked = (
+            indicators.filter(review_score__isnull=False)
+            .values("category__group__evaluation")
+            .annotate(delta=Sum(F("review_score") - Coalesce("score", Value(Decimal("0")))))
+        )
+        return self.annotate(
+            total_score=Subquery(totals.values("total")[:1], output_field=money),
+            review_difference=Subquery(rechecked.values("delta")[:1], output_field=money),
+        ).annotate(
+            review_total=Case(
+                When(
+                    review_difference__isnull=False,
+                    then=Coalesce("total_score", Value(Decimal("0"))) + F("review_difference"),
+                ),
+                default=None,
+                output_field=money,
+            )
+        )
+
     def with_table(self) -> "EvaluationQuerySet":
         """Everything the official table draws, in a fixed number of queries. The
         hierarchy's models (app `indicators`) are parts of an evaluation and import
@@ -306,6 +351,15 @@ class EvaluationQuerySet(models.QuerySet):
 class EvaluationPhase(models.TextChoices):
     TARGETS = "targets", "年初目标"
     RESULTS = "results", "年末自评"
+
+
+class ReviewLevel(models.TextChoices):
+    """The places of the review chain 填报 → 主管部门初审 → 区财政审核."""
+
+    UNIT = "unit", "单位填报"
+    PARENT = "parent", "主管部门初审"
+    DISTRICT = "district", "区财政审核"
+    ADMIN = "admin", "管理员"
 
 
 class EvaluationStatus(models.TextChoices):
@@ -328,11 +382,12 @@ class Evaluation(CheckedText):
 
     Phase = EvaluationPhase
     Status = EvaluationStatus
+    Level = ReviewLevel
 
     # 再复核: what a reviewer records on a submitted results phase.
     RECHECK_FIELDS = {"indicator": ("review_score", "review_opinion")}
     # Written by the workflow only.
-    WORKFLOW_FIELDS = ("phase", "status", "version")
+    WORKFLOW_FIELDS = ("phase", "status", "version", "review_level")
     RICH_TEXT_FIELDS = ("target_text", "result_text")
     EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
 
@@ -354,6 +409,16 @@ class Evaluation(CheckedText):
     year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
     phase = models.CharField("阶段", max_length=20, choices=Phase, default=Phase.TARGETS)
     status = models.CharField("状态", max_length=20, choices=Status, default=Status.DRAFT)
+    # Which level holds a submitted phase: the 主管部门 (初审) or the district. Read only
+    # while the status is 已提交; the workflow sets it on every step of the chain.
+    review_level = models.CharField(
+        "审核环节",
+        max_length=20,
+        choices=[
+            (level.value, level.label) for level in (ReviewLevel.PARENT, ReviewLevel.DISTRICT)
+        ],
+        default=ReviewLevel.DISTRICT,
+    )
     version = models.PositiveIntegerField(
         "版本", default=1, help_text="每次保存加一；带着旧版本号的保存会被拒绝"
     )
@@ -409,6 +474,10 @@ class Evaluation(CheckedText):
             models.CheckConstraint(
                 condition=~Q(phase=EvaluationPhase.TARGETS, status=EvaluationStatus.APPROVED),
                 name="evaluation_targets_not_left_approved",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_level__in=[ReviewLevel.PARENT, ReviewLevel.DISTRICT]),
+                name="evaluation_review_level_known",
             ),
         ]
 
@@ -496,9 +565,18 @@ class Evaluation(CheckedText):
             return ()
         return self.layout.phase_fields[self.phase].get(model_name, ())
 
+    @property
+    def held_by(self) -> str:
+        """The level that holds the form now (`ReviewLevel`), or "" once it is final."""
+        if self.status == self.Status.SUBMITTED:
+            return self.review_level
+        if self.status == self.Status.APPROVED:
+            return ""
+        return ReviewLevel.UNIT
+
     def recheck_fields(self, model: type[models.Model] | str) -> tuple[str, ...]:
         model_name = model if isinstance(model, str) else model._meta.model_name
-        if self.phase == self.Phase.RESULTS and self.status == self.Status.SUBMITTED:
+        if self.phase == self.Phase.RESULTS and self.held_by == ReviewLevel.DISTRICT:
             return self.RECHECK_FIELDS.get(model_name, ())
         return ()
 
@@ -717,8 +795,13 @@ class ReviewEvent(CheckedText):
     evaluation = models.ForeignKey(
         Evaluation, models.CASCADE, related_name="review_events", verbose_name="自评表"
     )
+    Level = ReviewLevel
+
     action = models.CharField("操作", max_length=20, choices=Action)
     phase = models.CharField("阶段", max_length=20, choices=Evaluation.Phase)
+    # Where in the chain the step was taken, and who holds the form after it.
+    level = models.CharField("环节", max_length=20, choices=ReviewLevel, blank=True)
+    to_level = models.CharField("送至", max_length=20, choices=ReviewLevel, blank=True)
     from_status = models.CharField("原状态", max_length=20, choices=Evaluation.Status)
     to_status = models.CharField("新状态", max_length=20, choices=Evaluation.Status)
     actor = models.ForeignKey(

@@ -32,6 +32,17 @@ def two_places(value: Decimal | None) -> str:
     return f"{Decimal(value):.2f}"
 
 
+def signed_difference(value: Decimal | None) -> str:
+    """复核总分 − 自评总分 with its sign: +1.50, −2, 0."""
+    if value is None:
+        return ""
+    value = Decimal(value)
+    if not value:
+        return "0"
+    sign = "+" if value > 0 else "−"
+    return sign + whole_or_two_places(abs(value))
+
+
 def whole_or_two_places(value: Decimal | None) -> str:
     """权重 and the totals, as the form prints them: 30, 100, 96 — but 95.50."""
     if value is None:

@@ -29,7 +29,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 from openpyxl.styles import Alignment, Font
 
@@ -120,6 +120,19 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
         .annotate(total=Sum("score"))
         .values("total")
     )
+    # 再复核: Σ (复核得分 − 得分) over the rows the district re-checked, None before any.
+    review_differences = (
+        Indicator.objects.filter(
+            category__group__evaluation__unit=OuterRef("pk"),
+            category__group__evaluation__year=year,
+            category__group__evaluation__kind=FormKind.OVERALL,
+            review_score__isnull=False,
+        )
+        .order_by()
+        .values("category__group__evaluation")
+        .annotate(delta=Sum(F("review_score") - Coalesce("score", Value(Decimal("0")))))
+        .values("delta")
+    )
     stage_order = Case(
         *[When(stage=key, then=Value(position)) for position, (key, _) in enumerate(STAGES)],
         output_field=IntegerField(),
@@ -145,6 +158,7 @@ def with_year(units: QuerySet[Unit], year: int) -> QuerySet[Unit]:
             budget_total=budget_total("budget_amount"),
             executed_total=budget_total("executed_amount"),
             total_score=Subquery(scores[:1], output_field=MONEY),
+            review_difference=Subquery(review_differences[:1], output_field=MONEY),
         )
         .annotate(
             stage_order=stage_order,
@@ -239,6 +253,9 @@ class OverviewRow:
     updated_at: object
     # The approved form's sealed PDF: None before approval, else whether it is there.
     sealed: bool | None = None
+    # 再复核: 复核总分 and its difference from 总得分, None before any re-checked row.
+    review_total: Decimal | None = None
+    review_difference: Decimal | None = None
 
 
 def phase_labels(phase: str | None, status: str | None) -> tuple[str, str]:
@@ -278,6 +295,10 @@ def describe(unit: Unit) -> OverviewRow:
         sealed=unit.has_sealed
         if (unit.phase, unit.status) == (Phase.RESULTS, Status.APPROVED)
         else None,
+        review_total=None
+        if unit.review_difference is None
+        else (unit.total_score or Decimal("0")) + unit.review_difference,
+        review_difference=unit.review_difference,
     )
 
 

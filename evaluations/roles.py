@@ -8,7 +8,7 @@ A user's rights are their role group (填报人, 审核人, 管理员), the admi
   makes themselves a reviewer, a 填报人 or staff of the admin;
 - a 管理员 who is not a superuser changes neither a superuser nor another 管理员
   (password, rights, deletion), and does not grant or revoke 管理员 or superuser;
-- one user holds one role: 填报人, 审核人 or 管理员, never two (a superuser counts
+- one user holds one role: 填报人, 主管部门审核人, 审核人 or 管理员, never two (a superuser counts
   as 管理员). The 审核人 approves what the 填报人 submitted and the 管理员 reopens
   approved forms and keeps the users; each is another person.
 
@@ -29,7 +29,10 @@ from django.contrib.contenttypes.models import ContentType
 ROLE_STAFF = "填报人"
 ROLE_REVIEWER = "审核人"
 ROLE_ADMIN = "管理员"
-ROLES = (ROLE_STAFF, ROLE_REVIEWER, ROLE_ADMIN)
+# The first level of the review: a member (Unit.staff) of a 主管部门 who checks the
+# forms of the units under it before the district sees them.
+ROLE_PARENT_REVIEWER = "主管部门审核人"
+ROLES = (ROLE_STAFF, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_ADMIN)
 
 
 def roles_of(user) -> frozenset[str]:
@@ -84,7 +87,8 @@ def combination_refusal(roles: set[str] | frozenset[str], is_superuser: bool) ->
     held = [role for role in ROLES if role in roles]
     if len(held) > 1:
         return (
-            f"一个用户只能担任一个角色（填报人、审核人或管理员），不能同时担任“{'”和“'.join(held)}”："
+            "一个用户只能担任一个角色（填报人、主管部门审核人、审核人或管理员），"
+            f"不能同时担任“{'”和“'.join(held)}”："
             "审核人审核填报人提交的表，管理员重新打开已审核的表并管理用户，须由不同的人担任。"
         )
     if is_superuser and set(held) - {ROLE_ADMIN}:

@@ -355,6 +355,38 @@ class Table:
         return grade(self.total_score) if self.has_scores else ""
 
     @property
+    def has_review_scores(self) -> bool:
+        """Whether the district's 再复核 scored any row."""
+        return any(row.review_score is not None for row in self.rows)
+
+    @property
+    def review_total(self) -> Decimal | None:
+        """复核总分: the district's score where it re-checked a row, the unit's elsewhere
+        (再复核 is a sample), with the project form's execution score; None before any."""
+        if not self.has_review_scores:
+            return None
+        rows = sum(
+            (
+                row.review_score if row.review_score is not None else (row.score or ZERO)
+                for row in self.rows
+            ),
+            ZERO,
+        )
+        budget = self.budget_total.score if self.budget_total else None
+        return rows + (budget or ZERO)
+
+    @property
+    def review_grade(self) -> str:
+        return grade(self.review_total) if self.has_review_scores else ""
+
+    @property
+    def review_difference(self) -> Decimal | None:
+        """复核总分 − 自评总分."""
+        if not self.has_review_scores:
+            return None
+        return self.review_total - self.total_score
+
+    @property
     def row_count(self) -> int:
         return sum(group.rowspan for group in self.groups)
 

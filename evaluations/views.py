@@ -28,13 +28,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import evidence, workflow, years
+from . import evidence, todo, workflow, years
 from .access import (
     can_enter,
     can_export,
     can_fill,
     can_reopen,
     can_review,
+    can_review_first,
     can_see_overview,
     fills_unit,
     get_evaluation_for_user,
@@ -58,6 +59,7 @@ from .bulk_export import (
     store_evaluation_pdf,
     sweep_stale_work,
 )
+from .chain import chain_of
 from .entry import (
     Entry,
     EntryExpired,
@@ -77,6 +79,7 @@ from .models import (
     ExportJob,
     Project,
     ReviewEvent,
+    ReviewLevel,
     StaleVersion,
     Unit,
     anchor_of,
@@ -115,12 +118,14 @@ TABLE_PAGE_TEMPLATES = (
 )
 # How long a drawn table page is kept (it is keyed by what it shows, so never stale).
 TABLE_PAGE_SECONDS = 24 * 60 * 60
-# What the table page shows of a review event: all of it, and who acted, by name.
-REVIEW_EVENT_SHOWN = (
-    *(field.attname for field in ReviewEvent._meta.concrete_fields),
-    "actor__first_name",
-    "actor__username",
-)
+
+
+def shown(event: ReviewEvent) -> list:
+    """What the table page shows of a review event (fetched with its actor): all of
+    it, and who acted, by name."""
+    values = [getattr(event, field.attname) for field in ReviewEvent._meta.concrete_fields]
+    return [*values, event.actor.first_name, event.actor.username]
+
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_READY_MARK = re.compile(r"[0-9a-f]{8,32}")
@@ -173,6 +178,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "is_reviewer": is_reviewer(user) or is_admin(user),
         "can_see_overview": can_see_overview(user),
         "can_export": can_export(user),
+        "todo_counts": todo.counts(user),
     }
     return render(request, "evaluations/home.html", context)
 
@@ -187,6 +193,10 @@ def next_step(user, evaluation: Evaluation) -> tuple[str, bool]:
         if can_fill(user, evaluation):
             return f"待您{verb}{phase}", True
         return f"下一步：单位填报人{verb}{phase}", False
+    if evaluation.review_level == ReviewLevel.PARENT:
+        if can_review_first(user, evaluation):
+            return f"待您初审{phase}", True
+        return f"下一步：主管部门审核人初审{phase}", False
     if can_review(user, evaluation):
         return f"待您审核{phase}", True
     return f"下一步：区财政局审核人审核{phase}", False
@@ -329,16 +339,24 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (is_reviewer(user) or is_admin(user)):
         raise PermissionDenied("只有审核人和管理员可以查看待审核的自评表。")
-    evaluations = Evaluation.objects.for_user(user).awaiting_review()
+    # The district's queue: forms still at 主管部门初审 are counted, not listed.
+    evaluations = (
+        Evaluation.objects.for_user(user)
+        .awaiting_review()
+        .filter(review_level=ReviewLevel.DISTRICT)
+        .with_scores()
+    )
     year = _whole_number(request.GET.get("year"))
     if year:
         evaluations = evaluations.filter(year=year)
     phase = request.GET.get("phase", "")
     if phase in Evaluation.Phase.values:
         evaluations = evaluations.filter(phase=phase)
+    at_district = Q(status="submitted", review_level=ReviewLevel.DISTRICT)
     counts = Evaluation.objects.for_user(user).aggregate(
-        targets=Count("pk", filter=Q(status="submitted", phase="targets")),
-        results=Count("pk", filter=Q(status="submitted", phase="results")),
+        targets=Count("pk", filter=at_district & Q(phase="targets")),
+        results=Count("pk", filter=at_district & Q(phase="results")),
+        first_level=Count("pk", filter=Q(status="submitted", review_level=ReviewLevel.PARENT)),
     )
     context = {
         "evaluations": evaluations,
@@ -502,13 +520,17 @@ def evaluation_entry_preview(request: HttpRequest, evaluation_id: int) -> JsonRe
 def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     user = request.user
     evaluation = get_evaluation_for_user(
-        user, evaluation_id, Evaluation.objects.select_related("unit", "unit__parent", "project")
+        user,
+        evaluation_id,
+        Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project"),
     )
     # What differs between users who may see the form: their buttons, nothing else.
     buttons = {
         "can_enter": can_enter(user, evaluation),
         "can_submit": not workflow.submit_refusal(user, evaluation),
         "can_decide": not workflow.review_refusal(user, evaluation),
+        "can_return_to_parent": not workflow.return_to_parent_refusal(user, evaluation),
+        "can_first_decide": not workflow.first_review_refusal(user, evaluation),
         "can_recheck": not workflow.recheck_refusal(user, evaluation),
         "can_reopen": not workflow.reopen_refusal(user, evaluation),
         **evidence.buttons(user, evaluation),
@@ -518,7 +540,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     # the review steps, or `updated_at`, touched by any row's save); renames of the unit
     # and of the people in the review events show in the rows read here. So an unchanged
     # form costs this fetch and its events as plain values, not the tree and its history.
-    events = evaluation.review_events.values_list(*REVIEW_EVENT_SHOWN)
+    events = list(evaluation.review_events.select_related("actor"))
     key = "table-page:" + digest(
         [
             table_page_version(),
@@ -527,7 +549,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             # The project form's head shows its project and its 主管部门.
             row_values(evaluation.unit.parent) if evaluation.unit.parent else None,
             row_values(evaluation.project) if evaluation.project else None,
-            [[str(value) for value in event] for event in events],
+            [[str(value) for value in shown(event)] for event in events],
             # The overall form's sidebar counts and sums its unit's project forms.
             project_forms_state(evaluation),
             buttons,
@@ -544,6 +566,9 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "evaluation": evaluation,
         "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
         "csrf_token": token,
+        # Drawn per request, outside the cached page: who holds the form (and their
+        # names and e-mail) changes without the form changing.
+        "chain": chain_of(evaluation, events),
     }
     return render(request, "evaluations/table_page.html", context)
 
@@ -651,11 +676,7 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(request.user, evaluation_id)
     if not can_review(request.user, evaluation):
         raise PermissionDenied("只有本区的审核人可以退回。")
-    comments = {
-        key.removeprefix(COMMENT_PREFIX): value
-        for key, value in request.POST.items()
-        if key.startswith(COMMENT_PREFIX)
-    }
+    to = request.POST.get("to", ReviewLevel.UNIT)
     return take_step(
         request,
         evaluation,
@@ -663,11 +684,22 @@ def return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
             evaluation,
             by=request.user,
             reason=request.POST.get("reason", ""),
-            comments=comments,
+            comments=row_comments(request),
             expected_version=parse_version(request.POST.get("version")),
+            to=to,
         ),
-        "{phase}已退回填报单位修改。",
+        "{phase}已退回主管部门重新初审。"
+        if to == ReviewLevel.PARENT
+        else "{phase}已退回填报单位修改。",
     )
+
+
+def row_comments(request: HttpRequest) -> dict[str, str]:
+    return {
+        key.removeprefix(COMMENT_PREFIX): value
+        for key, value in request.POST.items()
+        if key.startswith(COMMENT_PREFIX)
+    }
 
 
 @require_POST
@@ -682,10 +714,79 @@ def approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse
         lambda: workflow.approve(
             evaluation,
             by=request.user,
+            opinion=request.POST.get("opinion", ""),
             expected_version=parse_version(request.POST.get("version")),
         ),
         "{phase}已审核通过。",
     )
+
+
+@require_POST
+@login_required
+def first_approve_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """主管部门初审 passes the phase on to the district."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review_first(request.user, evaluation):
+        raise PermissionDenied("只有该单位主管部门的主管部门审核人可以初审。")
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.approve_first(
+            evaluation,
+            by=request.user,
+            opinion=request.POST.get("opinion", ""),
+            expected_version=parse_version(request.POST.get("version")),
+        ),
+        "{phase}已通过主管部门初审，送区财政审核。",
+    )
+
+
+@require_POST
+@login_required
+def first_return_evaluation(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    """主管部门初审 returns the phase to the unit."""
+    evaluation = get_evaluation_for_user(request.user, evaluation_id)
+    if not can_review_first(request.user, evaluation):
+        raise PermissionDenied("只有该单位主管部门的主管部门审核人可以初审。")
+    return take_step(
+        request,
+        evaluation,
+        lambda: workflow.return_first(
+            evaluation,
+            by=request.user,
+            reason=request.POST.get("reason", ""),
+            comments=row_comments(request),
+            expected_version=parse_version(request.POST.get("version")),
+        ),
+        "{phase}已退回填报单位修改。",
+    )
+
+
+@require_GET
+@login_required
+def todo_list(request: HttpRequest) -> HttpResponse:
+    """待办 / 已办 of the signed-in user, whatever their role."""
+    user = request.user
+    filters = todo.read_filters(request.GET)
+    pending = list(
+        todo.with_last_step(todo.filtered(todo.pending(user), filters)).order_by(
+            "-year", "unit__code", "kind", "project__code"
+        )
+    )
+    todo.attach_return_notes(pending)
+    handled = list(
+        todo.with_last_step(todo.filtered(todo.handled(user), filters)).order_by(
+            "-my_last_at", "pk"
+        )[:200]
+    )
+    context = {
+        "pending": pending,
+        "handled": handled,
+        "filters": filters,
+        "choices": todo.FILTERS,
+        "parents": todo.parent_choices(user),
+    }
+    return render(request, "evaluations/todo.html", context)
 
 
 @require_POST

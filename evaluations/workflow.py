@@ -1,6 +1,13 @@
-"""The review of an evaluation, as verbs: submit, return_for_revision, approve,
-reopen, and recheck (再复核); and `changing`, the one way to write an
-evaluation's content with a version check.
+"""The review of an evaluation, as verbs: submit, approve_first and return_first
+(主管部门初审), return_for_revision and approve (区财政审核), reopen, and recheck
+(再复核); and `changing`, the one way to write an evaluation's content with a
+version check.
+
+Each phase goes through the chain 填报 → 主管部门初审 → 区财政审核. The first level
+is taken when the unit has a 主管部门, its district uses the first level
+(`District.parent_review`) and the 主管部门 has a 主管部门审核人 (`first_level_of`, read
+at submission); otherwise the form goes straight to the district. While submitted,
+`Evaluation.review_level` says which level holds it.
 
 Each verb locks the evaluation's row, checks role and state, saves only the
 fields it changes, writes a `ReviewEvent`, and sends its email once the
@@ -9,7 +16,10 @@ people and changes nothing.
 
 | phase · status      | verb                | becomes                            | who              |
 |---------------------|---------------------|------------------------------------|------------------|
-| 年初目标 · 草稿/已退回 | submit              | 年初目标 · 已提交                    | 填报人 of the unit |
+| 年初目标 · 草稿/已退回 | submit              | 年初目标 · 已提交 (主管部门 or district) | 填报人 of the unit |
+| 已提交 · 主管部门初审  | approve_first       | 已提交 · 区财政审核                  | 主管部门审核人      |
+| 已提交 · 主管部门初审  | return_first        | 已退回                              | 主管部门审核人      |
+| 已提交 · 区财政审核    | return_for_revision | 已退回, or to=PARENT: 主管部门初审     | 审核人 of district |
 | 年初目标 · 已提交     | return_for_revision | 年初目标 · 已退回                    | 审核人 of district |
 | 年初目标 · 已提交     | approve             | 年末自评 · 草稿 (targets read-only)  | 审核人 of district |
 | 年末自评 · 草稿/已退回 | submit              | 年末自评 · 已提交                    | 填报人 of the unit |
@@ -44,14 +54,18 @@ from .models import (
     EvaluationError,
     ReviewComment,
     ReviewEvent,
+    ReviewLevel,
     StaleVersion,
+    Unit,
     parse_anchor,
 )
+from .roles import ROLE_PARENT_REVIEWER
 from .table import build_table
 from .text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, TextError, check_text, parse_two_places
 
 logger = logging.getLogger(__name__)
 Phase, Status, Action = Evaluation.Phase, Evaluation.Status, ReviewEvent.Action
+Level = ReviewLevel
 
 
 class WorkflowError(EvaluationError):
@@ -73,12 +87,53 @@ def submit_refusal(user, evaluation: Evaluation) -> str:
 
 
 def review_refusal(user, evaluation: Evaluation) -> str:
-    """Return and approve."""
+    """Return and approve at the district."""
     if not access.can_review(user, evaluation):
         return "只有本区的审核人可以审核自评表。"
     if evaluation.status != Status.SUBMITTED:
         return f"该自评表处于“{evaluation.state_display}”，尚未提交，不能审核。"
+    if evaluation.review_level != Level.DISTRICT:
+        return "该自评表正在主管部门初审，尚未送区财政审核，不能审核。"
     return ""
+
+
+def first_review_refusal(user, evaluation: Evaluation) -> str:
+    """Pass on and return at the 主管部门 (初审)."""
+    if not access.can_review_first(user, evaluation):
+        return "只有该单位主管部门的主管部门审核人可以初审。"
+    if evaluation.status != Status.SUBMITTED:
+        return f"该自评表处于“{evaluation.state_display}”，尚未提交，不能初审。"
+    if evaluation.review_level != Level.PARENT:
+        return "该自评表已送区财政审核，不在主管部门初审环节，不能初审。"
+    return ""
+
+
+def return_to_parent_refusal(user, evaluation: Evaluation) -> str:
+    """The district's return to the 主管部门 rather than to the unit."""
+    if refusal := review_refusal(user, evaluation):
+        return refusal
+    if first_level_of(evaluation) is None:
+        return "该单位没有主管部门初审（无主管部门、本区不设初审或主管部门无审核人），只能退回填报单位。"
+    return ""
+
+
+def parent_reviewers(parent: Unit | int | None):
+    """The active 主管部门审核人 of the 主管部门 `parent`."""
+    return get_user_model().objects.filter(
+        is_active=True, units=parent, groups__name=ROLE_PARENT_REVIEWER
+    )
+
+
+def first_level_of(evaluation: Evaluation) -> Unit | None:
+    """The 主管部门 that checks the form before the district, or None: the unit has one,
+    its district uses the first level, and someone holds it there. A 主管部门 without a
+    主管部门审核人 sends its units' forms straight on: nobody else could pass them."""
+    unit = evaluation.unit
+    if unit.parent_id is None or not unit.district.parent_review:
+        return None
+    if not parent_reviewers(unit.parent_id).exists():
+        return None
+    return unit.parent
 
 
 def recheck_refusal(user, evaluation: Evaluation) -> str:
@@ -121,7 +176,18 @@ def submit(evaluation: Evaluation, *, by) -> ReviewEvent:
                 f"有 {len(missing)} 行须上传佐证材料而尚未上传，未提交。请在各行上传后再提交。",
                 missing,
             )
-        return _move(evaluation, locked, by, Action.SUBMIT, locked.phase, Status.SUBMITTED)
+        to_level = Level.PARENT if first_level_of(locked) else Level.DISTRICT
+        return _move(
+            evaluation,
+            locked,
+            by,
+            Action.SUBMIT,
+            locked.phase,
+            Status.SUBMITTED,
+            level=Level.UNIT,
+            to_level=to_level,
+            review_level=to_level,
+        )
 
 
 def return_for_revision(
@@ -131,13 +197,76 @@ def return_for_revision(
     reason: str,
     comments: Mapping[str, str] | None = None,
     expected_version: int | None = None,
+    to: str = Level.UNIT,
 ) -> ReviewEvent:
-    """`comments` pins a note on rows, keyed by their anchor: "indicator-12", "budget-fiscal"."""
+    """The district's return: to the unit, or with `to=Level.PARENT` to the 主管部门 for
+    another first check. `comments` pins a note on rows, keyed by their anchor:
+    "indicator-12", "budget-fiscal"."""
+    if to not in (Level.UNIT, Level.PARENT):
+        raise WorkflowError("请选择退回给填报单位或主管部门。")
+    refusal = return_to_parent_refusal if to == Level.PARENT else review_refusal
+    return _return(evaluation, by, reason, comments, expected_version, refusal, Level.DISTRICT, to)
+
+
+def return_first(
+    evaluation: Evaluation,
+    *,
+    by,
+    reason: str,
+    comments: Mapping[str, str] | None = None,
+    expected_version: int | None = None,
+) -> ReviewEvent:
+    """主管部门初审 returns the phase to the unit."""
+    return _return(
+        evaluation,
+        by,
+        reason,
+        comments,
+        expected_version,
+        first_review_refusal,
+        Level.PARENT,
+        Level.UNIT,
+    )
+
+
+def approve_first(
+    evaluation: Evaluation, *, by, opinion: str = "", expected_version: int | None = None
+) -> ReviewEvent:
+    """主管部门初审 passes the phase on to the district."""
+    opinion = (opinion or "").strip()
+    _check_text(opinion, "初审意见", REASON_MAX_LENGTH)
+    with transaction.atomic():
+        locked = _lock(evaluation, expected_version)
+        _guard(first_review_refusal(by, locked))
+        return _move(
+            evaluation,
+            locked,
+            by,
+            Action.APPROVE,
+            locked.phase,
+            Status.SUBMITTED,
+            opinion,
+            level=Level.PARENT,
+            to_level=Level.DISTRICT,
+            review_level=Level.DISTRICT,
+        )
+
+
+def _return(
+    evaluation: Evaluation,
+    by,
+    reason: str,
+    comments: Mapping[str, str] | None,
+    expected_version: int | None,
+    refusal,
+    level: str,
+    to_level: str,
+) -> ReviewEvent:
     reason = (reason or "").strip()
     comments = {anchor: text.strip() for anchor, text in (comments or {}).items() if text.strip()}
     with transaction.atomic():
         locked = _lock(evaluation, expected_version)
-        _guard(review_refusal(by, locked))
+        _guard(refusal(by, locked))
         if not reason:
             raise WorkflowError("请填写退回理由。")
         _check_text(reason, "退回理由", REASON_MAX_LENGTH)
@@ -146,7 +275,20 @@ def return_for_revision(
             _check_text(
                 comments[anchor], f"对“{_row_label(row, locked.layout)}”的意见", NOTE_MAX_LENGTH
             )
-        event = _move(evaluation, locked, by, Action.RETURN, locked.phase, Status.RETURNED, reason)
+        # Back to the 主管部门 the phase stays submitted, held by the first level again.
+        status = Status.SUBMITTED if to_level == Level.PARENT else Status.RETURNED
+        event = _move(
+            evaluation,
+            locked,
+            by,
+            Action.RETURN,
+            locked.phase,
+            status,
+            reason,
+            level=level,
+            to_level=to_level,
+            review_level=Level.PARENT if to_level == Level.PARENT else None,
+        )
         ReviewComment.objects.bulk_create(
             ReviewComment(
                 event=event,
@@ -160,7 +302,13 @@ def return_for_revision(
         return event
 
 
-def approve(evaluation: Evaluation, *, by, expected_version: int | None = None) -> ReviewEvent:
+def approve(
+    evaluation: Evaluation, *, by, opinion: str = "", expected_version: int | None = None
+) -> ReviewEvent:
+    """The district's approval: of the targets (the results phase opens), or of the
+    results (final)."""
+    opinion = (opinion or "").strip()
+    _check_text(opinion, "审核意见", REASON_MAX_LENGTH)
     with transaction.atomic():
         locked = _lock(evaluation, expected_version)
         _guard(review_refusal(by, locked))
@@ -173,9 +321,22 @@ def approve(evaluation: Evaluation, *, by, expected_version: int | None = None) 
                 Action.APPROVE,
                 Phase.RESULTS,
                 Status.DRAFT,
+                opinion,
+                level=Level.DISTRICT,
+                to_level=Level.UNIT,
                 event_status=Status.APPROVED,
             )
-        return _move(evaluation, locked, by, Action.APPROVE, Phase.RESULTS, Status.APPROVED)
+        return _move(
+            evaluation,
+            locked,
+            by,
+            Action.APPROVE,
+            Phase.RESULTS,
+            Status.APPROVED,
+            opinion,
+            level=Level.DISTRICT,
+            to_level="",
+        )
 
 
 def reopen(
@@ -191,7 +352,15 @@ def reopen(
         _check_text(reason, "重新打开的理由", REASON_MAX_LENGTH)
         if locked.is_final:
             return _move(
-                evaluation, locked, by, Action.REOPEN, Phase.RESULTS, Status.RETURNED, reason
+                evaluation,
+                locked,
+                by,
+                Action.REOPEN,
+                Phase.RESULTS,
+                Status.RETURNED,
+                reason,
+                level=Level.ADMIN,
+                to_level=Level.UNIT,
             )
         return _move(
             evaluation,
@@ -201,6 +370,8 @@ def reopen(
             Phase.TARGETS,
             Status.RETURNED,
             reason,
+            level=Level.ADMIN,
+            to_level=Level.UNIT,
             event_phase=Phase.TARGETS,
             event_from=Status.APPROVED,
         )
@@ -247,6 +418,8 @@ def recheck(
             phase=locked.phase,
             from_status=locked.status,
             to_status=locked.status,
+            level=Level.DISTRICT,
+            to_level=Level.DISTRICT,
             actor=by,
             reason=f"“{indicator.label}”：复核得分 {reviewed}（单位自评 {unit_score}）"
             + (f"；意见：{opinion}" if opinion else ""),
@@ -358,23 +531,36 @@ def _move(
     status: str,
     reason: str = "",
     *,
+    level: str,
+    to_level: str,
+    review_level: str | None = None,
     event_phase: str | None = None,
     event_from: str | None = None,
     event_status: str | None = None,
 ) -> ReviewEvent:
+    """Writes the step's event and the evaluation's new place: `level` is where the
+    step was taken, `to_level` who holds the form after it ("" once final), and
+    `review_level` the level that holds it when it stays (or becomes) submitted."""
     event = ReviewEvent.objects.create(
         evaluation=locked,
         action=action,
         phase=event_phase or locked.phase,
         from_status=event_from or locked.status,
         to_status=event_status or status,
+        level=level,
+        to_level=to_level,
         actor=by,
         reason=reason,
     )
     locked.phase, locked.status, locked.version = phase, status, locked.version + 1
+    fields = ["phase", "status", "version", "updated_at"]
+    if review_level is not None:
+        locked.review_level = review_level
+        fields.append("review_level")
     with recorded_as(by):
-        locked.save(update_fields=["phase", "status", "version", "updated_at"], transition=True)
+        locked.save(update_fields=fields, transition=True)
     evaluation.phase, evaluation.status, evaluation.version = phase, status, locked.version
+    evaluation.review_level = locked.review_level
     transaction.on_commit(lambda: notify(event.pk), robust=True)
     return event
 
@@ -431,35 +617,58 @@ NOTICE_SUBJECTS = {
     Action.APPROVE: "已审核通过",
     Action.REOPEN: "已由管理员重新打开",
 }
+# The steps that hand the form to a level of the chain rather than back to the unit.
+CHAIN_SUBJECTS = {
+    (Action.SUBMIT, Level.UNIT, Level.PARENT): "已提交，请主管部门初审",
+    (Action.APPROVE, Level.PARENT, Level.DISTRICT): "已通过主管部门初审，请区财政审核",
+    (Action.RETURN, Level.DISTRICT, Level.PARENT): "已被区财政退回主管部门，请重新初审",
+    (Action.RETURN, Level.PARENT, Level.UNIT): "已被主管部门退回，请修改",
+}
+
+
+def holders(evaluation: Evaluation, level: str):
+    """The people who hold `level` of the chain for `evaluation` (a queryset of users):
+    the unit's staff, the 主管部门's 主管部门审核人, or the district's reviewers."""
+    users = get_user_model().objects.filter(is_active=True)
+    if level == Level.UNIT:
+        return users.filter(units=evaluation.unit_id)
+    if level == Level.PARENT:
+        return parent_reviewers(evaluation.unit.parent_id)
+    if level == Level.DISTRICT:
+        return users.filter(reviewed_districts=evaluation.unit.district_id)
+    return users.none()
 
 
 def notify(event_id: int) -> None:
-    """The email of one transition: to the reviewers on submit, to the unit's staff
-    otherwise (to both on reopen); never to the person who acted."""
+    """The email of one step, to whoever holds the form after it: the 主管部门审核人 or
+    the district's reviewers when it goes up the chain, the unit's staff when it comes
+    back or is approved (and the reviewers too on reopen); never to the person who
+    acted."""
     event = ReviewEvent.objects.select_related("evaluation__unit", "actor").get(pk=event_id)
     evaluation = event.evaluation
-    users = get_user_model().objects.filter(is_active=True).exclude(pk=event.actor_id)
-    staff = users.filter(units=evaluation.unit_id)
-    reviewers = users.filter(reviewed_districts=evaluation.unit.district_id)
-    recipients = {
-        Action.SUBMIT: reviewers,
-        Action.RETURN: staff,
-        Action.APPROVE: staff,
-        Action.REOPEN: staff | reviewers,
-    }[event.action]
-    addresses = sorted({user.email for user in recipients if user.email})
+    if event.action == Action.REOPEN:
+        recipients = holders(evaluation, Level.UNIT) | holders(evaluation, Level.DISTRICT)
+    else:
+        recipients = holders(evaluation, event.to_level or Level.UNIT)
+    addresses = sorted(
+        {user.email for user in recipients.exclude(pk=event.actor_id).distinct() if user.email}
+    )
     if not addresses:
         return
+    what = CHAIN_SUBJECTS.get(
+        (event.action, event.level, event.to_level), NOTICE_SUBJECTS[event.action]
+    )
     subject = (
-        f"【绩效自评】{evaluation.unit.name} {evaluation.year}年度"
-        f"{event.get_phase_display()}{NOTICE_SUBJECTS[event.action]}"
+        f"【绩效自评】{evaluation.unit.name} {evaluation.year}年度{event.get_phase_display()}{what}"
     )
     lines = [
-        f"{evaluation.unit.name} {evaluation.year}年度《部门（单位）整体支出绩效自评表》",
+        f"{evaluation.unit.name} {evaluation.year}年度《{evaluation.layout.title}》",
         f"{event.get_phase_display()}：{event.get_from_status_display()} → "
         f"{event.get_to_status_display()}",
-        f"操作人：{event.actor.get_full_name() or event.actor.username}",
     ]
+    if event.to_level in (Level.PARENT, Level.DISTRICT):
+        lines.append(f"当前环节：{event.get_to_level_display()}")
+    lines.append(f"操作人：{event.actor.get_full_name() or event.actor.username}")
     if event.reason:
         lines.append(f"理由：{event.reason}")
     lines.append(settings.SITE_URL + reverse("evaluation_table", args=[evaluation.pk]))

@@ -3,7 +3,10 @@
 The cast: `staff` fills in for the sample's unit (unit A), `other_staff` for a unit
 of the same district (unit B), `parent_staff` for the 主管部门 over unit A,
 `reviewer` reviews the district, `other_reviewer` another district, `admin_user`
-is a superuser and `manager` a 管理员 who is not one.
+is a superuser and `manager` a 管理员 who is not one. Outside `cast`, for the
+two-level review: `parent_reviewer` is the 主管部门审核人 of the street over unit A
+(with them the district's review starts at the 主管部门), `other_parent_reviewer`
+that of another street.
 """
 
 from decimal import Decimal
@@ -20,7 +23,7 @@ from django.test import override_settings
 from evaluations.demo import fill_evaluation, project_data, sample_data
 from evaluations.kinds import DEFAULT_BUDGET_POINTS, FormKind
 from evaluations.models import District, Evaluation, Project, Unit
-from evaluations.roles import ROLE_ADMIN, ROLE_REVIEWER, ROLE_STAFF
+from evaluations.roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF
 
 PASSWORD = "Correct-Horse-Battery-9"
 
@@ -210,6 +213,27 @@ def parent_staff(street_office):
 
 
 @pytest.fixture
+def parent_reviewer(street_office):
+    user = make_user(
+        "parent_reviewer", ROLE_PARENT_REVIEWER, first_name="浦锦街道初审人", email="pj@example.org"
+    )
+    street_office.staff.add(user)
+    return user
+
+
+@pytest.fixture
+def other_street(district) -> Unit:
+    return make_unit("310112-MH", "闵行区梅陇镇", district)
+
+
+@pytest.fixture
+def other_parent_reviewer(other_street):
+    user = make_user("other_parent_reviewer", ROLE_PARENT_REVIEWER, email="ml@example.org")
+    other_street.staff.add(user)
+    return user
+
+
+@pytest.fixture
 def reviewer(district):
     user = make_user("reviewer", ROLE_REVIEWER, first_name="闵行审核人", email="rev@example.org")
     district.reviewers.add(user)
@@ -255,7 +279,7 @@ def staff_client(client, staff):
 
 @pytest.fixture(scope="class")
 def shared_sample_and_cast(django_db_setup, django_db_blocker):
-    """`sample` and `cast` as above, written once for a whole test class: for classes
+    """`sample` and `cast` as above (the cast with both 主管部门审核人), written once for a whole test class: for classes
     of many cases where writing the sample would be most of each case's cost. Each
     test (it must also ask for `db`) has its writes undone after it by its own
     savepoint; this transaction is undone after the class's last test."""
@@ -266,6 +290,7 @@ def shared_sample_and_cast(django_db_setup, django_db_blocker):
             "310112-PJ-CSYX", "上海市闵行区浦锦街道城市运行管理中心", district, street_office
         )
         other_unit = make_unit("310112-XH", "闵行区新虹街道", district)
+        other_street = make_unit("310112-MH", "闵行区梅陇镇", district)
         other_district = District.objects.create(code="310104", name="徐汇区")
         cast = {
             "staff": make_user(
@@ -283,7 +308,13 @@ def shared_sample_and_cast(django_db_setup, django_db_blocker):
                 "admin", "admin@example.org", PASSWORD
             ),
             "manager": make_user("manager", ROLE_ADMIN, is_staff=True, first_name="系统管理员"),
+            "parent_reviewer": make_user(
+                "parent_reviewer", ROLE_PARENT_REVIEWER, first_name="浦锦街道初审人"
+            ),
+            "other_parent_reviewer": make_user("other_parent_reviewer", ROLE_PARENT_REVIEWER),
         }
+        street_office.staff.add(cast["parent_reviewer"])
+        other_street.staff.add(cast["other_parent_reviewer"])
         unit.staff.add(cast["staff"])
         other_unit.staff.add(cast["other_staff"])
         street_office.staff.add(cast["parent_staff"])

@@ -37,6 +37,8 @@ USERS = [
     "other_reviewer",
     "admin",
     "manager",
+    "parent_reviewer",
+    "other_parent_reviewer",
 ]
 LOGIN, DONE, ADMIN_LOGIN = "login", "done", "admin-login"
 
@@ -97,96 +99,109 @@ def attachment(evaluation, sealed: bool = False):
     )
 
 
-# name: (method, url builder, state the evaluation is put in, expected per user in USERS order)
+# name: (method, url builder, state the evaluation is put in (phase, status and, while
+# submitted, the level that holds it: the district unless named), expected per user in
+# USERS order)
 PAGES = {
-    "home": ("get", lambda e: reverse("home"), ("targets", "draft"), [LOGIN] + [200] * 7),
+    "home": ("get", lambda e: reverse("home"), ("targets", "draft"), [LOGIN] + [200] * 9),
     "start a year": ("post", lambda e: reverse("start_evaluation"), ("targets", "draft"),
-                     [LOGIN, 302, 404, 404, 403, 403, 302, 302]),
+                     [LOGIN, 302, 404, 404, 403, 403, 302, 302, 403, 403]),
     "overview": ("get", lambda e: reverse("overview"), ("targets", "draft"),
-                 [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+                 [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
     "overview workbook": ("get", lambda e: reverse("overview_workbook"), ("targets", "draft"),
-                          [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+                          [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
     "exports": ("get", lambda e: reverse("exports"), ("targets", "draft"),
-                [LOGIN, 403, 403, 403, 403, 403, 200, 200]),
+                [LOGIN, 403, 403, 403, 403, 403, 200, 200, 403, 403]),
     "export job": ("get", lambda e: reverse("export_job", args=[job(e).pk]), ("targets", "draft"),
-                   [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+                   [LOGIN, 404, 404, 404, 404, 404, 200, 200, 404, 404]),
     "export progress": ("get", lambda e: reverse("export_progress", args=[job(e).pk]),
-                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200, 404, 404]),
     "export retry": ("post", lambda e: reverse("export_retry", args=[job(e).pk]),
-                     ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 302, 302]),
+                     ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 302, 302, 404, 404]),
     "export download": ("get", lambda e: reverse("export_download", args=[job(e).pk]),
-                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200]),
+                        ("targets", "draft"), [LOGIN, 404, 404, 404, 404, 404, 200, 200, 404, 404]),
     "workbook import preview": ("get", lambda e: reverse("workbook_import_preview",
                                                          args=[e.pk, upload(e).pk]),
-                                ("targets", "draft"), [LOGIN, 200, 404, 403, 403, 404, 403, 403]),
+                                ("targets", "draft"), [LOGIN, 200, 404, 403, 403, 404, 403, 403, 403, 404]),
     "table": ("get", lambda e: reverse("evaluation_table", args=[e.pk]), ("targets", "draft"),
-              [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+              [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "pdf": ("get", lambda e: reverse("evaluation_pdf", args=[e.pk]), ("targets", "draft"),
-            [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+            [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "workbook": ("get", lambda e: reverse("evaluation_workbook", args=[e.pk]), ("targets", "draft"),
-                 [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                 [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "workbook import": ("get", lambda e: reverse("workbook_import", args=[e.pk]), ("targets", "draft"),
-                        [LOGIN, 200, 404, 403, 403, 404, 403, 403]),
+                        [LOGIN, 200, 404, 403, 403, 404, 403, 403, 403, 404]),
     "submit": ("post", lambda e: reverse("submit_evaluation", args=[e.pk]), ("targets", "draft"),
-               [LOGIN, DONE, 404, 403, 403, 404, 403, 403]),
+               [LOGIN, DONE, 404, 403, 403, 404, 403, 403, 403, 404]),
     "return": ("post", lambda e: reverse("return_evaluation", args=[e.pk]), ("results", "submitted"),
-               [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+               [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
     "approve": ("post", lambda e: reverse("approve_evaluation", args=[e.pk]), ("results", "submitted"),
-                [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+                [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
     "recheck": ("post", lambda e: reverse("recheck_indicator", args=[e.pk, row(e).pk]),
-                ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403]),
+                ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
     # (The matrix posts no row's fields: the reviewer is told nothing changed; saving is
     # tested in test_workflow.)
     "recheck all": ("post", lambda e: reverse("recheck_indicators", args=[e.pk]),
-                    ("results", "submitted"), [LOGIN, 403, 404, 403, 302, 404, 403, 403]),
+                    ("results", "submitted"), [LOGIN, 403, 404, 403, 302, 404, 403, 403, 403, 404]),
     "reopen": ("post", lambda e: reverse("reopen_evaluation", args=[e.pk]), ("results", "approved"),
-               [LOGIN, 403, 404, 403, 403, 404, DONE, DONE]),
+               [LOGIN, 403, 404, 403, 403, 404, DONE, DONE, 403, 404]),
     "entry": ("get", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]), ("targets", "draft"),
-              [LOGIN, 200, 404, 403, 403, 404, 200, 200]),
+              [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
     "entry preview": ("post", lambda e: reverse("admin:evaluations_evaluation_entry_preview", args=[e.pk]),
-                      ("results", "draft"), [LOGIN, 200, 404, 403, 403, 404, 200, 200]),
+                      ("results", "draft"), [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
     "entry save": ("post", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]),
-                   ("results", "approved"), [LOGIN, 409, 404, 403, 403, 404, 409, 409]),
+                   ("results", "approved"), [LOGIN, 409, 404, 403, 403, 404, 409, 409, 403, 404]),
     "review queue": ("get", lambda e: reverse("review_queue"), ("results", "submitted"),
-                     [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+                     [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
     "admin evaluation": ("get", lambda e: reverse("admin:evaluations_evaluation_change", args=[e.pk]),
-                         ("results", "approved"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                         ("results", "approved"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin evaluations": ("get", lambda e: reverse("admin:evaluations_evaluation_changelist"),
-                          ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                          ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin indicator group": ("get", lambda e: reverse("admin:indicators_indicatorgroup_change",
                                                        args=[IndicatorGroup.objects.filter(evaluation=e).first().pk]),
-                              ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                              ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin indicator category": ("get", lambda e: reverse("admin:indicators_indicatorcategory_change",
                                                           args=[IndicatorCategory.objects.filter(group__evaluation=e).first().pk]),
-                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin indicator templates": ("get", lambda e: reverse("admin:indicators_indicatortemplate_changelist"),
-                                  ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                                  ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin indicator template add": ("get", lambda e: reverse("admin:indicators_indicatortemplate_add"),
-                                     ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                                     ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin indicator template": ("get", lambda e: reverse("admin:indicators_indicatortemplate_change",
                                                           args=[template_line(e).pk]),
-                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                                 ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "evidence upload": ("post", lambda e: reverse("upload_evidence", args=[e.pk]), ("results", "draft"),
-                        [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+                        [LOGIN, 302, 404, 403, 403, 404, 403, 403, 403, 404]),
     "evidence download": ("get", lambda e: reverse("download_evidence", args=[e.pk, attachment(e).pk]),
-                          ("results", "submitted"), [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                          ("results", "submitted"), [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "evidence remove": ("post", lambda e: reverse("remove_evidence", args=[e.pk, attachment(e).pk]),
-                        ("results", "draft"), [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+                        ("results", "draft"), [LOGIN, 302, 404, 403, 403, 404, 403, 403, 403, 404]),
     "sealed upload": ("post", lambda e: reverse("upload_evidence", args=[e.pk]), ("results", "approved"),
-                      [LOGIN, 302, 404, 403, 403, 404, 403, 403]),
+                      [LOGIN, 302, 404, 403, 403, 404, 403, 403, 403, 404]),
     "sealed download": ("get", lambda e: reverse("download_evidence", args=[e.pk, attachment(e, sealed=True).pk]),
-                        ("results", "approved"), [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                        ("results", "approved"), [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "admin attachments": ("get", lambda e: reverse("admin:evaluations_attachment_changelist"),
-                          ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                          ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin attachment": ("get", lambda e: reverse("admin:evaluations_attachment_change",
                                                   args=[attachment(e).pk]),
-                         ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                         ("results", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin evidence rules": ("get", lambda e: reverse("admin:indicators_evidencerules_changelist"),
-                             ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                             ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
     "admin review events": ("get", lambda e: reverse("admin:evaluations_reviewevent_changelist"),
-                            ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200]),
+                            ("targets", "draft"), [ADMIN_LOGIN] * 6 + [200, 200] + [ADMIN_LOGIN] * 2),
+    "todo": ("get", lambda e: reverse("todo"), ("targets", "draft"), [LOGIN] + [200] * 9),
+    "first approve": ("post", lambda e: reverse("first_approve_evaluation", args=[e.pk]),
+                      ("results", "submitted", "parent"),
+                      [LOGIN, 403, 404, 403, 403, 404, 403, 403, DONE, 404]),
+    "first return": ("post", lambda e: reverse("first_return_evaluation", args=[e.pk]),
+                     ("results", "submitted", "parent"),
+                     [LOGIN, 403, 404, 403, 403, 404, 403, 403, DONE, 404]),
+    "return to parent": ("post", lambda e: reverse("return_evaluation", args=[e.pk]),
+                         ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
 }  # fmt: skip
 POST_DATA = {"reason": "理由", "review_score": "1", "review_opinion": "", "version": "1"}
+# What a page posts besides POST_DATA.
+PAGE_DATA = {"return to parent": {"to": "parent"}}
 
 
 def client_for(cast, name: str) -> Client:
@@ -209,13 +224,17 @@ class TestMatrix:
         settings.MEDIA_ROOT = tmp_path / "media"
         # Drawing the PDF is tested in test_pdf; here only who reaches it counts.
         monkeypatch.setattr("evaluations.pdf.render_pdf", lambda evaluation: b"%PDF-1.7\n")
-        method, url_of, (phase, status), expected = PAGES[page]
-        Evaluation.objects.filter(pk=sample.pk).update(phase=phase, status=status)
+        method, url_of, (phase, status, *held), expected = PAGES[page]
+        level = held[0] if held else "district"
+        Evaluation.objects.filter(pk=sample.pk).update(
+            phase=phase, status=status, review_level=level
+        )
         url = url_of(sample)
         attachments_before = Attachment.objects.count()
         client = client_for(cast, user_name)
         # "start a year" names the unit and year; the other forms ignore these fields.
         data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
+        data |= PAGE_DATA.get(page, {})
         response = client.post(url, data) if method == "post" else client.get(url)
         expectation = expected[USERS.index(user_name)]
         if expectation == LOGIN:
@@ -236,9 +255,35 @@ class TestMatrix:
                 assert not Attachment.objects.exclude(removed_at=None).exists()
                 assert Attachment.objects.count() == attachments_before
                 sample.refresh_from_db()
-                assert (sample.phase, sample.status) == (phase, status)
+                assert (sample.phase, sample.status, sample.review_level) == (phase, status, level)
                 assert not ReviewEvent.objects.exists()
                 assert list(Evaluation.objects.all()) == [sample]  # nothing started either
+
+
+def test_the_matrix_hides_what_the_queryset_hides(shared_sample_and_cast, db):
+    """The matrix's own expectations checked against `for_user`: on every page of the
+    sample, a user the queryset does not show it to gets 404 (or the login page),
+    never 200, 403 or a step. With the matrix passing, that is 0 leaks."""
+    sample, cast = shared_sample_and_cast
+    seen = pages_of_the_sample = 0
+    for page, (_, url_of, _, expected) in PAGES.items():
+        url = url_of(sample)
+        if not url.startswith(f"/evaluations/{sample.pk}/") and not url.startswith(
+            f"/admin/evaluations/evaluation/{sample.pk}/"
+        ):
+            continue
+        pages_of_the_sample += 1
+        for user_name, expectation in zip(USERS[1:], expected[1:], strict=True):
+            visible = Evaluation.objects.for_user(cast[user_name]).filter(pk=sample.pk).exists()
+            if not visible:
+                seen += 1
+                assert expectation in (404, ADMIN_LOGIN), (page, user_name)
+            else:
+                assert expectation != 404, (page, user_name)
+    # The sample's 23 pages (its evidence's five among them) × other_staff,
+    # other_reviewer and other_parent_reviewer.
+    assert pages_of_the_sample == 23
+    assert seen == pages_of_the_sample * 3
 
 
 def project_template_line(year: int) -> IndicatorTemplate:
@@ -260,24 +305,24 @@ def project_template_line(year: int) -> IndicatorTemplate:
 CREATED = "created"
 PROJECT_PAGES = {
     "project table": ("get", lambda form: reverse("evaluation_table", args=[form.pk]),
-                      [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                      [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "project pdf": ("get", lambda form: reverse("evaluation_pdf", args=[form.pk]),
-                    [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                    [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "project workbook": ("get", lambda form: reverse("evaluation_workbook", args=[form.pk]),
-                         [LOGIN, 200, 404, 200, 200, 404, 200, 200]),
+                         [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "project entry": ("get", lambda form: reverse("admin:evaluations_evaluation_entry",
                                                   args=[form.pk]),
-                      [LOGIN, 200, 404, 403, 403, 404, 200, 200]),
+                      [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
     "project overview": ("get", lambda form: reverse("overview") + "?kind=project",
-                         [LOGIN, 403, 403, 403, 200, 200, 200, 200]),
+                         [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
     "start a year, confirm": ("get", lambda form: reverse("start_year_confirm")
                               + f"?unit={form.unit_id}&year=2024&source=template",
-                              [LOGIN, 200, 404, 404, 403, 403, 200, 200]),
+                              [LOGIN, 200, 404, 404, 403, 403, 200, 200, 403, 403]),
     "start a project form": ("post", lambda form: reverse("start_project_form",
                                                          args=[form.project_id]),
-                             [LOGIN, CREATED, 404, 403, 403, 404, CREATED, CREATED]),
+                             [LOGIN, CREATED, 404, 403, 403, 404, CREATED, CREATED, 403, 404]),
     "add a project": ("post", lambda form: reverse("add_project"),
-                      [LOGIN, CREATED, 404, 403, 403, 404, 403, 403]),
+                      [LOGIN, CREATED, 404, 403, 403, 404, 403, 403, 403, 404]),
 }  # fmt: skip
 
 

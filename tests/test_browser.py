@@ -316,6 +316,136 @@ def fill_the_sample_year(browser, base: str) -> None:
     )
 
 
+def test_one_form_through_both_levels_with_returns_at_each(browser, live_server):
+    """填报 → 主管部门初审 → 区财政审核 in the browser: the district returns the
+    results to the 主管部门, the 主管部门 returns them to the unit, and the second
+    time round both levels pass them. The step bar and the to-do counts follow."""
+    POLICY_VIOLATIONS.clear()
+    try:
+        walk_the_chain(browser, live_server.url)
+        assert POLICY_VIOLATIONS == []
+    finally:
+        connections.close_all()
+
+
+def walk_the_chain(browser, base: str) -> None:
+    from playwright.sync_api import expect
+
+    from evaluations.roles import ROLE_PARENT_REVIEWER
+
+    from .conftest import make_evaluation, open_results
+
+    data = sample_data()
+    district = District.objects.create(code="310112", name="闵行区")
+    parent = Unit.objects.create(code="310112-PJ", name="浦锦街道", district=district)
+    unit = Unit.objects.create(
+        code="310112-PJ-CSYX", name=data["unit"]["name"], district=district, parent=parent
+    )
+    unit.staff.add(make_user("pujin", ROLE_STAFF, first_name="浦锦填报人"))
+    parent.staff.add(
+        make_user(
+            "street", ROLE_PARENT_REVIEWER, first_name="浦锦街道初审人", email="pj@example.org"
+        )
+    )
+    district.reviewers.add(make_user("minhang", ROLE_REVIEWER, first_name="闵行审核人"))
+    evaluation = open_results(make_evaluation(unit))
+    table = f"{base}/evaluations/{evaluation.pk}/"
+    counter = Counter()
+
+    def current_step(page):
+        return page.locator(".step-bar .step-current")
+
+    def badge(page):
+        page.goto(base + "/")
+        return page.locator("#todo-count")
+
+    # 1. The unit's 年末自评 is to fill: one to-do; it submits from the table page.
+    staff = log_in(browser, "pujin", counter, base)
+    expect(staff.locator(".todo-pending")).to_have_text("1")
+    expect(staff.locator("#todo-count")).to_have_text("1")
+    staff.goto(table)
+    expect(current_step(staff)).to_contain_text("年末自评 单位填报")
+    counter.click(staff.locator("summary", has_text="提交年末自评"))
+    counter.click(staff.get_by_role("button", name="确认提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
+    expect(current_step(staff)).to_contain_text("主管部门初审")
+    expect(staff.locator("#holder")).to_contain_text("浦锦街道初审人（pj@example.org）")
+    expect(badge(staff)).to_have_count(0)
+    shoot(staff, "chain-01-at-the-street")
+
+    # 2. The street finds it in its to-do list and passes it on.
+    street = log_in(browser, "street", counter, base)
+    expect(street.locator("#todo-count")).to_have_text("1")
+    counter.click(street.locator("#todo-count"))
+    counter.click(street.locator(f"#todo-{evaluation.pk}").get_by_role("link", name="审核"))
+    counter.click(street.locator("summary", has_text="初审通过年末自评"))
+    counter.fill(street.get_by_label("初审意见（可选）"), "已核对，同意送审。")
+    counter.click(street.get_by_role("button", name="确认初审通过，送区财政审核"))
+    expect(street.locator(".messages")).to_contain_text("年末自评已通过主管部门初审")
+    expect(current_step(street)).to_contain_text("区财政审核")
+    expect(badge(street)).to_have_count(0)
+
+    # 3. The district sends it back to the street, not to the unit.
+    reviewer = log_in(browser, "minhang", counter, base)
+    expect(reviewer.locator("#todo-count")).to_have_text("1")
+    reviewer.goto(table)
+    expect(reviewer.locator(".opinions")).to_contain_text("已核对，同意送审。")
+    counter.fill(reviewer.get_by_label("退回理由（必填）"), "请主管部门核对执行率。")
+    counter.click(reviewer.get_by_label("主管部门（浦锦街道），重新初审"))
+    counter.click(reviewer.get_by_role("button", name="退回修改"))
+    expect(reviewer.locator(".messages")).to_contain_text("年末自评已退回主管部门重新初审")
+    expect(current_step(reviewer)).to_contain_text("主管部门初审")
+    shoot(reviewer, "chain-02-returned-to-the-street")
+    expect(badge(reviewer)).to_have_count(0)
+
+    # 4. The street returns it to the unit, with the district's point.
+    expect(badge(street)).to_have_text("1")
+    street.goto(table)
+    expect(street.locator("#holder")).to_contain_text("区财政已退回")
+    counter.fill(street.get_by_label("退回理由（必填）"), "请补充执行率的说明。")
+    counter.click(street.get_by_role("button", name="退回填报单位修改"))
+    expect(street.locator(".messages")).to_contain_text("年末自评已退回填报单位修改")
+    expect(current_step(street)).to_contain_text("单位填报")
+
+    # 5. The unit sees the reason in its to-do list and submits again.
+    expect(badge(staff)).to_have_text("1")
+    staff.goto(base + "/todo/")
+    expect(staff.locator(f"#todo-{evaluation.pk}")).to_contain_text(
+        "退回理由：请补充执行率的说明。"
+    )
+    shoot(staff, "chain-03-to-do-with-the-reason")
+    staff.goto(table)
+    counter.click(staff.locator("summary", has_text="提交年末自评"))
+    counter.click(staff.get_by_role("button", name="确认提交年末自评"))
+    expect(staff.locator(".messages")).to_contain_text("年末自评已提交")
+
+    # 6. Both levels pass it; the form is final and nobody has a to-do left.
+    street.goto(table)
+    counter.click(street.locator("summary", has_text="初审通过年末自评"))
+    counter.click(street.get_by_role("button", name="确认初审通过，送区财政审核"))
+    expect(badge(reviewer)).to_have_text("1")
+    reviewer.goto(table)
+    counter.click(reviewer.locator("summary", has_text="审核通过年末自评"))
+    counter.click(reviewer.get_by_role("button", name="确认审核通过年末自评"))
+    expect(reviewer.locator(".messages")).to_contain_text("年末自评已审核通过")
+    expect(reviewer.locator(".step-bar .step-done")).to_have_count(6)
+    expect(reviewer.locator("#holder")).to_have_text("本表已审核定稿，无待办环节。")
+    shoot(reviewer, "chain-04-final")
+    for page in (staff, street, reviewer):
+        expect(badge(page)).to_have_count(0)
+    evaluation.refresh_from_db()
+    assert evaluation.is_final
+    assert list(evaluation.review_events.values_list("level", "action", "to_level")) == [
+        ("unit", "submit", "parent"),
+        ("parent", "approve", "district"),
+        ("district", "return", "parent"),
+        ("parent", "return", "unit"),
+        ("unit", "submit", "parent"),
+        ("parent", "approve", "district"),
+        ("district", "approve", ""),
+    ]
+
+
 def sign_in(page, base: str, username: str) -> None:
     """Logs in on the page's login form, wherever it came from."""
     page.get_by_label("用户名").fill(username)
@@ -552,10 +682,12 @@ def test_every_page_fits_a_phone_and_passes_axe(
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
             ("not-found", "/evaluations/999999/"),
+            ("todo", "/todo/"),
         ],
         "reviewer": [
             ("home", "/"),
             ("queue", "/review/"),
+            ("reviewer-todo", "/todo/"),
             ("review", f"/evaluations/{waiting.pk}/"),
             ("recheck", f"/evaluations/{rechecked.pk}/#recheck"),
             ("overview", "/overview/"),
@@ -585,6 +717,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         "queue",
         "review",
         "overview",
+        "todo",
     }
     accessibility, layout = {}, {}
     POLICY_VIOLATIONS.clear()

@@ -287,7 +287,10 @@ def test_user_errors_per_column(district, admin_user):
     found = messages(result)
     assert "行号 1：启用：应填“是”或“否”，而不是“也许”。" in found
     assert "行号 1：所属单位编码：310112-NONE 不存在或不在您可导入的范围内。" in found
-    assert "行号 1：角色：局长 不是可用的角色（可用：填报人、审核人、管理员）。" in found
+    assert (
+        "行号 1：角色：局长 不是可用的角色（可用：填报人、主管部门审核人、审核人、管理员）。"
+        in found
+    )
     assert "行号 2：用户名：“admin”是超级管理员，不能通过导入修改。" in found
     assert not get_user_model().objects.filter(username="wang").exists()
 

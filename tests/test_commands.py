@@ -9,7 +9,8 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
-from evaluations.access import can_fill, can_reopen, can_review
+from evaluations import workflow
+from evaluations.access import can_fill, can_reopen, can_review, can_review_first
 from evaluations.demo import DEMO_USERS
 from evaluations.models import Evaluation, Unit
 from indicators.models import Indicator
@@ -30,12 +31,18 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
     assert evaluation.unit.parent.name == "浦锦街道"
     assert evaluation.unit.district.name == "闵行区"
     assert Unit.objects.count() == 2
-    # The demo went through the real review verbs and now waits for the district.
-    assert (evaluation.phase, evaluation.status) == ("results", "submitted")
-    assert list(evaluation.review_events.values_list("action", "phase")) == [
-        ("submit", "targets"),
-        ("approve", "targets"),
-        ("submit", "results"),
+    # The demo went through the real review verbs, both levels, and now waits for
+    # the street's first check.
+    assert (evaluation.phase, evaluation.status, evaluation.held_by) == (
+        "results",
+        "submitted",
+        "parent",
+    )
+    assert list(evaluation.review_events.values_list("action", "phase", "level")) == [
+        ("submit", "targets", "unit"),
+        ("approve", "targets", "parent"),
+        ("approve", "targets", "district"),
+        ("submit", "results", "unit"),
     ]
     for user in DEMO_USERS:
         assert f"{user.username} / {user.password}" in second
@@ -43,10 +50,12 @@ def test_load_demo_is_idempotent_and_prints_logins(db, capsys, settings):
         account = authenticate(request, username=user.username, password=user.password)
         assert list(account.groups.values_list("name", flat=True)) == [user.role]
     # Each demo user reaches the sample in the role they were given.
-    staff, reviewer, admin = (
+    staff, street, reviewer, admin = (
         get_user_model().objects.get(username=user.username) for user in DEMO_USERS
     )
     assert can_fill(staff, evaluation) and not can_review(staff, evaluation)
+    assert can_review_first(street, evaluation) and not can_fill(street, evaluation)
+    assert not workflow.first_review_refusal(street, evaluation)
     assert can_review(reviewer, evaluation) and not can_fill(reviewer, evaluation)
     assert can_reopen(admin, evaluation)
 

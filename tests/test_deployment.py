@@ -151,6 +151,7 @@ PAGES = [
     ("staff", "evaluation_table", ["sample"], True),
     ("staff", "admin:evaluations_evaluation_entry", ["sample"], False),
     ("reviewer", "review_queue", [], True),
+    ("staff", "todo", [], True),
     ("reviewer", "overview", [], True),
     ("manager", "exports", [], True),
     ("manager", "export_job", ["job"], True),

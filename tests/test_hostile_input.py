@@ -341,6 +341,7 @@ VERBS = {
         "对“设备使用准确率”的意见",
     ),
     "复核意见": ("recheck_indicator", lambda row: {"review_opinion": "{}"}, "复核意见"),
+    "审核意见": ("approve_evaluation", lambda row: {"opinion": "{}"}, "审核意见"),
     "复核意见（全部行一表）": (
         "recheck_indicators",
         lambda row: {f"review_score-{row.pk}": "", f"review_opinion-{row.pk}": "{}"},

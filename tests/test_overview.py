@@ -13,8 +13,9 @@ from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
 from .conftest import make_evaluation, make_unit, targets_only_data
 
 # Session and user (2), the user's roles (1), 主管部门 and years for the filters (2),
-# counts per stage (1), the rows (1). (The session is written at most once a minute.)
-OVERVIEW_QUERIES = 7
+# counts per stage (1), the rows (1), the top bar's to-do count (1). (The session is
+# written at most once a minute.)
+OVERVIEW_QUERIES = 8
 
 
 def make_year(district: District, count: int, year: int = 2023) -> list[Unit]:

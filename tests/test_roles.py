@@ -188,7 +188,8 @@ def test_one_role_per_user(admin_user, staff):
     response = post_user(client, staff, groups=[group_id(ROLE_STAFF), group_id(ROLE_REVIEWER)])
     page = response.content.decode()
     assert (
-        "一个用户只能担任一个角色（填报人、审核人或管理员），不能同时担任“填报人”和“审核人”" in page
+        "一个用户只能担任一个角色（填报人、主管部门审核人、审核人或管理员），不能同时担任“填报人”和“审核人”"
+        in page
     )
     assert role_names(staff) == {ROLE_STAFF}
     other_admin = admin_user.__class__.objects.create_superuser("root2", "r@example.org", "x")

@@ -140,11 +140,13 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     # user's relation to it), its review events as values, the state of the unit's project
     # forms; then the tree through the same access check (the evaluation again, budget
     # lines, 一级, 二级, 三级), the events with their actors, the project forms' sums
-    # beside 项目支出 and the 佐证材料.
-    with django_assert_num_queries(14):
+    # beside 项目支出 and the 佐证材料; per request, the people who hold the form now and
+    # the top bar's to-do count.
+    with django_assert_num_queries(16):
         drawn = client.get(table_url(evaluation))
-    # Unchanged: the first six only; the session is not written again within a minute.
-    with django_assert_num_queries(6):
+    # Unchanged: the first six and the last two only; the session is not written again
+    # within a minute.
+    with django_assert_num_queries(8):
         cached = client.get(table_url(evaluation))
     for response in (drawn, cached):
         assert response.content.decode().count('<tr id="indicator-') == row_count
@@ -221,9 +223,9 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
                 page = client.get(table_url(evaluation)).content.decode()
             assert "审核意见：目标值偏低" in page and "以来的修改" in page
             counts.append(len(queries))
-    # Drawn: the 14 of a draft, the notes of the return and the five field histories.
-    # Unchanged: the 6 of a draft, and the names of who made the changes (a rename shows).
-    assert counts == [20, 7, 20, 7]
+    # Drawn: the 16 of a draft, the notes of the return and the five field histories.
+    # Unchanged: the 8 of a draft, and the names of who made the changes (a rename shows).
+    assert counts == [22, 9, 22, 9]
 
 
 def test_an_extension_b_character_is_on_the_page(staff_client, sample):

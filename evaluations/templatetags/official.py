@@ -8,6 +8,7 @@ register = template.Library()
 register.filter("amount", numbers.amount)
 register.filter("two_places", numbers.two_places)
 register.filter("whole_or_two_places", numbers.whole_or_two_places)
+register.filter("signed_difference", numbers.signed_difference)
 
 
 @register.filter
