@@ -1,5 +1,5 @@
 import uuid
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import nh3
 from django.apps import apps
@@ -130,6 +130,12 @@ def truncate_percent(part: Decimal, whole: Decimal) -> Decimal:
     if not whole:
         return Decimal("0.00")
     return (part * HUNDRED / whole).quantize(TWO_PLACES, rounding=ROUND_DOWN)
+
+
+def execution_score(points: Decimal, rate: Decimal) -> Decimal:
+    """The project form's 年度资金总额 得分: 分值 × the printed (truncated) 执行率, half
+    up, never above 分值: 10 × 86.18 % = 8.62."""
+    return min((points * rate / HUNDRED).quantize(TWO_PLACES, rounding=ROUND_HALF_UP), points)
 
 
 class District(CheckedText):
@@ -324,9 +330,17 @@ class EvaluationQuerySet(models.QuerySet):
             .values("category__group__evaluation")
             .annotate(delta=Sum(F("review_score") - Coalesce("score", Value(Decimal("0")))))
         )
+        lines = BudgetLine.objects.filter(evaluation=OuterRef("pk")).order_by().values("evaluation")
         return self.annotate(
             total_score=Subquery(totals.values("total")[:1], output_field=money),
             review_difference=Subquery(rechecked.values("delta")[:1], output_field=money),
+            # For the project form's execution score (`Evaluation.self_total`).
+            budget_sum=Subquery(
+                lines.annotate(sum=Sum("budget_amount")).values("sum")[:1], output_field=money
+            ),
+            executed_sum=Subquery(
+                lines.annotate(sum=Sum("executed_amount")).values("sum")[:1], output_field=money
+            ),
         ).annotate(
             review_total=Case(
                 When(
@@ -527,6 +541,25 @@ class Evaluation(CheckedText):
     @property
     def is_project(self) -> bool:
         return self.kind == FormKind.PROJECT
+
+    @property
+    def self_total(self) -> Decimal | None:
+        """自评总分 of a form from `with_scores()`, as the form prints it: Σ 得分 and, on
+        a project form in its results phase, the 年度资金总额's execution score."""
+        return self._with_budget_score(self.total_score)
+
+    @property
+    def recheck_total(self) -> Decimal | None:
+        """复核总分 of a form from `with_scores()`, the execution score included."""
+        return self._with_budget_score(self.review_total)
+
+    def _with_budget_score(self, indicators: Decimal | None) -> Decimal | None:
+        if indicators is None or not self.layout.scores_budget:
+            return indicators
+        if self.phase != self.Phase.RESULTS or self.budget_points is None:
+            return indicators
+        rate = truncate_percent(self.executed_sum or Decimal("0"), self.budget_sum or Decimal("0"))
+        return indicators + execution_score(self.budget_points, rate)
 
     @property
     def subject(self) -> str:

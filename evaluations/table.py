@@ -23,13 +23,13 @@ from django.db import models
 from django.utils.safestring import SafeString, mark_safe
 
 from indicators.models import Indicator, IndicatorCategory, IndicatorGroup
-from indicators.scoring import Suggestion, grade, round_score, suggest_score
+from indicators.scoring import Suggestion, grade, suggest_score
 from indicators.values import IndicatorValue
 
 from .consistency import BUDGET_ANCHOR, TOTAL_ANCHOR, TOTAL_WEIGHT, Fault, find_faults
 from .kinds import Layout
-from .models import BudgetLine, Evaluation, clean_rich_text, truncate_percent
-from .numbers import HUNDRED, ZERO
+from .models import BudgetLine, Evaluation, clean_rich_text, execution_score, truncate_percent
+from .numbers import ZERO
 
 # The hierarchy as plain pairs: each 一级 with its 二级, each 二级 with its scored rows.
 Structure = list[tuple[IndicatorGroup, list[tuple[IndicatorCategory, list[Indicator]]]]]
@@ -86,12 +86,6 @@ class BudgetTotal:
     @property
     def execution_rate(self) -> Decimal:
         return truncate_percent(self.executed_amount, self.budget_amount)
-
-
-def execution_score(points: Decimal, rate: Decimal) -> Decimal:
-    """分值 × the printed (truncated) 执行率, half up, never above 分值:
-    10 × 86.18 % = 8.62."""
-    return min(round_score(points * rate / HUNDRED), points)
 
 
 def budget_total(layout: Layout, evaluation: Evaluation, rows: list[BudgetRow]):

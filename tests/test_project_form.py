@@ -364,3 +364,17 @@ def test_the_pdf_download_tells_the_page_it_has_arrived(staff_client, project_fo
     # A mark that is not one of the page's is not echoed back.
     response = staff_client.get(url, {"ready": "<script>"})
     assert "pdf-ready" not in response.cookies
+
+
+def test_the_lists_show_the_project_forms_total_with_its_execution_score(
+    client, project_form, staff, reviewer
+):
+    from django.urls import reverse
+
+    workflow.submit(project_form, by=staff)
+    workflow.approve(project_form, by=reviewer)
+    workflow.submit(project_form, by=staff)
+    client.force_login(reviewer)
+    # 82 of the indicators and 8.62 of the execution: the 总分 the form prints.
+    assert "90.62" in client.get(reverse("review_queue")).content.decode()
+    assert "90.62" in client.get(reverse("todo")).content.decode()

@@ -447,9 +447,9 @@ def test_the_to_do_and_home_pages_run_a_fixed_number_of_queries(
     remainders = {"staff": (0, 2), "parent_reviewer": (1,), "reviewer": (3,)}[who]
     expected = sum(1 for index in range(count) if index % 4 in remainders)
     assert len(response.context["pending"]) == expected
-    # Session, user, roles, the list, units to start (a 填报人's), 指标库 years, the
-    # to-do counts, the top bar's count.
-    with django_assert_num_queries(8 if who == "staff" else 7):
+    # Session, user, roles, the list, its counts, its years, units to start and to add
+    # projects to (a 填报人's), 指标库 years, the to-do counts, the top bar's count.
+    with django_assert_num_queries(11 if who == "staff" else 9):
         response = client.get(reverse("home"))
     assert response.context["todo_counts"]["pending"] == expected
 
