@@ -17,7 +17,7 @@ from .conftest import make_project_form, open_results
 OVERVIEW = reverse("overview")
 # As the overall overview (test_overview.OVERVIEW_QUERIES) less its counts' own
 # query: the project forms' counts are taken from the rows.
-PROJECT_OVERVIEW_QUERIES = 6
+PROJECT_OVERVIEW_QUERIES = 7
 
 
 def make_project_forms(units: list[Unit], per_unit: int, year: int = 2023) -> None:

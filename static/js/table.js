@@ -44,4 +44,14 @@
       }, 250);
     });
   }
+
+  // Enter in a one-line field of the review forms (逐行意见, 再复核) moves to the next
+  // field: it must never send a return or the re-check half-typed.
+  document.addEventListener("keydown", (event) => {
+    const field = event.target;
+    if (event.key !== "Enter" || !field.matches("form input[type='text']")) return;
+    event.preventDefault();
+    const fields = Array.from(field.form.querySelectorAll("input[type='text'], textarea"));
+    fields[fields.indexOf(field) + 1]?.focus();
+  });
 })();
