@@ -351,22 +351,10 @@ XLSX_COLUMNS = [
 
 def overview_xlsx(rows: QuerySet[Unit], year: int) -> bytes:
     """The overview as a workbook: numbers stay numbers, text never becomes a formula."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = f"{year}年度总览"
-    bold = Font(bold=True)
-    for column, (header, width) in enumerate(XLSX_COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=column)
-        set_text(cell, header)
-        cell.font = bold
-        cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[cell.column_letter].width = width
-    for row_number, unit in enumerate(rows, start=2):
+
+    def values(unit) -> list:
         row = describe(unit)
-        updated = (
-            timezone.localtime(row.updated_at).replace(tzinfo=None) if row.updated_at else None
-        )
-        values = [
+        return [
             row.code,
             row.name,
             row.parent_name,
@@ -377,16 +365,37 @@ def overview_xlsx(rows: QuerySet[Unit], year: int) -> bytes:
             row.execution_rate,
             row.total_score,
             row.grade,
-            updated,
+            row.updated_at,
         ]
+
+    return write_sheet(f"{year}年度总览", XLSX_COLUMNS, map(values, rows), amounts=(6, 7))
+
+
+def write_sheet(title: str, columns: list, rows, *, amounts: tuple[int, ...]) -> bytes:
+    """A list as a workbook: the heads, then a row per list of values (the columns in
+    `amounts` as money, other decimals to two places, the last column a time)."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = title
+    bold = Font(bold=True)
+    for column, (header, width) in enumerate(columns, start=1):
+        cell = sheet.cell(row=1, column=column)
+        set_text(cell, header)
+        cell.font = bold
+        cell.alignment = Alignment(horizontal="center")
+        sheet.column_dimensions[cell.column_letter].width = width
+    for row_number, values in enumerate(rows, start=2):
+        *values, updated = values
+        if updated:
+            values.append(timezone.localtime(updated).replace(tzinfo=None))
         for column, value in enumerate(values, start=1):
             if value is None or value == "":
                 continue
             cell = sheet.cell(row=row_number, column=column)
             set_value(cell, value)
             if isinstance(value, Decimal):
-                cell.number_format = AMOUNT_FORMAT if column in (6, 7) else TWO_PLACES_FORMAT
-            elif column == 11:
+                cell.number_format = AMOUNT_FORMAT if column in amounts else TWO_PLACES_FORMAT
+            elif column == len(columns):
                 cell.number_format = "yyyy-mm-dd hh:mm"
     sheet.freeze_panes = "C2"
     output = io.BytesIO()
@@ -577,19 +586,8 @@ PROJECT_XLSX_COLUMNS = [
 
 def project_overview_xlsx(rows: list[ProjectOverviewRow], year: int) -> bytes:
     """The project overview as a workbook: numbers stay numbers, text never a formula."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = f"{year}年度项目支出总览"
-    bold = Font(bold=True)
-    for column, (header, width) in enumerate(PROJECT_XLSX_COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=column)
-        set_text(cell, header)
-        cell.font = bold
-        cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[cell.column_letter].width = width
-    for row_number, row in enumerate(rows, start=2):
-        updated = timezone.localtime(row.updated_at).replace(tzinfo=None)
-        values = [
+    values = (
+        [
             row.project_code,
             row.project_name,
             row.unit_name,
@@ -601,21 +599,11 @@ def project_overview_xlsx(rows: list[ProjectOverviewRow], year: int) -> bytes:
             row.execution_rate,
             row.total_score,
             row.grade,
-            updated,
+            row.updated_at,
         ]
-        for column, value in enumerate(values, start=1):
-            if value is None or value == "":
-                continue
-            cell = sheet.cell(row=row_number, column=column)
-            set_value(cell, value)
-            if isinstance(value, Decimal):
-                cell.number_format = AMOUNT_FORMAT if column in (7, 8) else TWO_PLACES_FORMAT
-            elif column == 12:
-                cell.number_format = "yyyy-mm-dd hh:mm"
-    sheet.freeze_panes = "C2"
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
+        for row in rows
+    )
+    return write_sheet(f"{year}年度项目支出总览", PROJECT_XLSX_COLUMNS, values, amounts=(7, 8))
 
 
 # ---------------------------------------------------------------- both kinds
