@@ -7,7 +7,7 @@ from evaluations.login import AdminLoginForm, LoginForm
 
 # The admin's modules load with the URLconf (evaluations.apps.AdminConfig).
 admin.autodiscover()
-admin.site.site_header = "部门（单位）整体支出绩效自评"
+admin.site.site_header = "部门（单位）与项目支出绩效自评"
 admin.site.site_title = "绩效自评管理"
 admin.site.index_title = "管理"
 admin.site.login_form = AdminLoginForm
