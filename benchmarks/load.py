@@ -15,7 +15,9 @@ afterwards: a “lost write” when it is not). Prints requests per second, p50/
 kind and the errors. With `--kill`, the same run again with one gunicorn worker and one
 db_worker killed halfway (gunicorn starts a new worker). Before that, short runs of the
 login page, and of each table page (as 填报人 and as 审核人, who gets the review forms),
-alone, taking turns: their requests per second and their ratio to the login page's.
+alone, taking turns: their requests per second and their ratio to the login page's,
+beside the 修改密码 page's (the plainest logged-in page: what any page behind the
+login costs at least).
 `--alone-only` stops there.
 Everything runs on loopback, stops by itself, and the database is dropped at the end.
 """
@@ -54,7 +56,7 @@ from django.contrib.auth.models import Group
 from evaluations.models import Evaluation, Unit
 from evaluations.roles import ROLE_STAFF
 from tests.conftest import make_evaluation, synthetic_data
-sample = Evaluation.objects.get(unit__code="310112-PJ-CSYX", year=2023)
+sample = Evaluation.objects.get(unit__code="310112-PJ-CSYX", year=2023, kind="overall")
 user = get_user_model().objects.create_user(username="{SECOND_STAFF[0]}", password="{SECOND_STAFF[1]}")
 user.groups.add(Group.objects.get(name=ROLE_STAFF))
 sample.unit.staff.add(user)
@@ -95,14 +97,12 @@ def prepare(server: str, environment: dict) -> tuple[int, int]:
     subprocess.run([*manage, "migrate", "--no-input"], **quiet)
     subprocess.run([*manage, "collectstatic", "--no-input"], **quiet)
     subprocess.run([*manage, "load_demo"], **quiet)
-    output = subprocess.run(
-        [*manage, "shell", "-c", SETUP],
-        env=environment,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    finished = subprocess.run(
+        [*manage, "shell", "-c", SETUP], env=environment, cwd=ROOT, capture_output=True, text=True
+    )
+    if finished.returncode:
+        raise SystemExit(f"setting up the benchmark's data failed:\n{finished.stderr}")
+    output = finished.stdout
     sample, tall = (int(value) for value in output.split()[-2:])
     return sample, tall
 
@@ -513,7 +513,12 @@ def main() -> None:
         staff, reviewer = Client(port, STAFF), Client(port, REVIEWER)
         staff.get(f"/evaluations/{sample}/pdf/")  # the unchanged form's PDF, drawn once
         threads = 8
-        pages = {"login page": lambda: request("GET", port, "/accounts/login/")}
+        pages = {
+            "login page": lambda: request("GET", port, "/accounts/login/"),
+            # The plainest page behind the login (session, user, top bar): the floor
+            # of every logged-in page.
+            "修改密码 page, 填报人": lambda: staff.get("/accounts/password/"),
+        }
         for who, client in (("填报人", staff), ("审核人", reviewer)):
             for rows, evaluation in (("24", sample), ("80", tall)):
                 pages[f"table page, {rows} rows, {who}"] = lambda c=client, e=evaluation: c.get(

@@ -11,7 +11,14 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from .models import Evaluation, EvaluationQuerySet, ExportJob, Project, Unit
-from .roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF, roles_of
+from .roles import (
+    ROLE_ADMIN,
+    ROLE_PARENT_REVIEWER,
+    ROLE_REVIEWER,
+    ROLE_STAFF,
+    roles_of,
+    scope_of,
+)
 
 # The longest username an account can have (auth.User.username's column).
 
@@ -21,32 +28,23 @@ def get_evaluation_for_user(
 ) -> Evaluation:
     queryset = Evaluation.objects.all() if queryset is None else queryset
     try:
-        return queryset.for_user(user).with_relations_to(user).get(pk=evaluation_id)
+        return queryset.for_user(user).get(pk=evaluation_id)
     except Evaluation.DoesNotExist:
         raise Http404("没有这张自评表，或您无权查看。") from None
 
 
 def is_unit_staff(user, evaluation: Evaluation) -> bool:
-    if getattr(evaluation, "relations_user_id", None) == user.pk:
-        return evaluation.user_is_unit_staff
-    return evaluation.unit.staff.filter(pk=user.pk).exists()
+    return evaluation.unit_id in scope_of(user).unit_ids
 
 
 def is_district_reviewer(user, evaluation: Evaluation) -> bool:
-    if getattr(evaluation, "relations_user_id", None) == user.pk:
-        return evaluation.user_is_district_reviewer
-    return evaluation.unit.district.reviewers.filter(pk=user.pk).exists()
+    return evaluation.unit.district_id in scope_of(user).district_ids
 
 
 def is_parent_member(user, evaluation: Evaluation) -> bool:
     """A member of the unit's 主管部门 (its Unit.staff)."""
-    if getattr(evaluation, "relations_user_id", None) == user.pk:
-        return evaluation.user_is_parent_member
     parent_id = evaluation.unit.parent_id
-    return (
-        parent_id is not None
-        and Unit.staff.through.objects.filter(unit_id=parent_id, user_id=user.pk).exists()
-    )
+    return parent_id is not None and parent_id in scope_of(user).unit_ids
 
 
 def is_admin(user) -> bool:

@@ -1,7 +1,8 @@
 """Where a form stands in the review chain 填报 → 主管部门初审 → 区财政审核, as the
 table page shows it: the step bar of both phases, who holds the form now (level,
 unit, people and their e-mail), and each level's last opinion with who and when.
-Two queries at most, whatever the form: the 主管部门's reviewers and the holders."""
+Two queries at most, whatever the form: the 主管部门's reviewers and the holders
+(`people_of_chain`)."""
 
 from dataclasses import dataclass
 
@@ -70,16 +71,38 @@ def level_unit_name(evaluation: Evaluation, level: str) -> str:
     return unit.name
 
 
-def chain_of(evaluation: Evaluation, events: list[ReviewEvent]) -> Chain:
-    """The chain of `evaluation` (fetched with its unit, parent and district), from
-    its review events (`events`, oldest first, actors selected)."""
+@dataclass(frozen=True)
+class ChainPeople:
+    """Who the chain names beside the review events: the 主管部门's reviewers (when
+    the form passes a first level) and who holds the form now (None when final)."""
+
+    first: list[Person]
+    holders: list[Person] | None
+
+
+def people_of_chain(evaluation: Evaluation) -> ChainPeople:
+    """Two queries at most. They change without the form changing (a reviewer added
+    to a district, an e-mail corrected), so the table page reads them every time."""
     unit = evaluation.unit
-    first_people = []
+    first = []
     if unit.parent_id is not None and unit.district.parent_review:
-        first_people = [person_of(user) for user in parent_reviewers(unit.parent_id)]
+        first = [person_of(user) for user in parent_reviewers(unit.parent_id)]
+    held_by = evaluation.held_by
+    holding = None
+    if held_by:
+        if held_by == Level.PARENT:
+            holding = first
+        else:
+            holding = [person_of(user) for user in holders(evaluation, held_by).order_by("pk")]
+    return ChainPeople(first, holding)
+
+
+def chain_of(evaluation: Evaluation, events: list[ReviewEvent], people: ChainPeople) -> Chain:
+    """The chain of `evaluation` (fetched with its unit, parent and district), from
+    its review events (`events`, oldest first, actors selected) and `people`."""
     held_by = evaluation.held_by
     # A form the district sent back to its 主管部门 stays with it, reviewers or not.
-    first_level = bool(first_people) or held_by == Level.PARENT
+    first_level = bool(people.first) or held_by == Level.PARENT
     levels = [Level.UNIT, *([Level.PARENT] if first_level else []), Level.DISTRICT]
 
     steps = []
@@ -88,13 +111,10 @@ def chain_of(evaluation: Evaluation, events: list[ReviewEvent]) -> Chain:
             steps.append(Step(phase.label, level.label, _state(evaluation, phase, level, levels)))
     holder = None
     if held_by:
-        people = first_people if held_by == Level.PARENT else None
-        if people is None:
-            people = [person_of(user) for user in holders(evaluation, held_by).order_by("pk")]
         holder = Holder(
             level=Level(held_by).label,
             unit=level_unit_name(evaluation, held_by),
-            people=people,
+            people=people.holders,
             task=_task(evaluation, held_by, events),
         )
     return Chain(steps, holder, opinions(evaluation, events), first_level)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -15,7 +15,7 @@ from simple_history.utils import bulk_create_with_history
 
 from .kinds import LAYOUTS, BudgetLineKind, FormKind, Layout
 from .numbers import HUNDRED, MAX_NUMBER, NUMBER_DIGITS, TWO_PLACES
-from .roles import ROLE_ADMIN, roles_of
+from .roles import ROLE_ADMIN, scope_of
 from .text import (
     NOTE_MAX_LENGTH,
     REASON_MAX_LENGTH,
@@ -258,34 +258,15 @@ class EvaluationQuerySet(models.QuerySet):
         a 主管部门 they belong to; reviewers see their districts; 管理员 see everything;
         everyone else sees nothing.
         """
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if ROLE_ADMIN in roles_of(user):
+        scope = scope_of(user)
+        if ROLE_ADMIN in scope.roles:
             return self.all()
-        own_units = Unit.objects.filter(staff=user)
-        districts = District.objects.filter(reviewers=user)
+        if not scope.unit_ids and not scope.district_ids:
+            return self.none()
         return self.filter(
-            Q(unit__in=own_units) | Q(unit__parent__in=own_units) | Q(unit__district__in=districts)
-        )
-
-    def with_relations_to(self, user) -> "EvaluationQuerySet":
-        """Annotates whether `user` is staff of the unit, a member of its 主管部门 and a
-        reviewer of its district, so access checks on a fetched evaluation cost no query."""
-        return self.annotate(
-            relations_user_id=Value(user.pk),
-            user_is_unit_staff=Exists(
-                Unit.staff.through.objects.filter(unit_id=OuterRef("unit_id"), user_id=user.pk)
-            ),
-            user_is_district_reviewer=Exists(
-                District.reviewers.through.objects.filter(
-                    district_id=OuterRef("unit__district_id"), user_id=user.pk
-                )
-            ),
-            user_is_parent_member=Exists(
-                Unit.staff.through.objects.filter(
-                    unit_id=OuterRef("unit__parent_id"), user_id=user.pk
-                )
-            ),
+            Q(unit_id__in=scope.unit_ids)
+            | Q(unit__parent_id__in=scope.unit_ids)
+            | Q(unit__district_id__in=scope.district_ids)
         )
 
     def for_year(self, year: int) -> "EvaluationQuerySet":

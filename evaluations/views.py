@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import hashlib
 import json
@@ -59,7 +60,7 @@ from .bulk_export import (
     store_evaluation_pdf,
     sweep_stale_work,
 )
-from .chain import chain_of
+from .chain import ChainPeople, chain_of, people_of_chain
 from .entry import (
     Entry,
     EntryExpired,
@@ -120,13 +121,6 @@ TABLE_PAGE_TEMPLATES = (
 TABLE_PAGE_SECONDS = 24 * 60 * 60
 
 
-def shown(event: ReviewEvent) -> list:
-    """What the table page shows of a review event (fetched with its actor): all of
-    it, and who acted, by name."""
-    values = [getattr(event, field.attname) for field in ReviewEvent._meta.concrete_fields]
-    return [*values, event.actor.first_name, event.actor.username]
-
-
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_READY_MARK = re.compile(r"[0-9a-f]{8,32}")
 
@@ -153,9 +147,9 @@ def home(request: HttpRequest) -> HttpResponse:
             chosen = chosen.filter(**{name: filters[name]})
     counts = home_counts(chosen)
     evaluations = list(
-        chosen.with_relations_to(user)
-        .select_related("unit", "unit__parent", "project")
-        .order_by("-year", "unit__code", "kind", "project__code")[:HOME_LIST_LIMIT]
+        chosen.select_related("unit", "unit__parent", "project").order_by(
+            "-year", "unit__code", "kind", "project__code"
+        )[:HOME_LIST_LIMIT]
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
@@ -537,38 +531,43 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     }
     # The page is drawn once per state of what it shows and per set of buttons. Every
     # write of the form moves its row (the version, raised by `workflow.changing` and
-    # the review steps, or `updated_at`, touched by any row's save); renames of the unit
-    # and of the people in the review events show in the rows read here. So an unchanged
-    # form costs this fetch and its events as plain values, not the tree and its history.
-    events = list(evaluation.review_events.select_related("actor"))
+    # the review steps in the transaction that writes their review event, or
+    # `updated_at`, touched by any row's save); renames of the unit show in the rows
+    # read here, renames of the people in its history and review events in the names
+    # check below. So an unchanged form costs this fetch, not the tree and its events.
+    chain_people = people_of_chain(evaluation)
+    unit = evaluation.unit
     key = "table-page:" + digest(
         [
             table_page_version(),
             row_values(evaluation),
-            row_values(evaluation.unit),
+            row_values(unit),
+            row_values(unit.district),
             # The project form's head shows its project and its 主管部门.
-            row_values(evaluation.unit.parent) if evaluation.unit.parent else None,
+            row_values(unit.parent) if unit.parent else None,
             row_values(evaluation.project) if evaluation.project else None,
-            [[str(value) for value in shown(event)] for event in events],
             # The overall form's sidebar counts and sums its unit's project forms.
             project_forms_state(evaluation),
+            [dataclasses.astuple(someone) for someone in chain_people.first],
+            None
+            if chain_people.holders is None
+            else [dataclasses.astuple(someone) for someone in chain_people.holders],
             buttons,
         ]
     )
     drawn = cache.get(key)
-    # The list of changes names who made them: redrawn when one of them was renamed.
+    # The page names who made the changes and took the steps: redrawn when one of
+    # them was renamed.
     if drawn is None or drawn["people"] != names_of(drawn["people"]):
-        drawn = draw_table_page(user, evaluation_id, buttons)
+        drawn = draw_table_page(user, evaluation_id, buttons, chain_people)
         cache.set(key, drawn, TABLE_PAGE_SECONDS)
     # One token for the page's forms and the header's (masking it costs).
     token = get_token(request)
     context = {
         "evaluation": evaluation,
+        "chain": mark_safe(drawn["chain"]),
         "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
         "csrf_token": token,
-        # Drawn per request, outside the cached page: who holds the form (and their
-        # names and e-mail) changes without the form changing.
-        "chain": chain_of(evaluation, events),
     }
     return render(request, "evaluations/table_page.html", context)
 
@@ -586,7 +585,7 @@ def project_forms_state(evaluation: Evaluation) -> list | None:
     ]
 
 
-def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
+def draw_table_page(user, evaluation_id: int, buttons: dict, chain_people: ChainPeople) -> dict:
     """The table page below the header, drawn without the request (so nothing of one
     user's request can be served to another) and with a mark for the CSRF token."""
     evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
@@ -617,10 +616,15 @@ def draw_table_page(user, evaluation_id: int, buttons: dict) -> dict:
         **evidence.page_context(evaluation, table),
         "csrf_token": csrf_mark,
     }
+    events = list(evaluation.review_events.select_related("actor"))
+    chain = chain_of(evaluation, events, chain_people)
+    people = {change.actor_id: change.actor for change in history.changes if change.actor_id}
+    people.update((event.actor_id, person(event.actor)) for event in events)
     return {
+        "chain": render_to_string("evaluations/_chain.html", {"chain": chain}),
         "html": render_to_string("evaluations/table.html", context),
         "csrf_mark": csrf_mark,
-        "people": {change.actor_id: change.actor for change in history.changes if change.actor_id},
+        "people": people,
     }
 
 

@@ -136,17 +136,16 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     evaluation = make_evaluation(unit, data=synthetic_data(row_count))
     client = Client()
     client.force_login(staff)
-    # Drawn: session, user, the user's role groups, the evaluation with its unit (and the
-    # user's relation to it), its review events as values, the state of the unit's project
+    # Drawn: session, user, the user's scope (roles, units, districts), the evaluation
+    # with its unit, the people who hold the form now, the state of the unit's project
     # forms; then the tree through the same access check (the evaluation again, budget
-    # lines, 一级, 二级, 三级), the events with their actors, the project forms' sums
-    # beside 项目支出 and the 佐证材料; per request, the people who hold the form now and
-    # the top bar's to-do count.
+    # lines, 一级, 二级, 三级), the history, the events with their actors, the project
+    # forms' sums beside 项目支出 and the 佐证材料; and the top bar's to-do count.
     with django_assert_num_queries(16):
         drawn = client.get(table_url(evaluation))
-    # Unchanged: the first six and the last two only; the session is not written again
-    # within a minute.
-    with django_assert_num_queries(8):
+    # Unchanged: the first six and the to-do count (nobody to check for renames on a
+    # fresh draft); the session is not written again within a minute.
+    with django_assert_num_queries(7):
         cached = client.get(table_url(evaluation))
     for response in (drawn, cached):
         assert response.content.decode().count('<tr id="indicator-') == row_count
@@ -224,8 +223,9 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
             assert "审核意见：目标值偏低" in page and "以来的修改" in page
             counts.append(len(queries))
     # Drawn: the 16 of a draft, the notes of the return and the five field histories.
-    # Unchanged: the 8 of a draft, and the names of who made the changes (a rename shows).
-    assert counts == [22, 9, 22, 9]
+    # Unchanged: the 7 of a draft, and the names of who made the changes and took the
+    # steps (a rename shows).
+    assert counts == [22, 8, 22, 8]
 
 
 def test_an_extension_b_character_is_on_the_page(staff_client, sample):
@@ -448,3 +448,29 @@ def test_a_recheck_shows_at_once(sample, staff, reviewer):
     )
     page = client.get(table_url(sample)).content.decode()
     assert "再复核：复核得分 <strong>1.00</strong>" in page and "依据不足" in page
+
+
+def test_the_cached_page_follows_the_people_of_its_chain(staff, reviewer, district, sample):
+    """The page is kept while the form is unchanged, but who holds it and who took its
+    steps are people: a reviewer added to the district and a renamed reviewer show at
+    once, without the form changing."""
+    from evaluations.roles import ROLE_REVIEWER
+
+    workflow.submit(sample, by=staff)
+    client = Client()
+    client.force_login(staff)
+    holder = client.get(table_url(sample)).content.decode().split('id="holder"')[1]
+    assert "闵行审核人" in holder and "新来的审核人" not in holder
+
+    newcomer = make_user("newcomer", ROLE_REVIEWER, first_name="新来的审核人")
+    district.reviewers.add(newcomer)
+    holder = client.get(table_url(sample)).content.decode().split('id="holder"')[1]
+    assert "新来的审核人" in holder.split("</div>")[0]
+
+    sample.refresh_from_db()
+    workflow.return_for_revision(sample, by=reviewer, reason="请补充佐证")
+    assert "闵行审核人" in client.get(table_url(sample)).content.decode().split("opinions")[1]
+    reviewer.first_name = "改名后的审核人"
+    reviewer.save()
+    opinions = client.get(table_url(sample)).content.decode().split("opinions")[1]
+    assert "改名后的审核人" in opinions and "闵行审核人" not in opinions
