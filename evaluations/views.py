@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import evidence, todo, workflow, years
+from . import evidence, reminders, todo, windows, workflow, years
 from .access import (
     can_enter,
     can_export,
@@ -522,7 +522,10 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(
         user,
         evaluation_id,
-        Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project"),
+        # With its filing window, read by the submit guard and the countdown.
+        windows.with_deadlines(
+            Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project")
+        ),
     )
     # What differs between users who may see the form: their buttons, nothing else.
     buttons = {
@@ -569,6 +572,7 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         # Drawn per request, outside the cached page: who holds the form (and their
         # names and e-mail) changes without the form changing.
         "chain": chain_of(evaluation, events),
+        "deadline": windows.countdown_of(evaluation),
     }
     return render(request, "evaluations/table_page.html", context)
 
@@ -769,9 +773,9 @@ def todo_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     filters = todo.read_filters(request.GET)
     pending = list(
-        todo.with_last_step(todo.filtered(todo.pending(user), filters)).order_by(
-            "-year", "unit__code", "kind", "project__code"
-        )
+        windows.with_deadlines(
+            todo.with_last_step(todo.filtered(todo.pending(user), filters))
+        ).order_by("-year", "unit__code", "kind", "project__code")
     )
     todo.attach_return_notes(pending)
     handled = list(
@@ -785,6 +789,8 @@ def todo_list(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "choices": todo.FILTERS,
         "parents": todo.parent_choices(user),
+        # 催办 and scheduled reminders to the user's units (none for other roles).
+        "reminders": reminders.recent_for(user),
     }
     return render(request, "evaluations/todo.html", context)
 
