@@ -23,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from .models import Evaluation, FilingWindow, Reminder, ReminderPoint, Unit
+from .kinds import LAYOUTS
+from .models import FilingWindow, Reminder, ReminderPoint, Unit
 from .roles import ROLE_STAFF, roles_of
 from .windows import Deadline, WindowError, local_today, units_not_submitted, windows_for_user
 
@@ -67,7 +68,7 @@ def recipients_of(unit: Unit) -> list[str]:
 
 
 def message_for(window: FilingWindow, unit: Unit, today: date, *, urged_by=None) -> str:
-    title = Evaluation.Kind(window.kind).label
+    title = f"《{LAYOUTS[window.kind].title}》"
     deadline = Deadline(window.opens_on, window.due_on, window.grace_days)
     lines = [
         f"{unit.name}：",
