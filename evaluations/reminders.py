@@ -26,7 +26,14 @@ from django.urls import reverse
 from .kinds import LAYOUTS
 from .models import FilingWindow, Reminder, ReminderPoint, Unit
 from .roles import ROLE_STAFF, roles_of
-from .windows import Deadline, WindowError, local_today, units_not_submitted, windows_for_user
+from .windows import (
+    Deadline,
+    WindowError,
+    extended_until,
+    local_today,
+    units_not_submitted,
+    windows_for_user,
+)
 
 logger = logging.getLogger(__name__)
 Anchor = ReminderPoint.Anchor
@@ -69,7 +76,9 @@ def recipients_of(unit: Unit) -> list[str]:
 
 def message_for(window: FilingWindow, unit: Unit, today: date, *, urged_by=None) -> str:
     title = f"《{LAYOUTS[window.kind].title}》"
-    deadline = Deadline(window.opens_on, window.due_on, window.grace_days)
+    deadline = Deadline(
+        window.opens_on, window.due_on, window.grace_days, extended_until(window, unit.pk)
+    )
     lines = [
         f"{unit.name}：",
         f"{window.year}年度{title}（{window.get_phase_display()}）尚未提交，"

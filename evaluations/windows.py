@@ -82,7 +82,7 @@ class Deadline:
             return f"{text}（已延期至{self.extended_until:%Y-%m-%d}）"
         if today <= self.closes_on:
             return f"{text}（宽限期至{self.closes_on:%Y-%m-%d}）"
-        return text
+        return f"{text}（已截止，须经区财政局办理延期方可提交）"
 
 
 def phase_window(district_id: int, year: int, phase: str, kind: str) -> FilingWindow | None:

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from evaluations import reminders
 from evaluations.models import Evaluation, FilingWindow, Reminder, ReminderPoint
+from evaluations.windows import grant_extension
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -270,3 +271,14 @@ def test_urging_something_that_is_not_there_is_404(sample, reviewer, window, fie
 
 def test_urging_takes_post_only(reviewer, window):
     assert client_of(reviewer).get(reverse("urge_units")).status_code == 405
+
+
+def test_the_overdue_reminder_names_the_units_extension(
+    sample, staff, reviewer, window, time_machine
+):
+    time_machine.move_to(at(date(2024, 3, 31)), tick=False)
+    grant_extension(window, sample.unit, until=date(2024, 4, 15), reason="系统故障", by=reviewer)
+    time_machine.move_to(at(date(2024, 4, 1)), tick=False)
+    reminders.send_due()
+    [message] = [message for message in mail.outbox if message.to == ["staff@example.org"]]
+    assert "已逾期 1 天（已延期至2024-04-15）" in message.body

@@ -52,7 +52,7 @@ DEADLINE = Deadline(date(2024, 3, 1), date(2024, 3, 31), 2)
         (date(2024, 3, 31), "今天截止"),
         (date(2024, 4, 1), "已逾期 1 天（宽限期至2024-04-02）"),
         (date(2024, 4, 2), "已逾期 2 天（宽限期至2024-04-02）"),
-        (date(2024, 4, 3), "已逾期 3 天"),
+        (date(2024, 4, 3), "已逾期 3 天（已截止，须经区财政局办理延期方可提交）"),
     ],
 )
 def test_the_countdown_counts_days_to_the_due_date(today, text):
@@ -85,7 +85,7 @@ def test_the_table_page_and_the_to_do_row_show_the_countdown(sample, staff, time
     assert '<td class="deadline">距截止 10 天</td>' in todo
     time_machine.move_to(at("2024-04-05"), tick=False)
     todo = client.get(reverse("todo")).content.decode()
-    assert '<td class="deadline">已逾期 5 天</td>' in todo
+    assert '<td class="deadline">已逾期 5 天（已截止，须经区财政局办理延期方可提交）</td>' in todo
 
 
 def test_a_form_without_a_window_or_already_submitted_shows_no_countdown(sample, staff):
