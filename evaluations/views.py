@@ -153,7 +153,7 @@ def home(request: HttpRequest) -> HttpResponse:
             chosen = chosen.filter(**{name: filters[name]})
     counts = home_counts(chosen)
     evaluations = list(
-        chosen.with_relations_to(user)
+        windows.with_deadlines(chosen.with_relations_to(user))
         .select_related("unit", "unit__parent", "project")
         .order_by("-year", "unit__code", "kind", "project__code")[:HOME_LIST_LIMIT]
     )

@@ -75,7 +75,7 @@ def test_the_window_closes_after_the_grace_days_and_an_extension_moves_it():
 # --- on the pages
 
 
-def test_the_table_page_and_the_to_do_row_show_the_countdown(sample, staff, time_machine):
+def test_the_table_page_the_to_do_and_home_rows_show_the_countdown(sample, staff, time_machine):
     make_window(sample.unit.district)
     client = client_of(staff)
     time_machine.move_to(at("2024-03-21"), tick=False)
@@ -83,6 +83,8 @@ def test_the_table_page_and_the_to_do_row_show_the_countdown(sample, staff, time
     assert '<p class="deadline" id="deadline">年初目标：距截止 10 天</p>' in table
     todo = client.get(reverse("todo")).content.decode()
     assert '<td class="deadline">距截止 10 天</td>' in todo
+    home = client.get(reverse("home")).content.decode()
+    assert '<span class="deadline">距截止 10 天</span>' in home
     time_machine.move_to(at("2024-04-05"), tick=False)
     todo = client.get(reverse("todo")).content.decode()
     assert '<td class="deadline">已逾期 5 天（已截止，须经区财政局办理延期方可提交）</td>' in todo
