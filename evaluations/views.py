@@ -374,7 +374,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     """The data-entry page (in the admin's look): the whole table as one form."""
     user = request.user
-    evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
+    # With its filing window: the submit guard reads it without a query.
+    evaluation = get_evaluation_for_user(
+        user, evaluation_id, windows.with_deadlines(Evaluation.objects.with_table())
+    )
     if not can_enter(user, evaluation):
         raise PermissionDenied("只有本单位的填报人可以填写自评表。")
     last_year = (
@@ -466,7 +469,9 @@ def save_valid_fields(
         f"有 {len(errors)} 处填写有误，{not_submitted}这些内容未保存，按您填写的原样保留在下方，"
         "请按红字提示修改；其余填写已保存。",
     )
-    saved = get_evaluation_for_user(request.user, evaluation.pk, Evaluation.objects.with_table())
+    saved = get_evaluation_for_user(
+        request.user, evaluation.pk, windows.with_deadlines(Evaluation.objects.with_table())
+    )
     data = renamed_keys(request.POST, entry, posted_keys)
     return render_entry(request, read_entry(saved, data, last_year), status=400)
 
