@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from evaluations import evidence, views
+from evaluations import evidence, filing_views, views
 from evaluations.login import AdminLoginForm, LoginForm
 
 # The admin's modules load with the URLconf (evaluations.apps.AdminConfig).
@@ -16,6 +16,14 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("review/", views.review_queue, name="review_queue"),
     path("todo/", views.todo_list, name="todo"),
+    path("reporting/", filing_views.reporting_rate, name="reporting_rate"),
+    path(
+        "reporting/workbook.xlsx",
+        filing_views.reporting_rate_workbook,
+        name="reporting_rate_workbook",
+    ),
+    path("reporting/urge/", filing_views.urge_units, name="urge_units"),
+    path("reporting/extensions/", filing_views.extensions, name="extensions"),
     path("evaluations/start/", views.start_evaluation, name="start_evaluation"),
     path("evaluations/start/confirm/", views.start_year_confirm, name="start_year_confirm"),
     path("projects/add/", views.add_project, name="add_project"),

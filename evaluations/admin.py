@@ -29,7 +29,11 @@ from .models import (
     BudgetLine,
     District,
     Evaluation,
+    Extension,
+    FilingWindow,
     Project,
+    Reminder,
+    ReminderPoint,
     ReviewComment,
     ReviewEvent,
     StaleVersion,
@@ -568,6 +572,61 @@ class AttachmentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(evaluation__in=evaluations_for(request))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FilingWindow)
+class FilingWindowAdmin(admin.ModelAdmin):
+    """The district notice's dates, per year, phase and kind of form."""
+
+    list_display = ["year", "district", "kind", "phase", "opens_on", "due_on", "grace_days"]
+    list_filter = ["year", "district", "kind", "phase"]
+    list_select_related = ["district"]
+
+
+@admin.register(ReminderPoint)
+class ReminderPointAdmin(admin.ModelAdmin):
+    """The reminder schedule, the same for every window."""
+
+    list_display = ["__str__", "anchor", "days"]
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    """延期: granted here or on the site's 延期办理 page; a log, never changed or removed."""
+
+    list_display = ["created_at", "unit", "window", "until", "reason", "granted_by"]
+    list_filter = ["window__year", "window__district"]
+    list_select_related = ["unit", "window__district", "granted_by"]
+    fields = ["window", "unit", "until", "reason"]
+    autocomplete_fields = ["unit"]
+
+    def save_model(self, request, obj, form, change):
+        obj.granted_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """What went to whom: scheduled reminders and 催办, written only by the app."""
+
+    list_display = ["created_at", "unit", "window", "point", "sent_by"]
+    list_filter = ["window__year", "window__district", "point"]
+    list_select_related = ["unit", "window__district", "point", "sent_by"]
 
     def has_add_permission(self, request):
         return False

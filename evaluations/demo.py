@@ -5,12 +5,14 @@ Used by `load_demo` and by the tests."""
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from indicators.models import (
@@ -23,7 +25,7 @@ from indicators.models import (
 
 from . import workflow
 from .kinds import DEFAULT_BUDGET_POINTS, FormKind
-from .models import BudgetLine, District, Evaluation, Project, Unit
+from .models import BudgetLine, District, Evaluation, FilingWindow, Project, Unit
 from .roles import ROLE_ADMIN, ROLE_PARENT_REVIEWER, ROLE_REVIEWER, ROLE_STAFF
 
 SAMPLE_PATH = Path(__file__).parent / "demo_data" / "sample_2023.json"
@@ -187,6 +189,7 @@ def load_demo() -> tuple[Evaluation, bool]:
     load_demo_projects(
         unit, staff=users[DEMO_STAFF], first_level=first_level, reviewer=second_level
     )
+    load_demo_windows(district, data["year"])
     # Next year's 指标库 of both kinds, so "按指标库新建" works in the demo at once.
     next_year = data["year"] + 1
     if not IndicatorTemplate.objects.filter(form_kind=FormKind.OVERALL, year=next_year).exists():
@@ -195,6 +198,26 @@ def load_demo() -> tuple[Evaluation, bool]:
         IndicatorTemplate.objects.bulk_create(project_template(next_year))
     BudgetPoints.objects.get_or_create(year=next_year, defaults={"points": DEFAULT_BUDGET_POINTS})
     return evaluation, created
+
+
+def load_demo_windows(district: District, year: int) -> None:
+    """The demo year's 年末自评 windows of both kinds, dated around the day the demo is
+    loaded (the real notice's dates would long have passed): opened two weeks ago, due
+    in 30 days with 5 days' grace, so the forms still to fill show their countdown.
+    An existing window is kept."""
+    today = timezone.localdate()
+    for kind in FormKind:
+        FilingWindow.objects.get_or_create(
+            district=district,
+            year=year,
+            phase=Evaluation.Phase.RESULTS,
+            kind=kind,
+            defaults={
+                "opens_on": today - timedelta(days=14),
+                "due_on": today + timedelta(days=30),
+                "grace_days": 5,
+            },
+        )
 
 
 def load_demo_projects(unit: Unit, *, staff, first_level, reviewer) -> list[Evaluation]:

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import nh3
@@ -1131,3 +1132,184 @@ class ExportItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} · {self.evaluation_id}"
+
+
+# ---------------------------------------------------------------- filing windows
+#
+# The district's notice of the year sets a window for each phase and kind of form
+# (docs/domain.md §9): data, never code. What the dates mean (countdown, refusal,
+# reminder dates) is `evaluations.windows`; reminders are `evaluations.reminders`.
+
+
+class FilingWindow(models.Model):
+    """When a district's units file one phase of one kind of form for a year: from
+    `opens_on`, due on `due_on`, still accepted `grace_days` after it. Later, only a
+    unit with an extension (`Extension`) may submit."""
+
+    district = models.ForeignKey(
+        District, models.CASCADE, related_name="filing_windows", verbose_name="区"
+    )
+    year = models.PositiveSmallIntegerField("年度", validators=[MinValueValidator(2000)])
+    phase = models.CharField("阶段", max_length=20, choices=EvaluationPhase)
+    kind = models.CharField("表类型", max_length=20, choices=FormKind, default=FormKind.OVERALL)
+    opens_on = models.DateField("开始填报日期")
+    due_on = models.DateField("截止日期")
+    grace_days = models.PositiveSmallIntegerField(
+        "宽限天数", default=0, help_text="截止日期后仍可提交的天数；过后只有获准延期的单位可以提交"
+    )
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "填报期限"
+        ordering = ["-year", "district__code", "kind", "phase"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["district", "year", "phase", "kind"],
+                name="one_filing_window_per_district_year_phase_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(due_on__gte=F("opens_on")), name="filing_window_due_after_it_opens"
+            ),
+            models.CheckConstraint(
+                condition=Q(phase__in=EvaluationPhase.values), name="filing_window_phase_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=FormKind.values), name="filing_window_kind_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.district.name} {self.year}年度{self.get_kind_display()}"
+            f"{self.get_phase_display()}（{self.opens_on:%Y-%m-%d}至{self.due_on:%Y-%m-%d}）"
+        )
+
+    def clean(self) -> None:
+        if self.opens_on and self.due_on and self.due_on < self.opens_on:
+            raise ValidationError({"due_on": "截止日期不能早于开始填报日期。"})
+
+
+class Extension(CheckedText):
+    """延期: the district lets one unit submit a window's forms until `until`, after
+    the window closed. Never edited: each grant is a row of its own (who, when, why),
+    like DHIS2's lock exceptions; the latest `until` counts."""
+
+    window = models.ForeignKey(
+        FilingWindow, models.CASCADE, related_name="extensions", verbose_name="填报期限"
+    )
+    unit = models.ForeignKey(Unit, models.CASCADE, related_name="extensions", verbose_name="单位")
+    until = models.DateField("延期至")
+    reason = models.TextField("延期理由", max_length=REASON_MAX_LENGTH)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="批准人",
+    )
+    created_at = models.DateTimeField("批准时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "延期"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="extension_has_a_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit.name} 延期至{self.until:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        if not (self.window_id and self.unit_id and self.until):
+            return
+        if self.unit.district_id != self.window.district_id:
+            raise ValidationError({"unit": "该单位不属于此填报期限所在的区。"})
+        closes_on = self.window.due_on + timedelta(days=self.window.grace_days)
+        if self.until <= closes_on:
+            raise ValidationError(
+                {"until": f"延期至的日期须晚于截止日期及宽限期（{closes_on:%Y-%m-%d}）。"}
+            )
+
+
+class ReminderPoint(models.Model):
+    """One point of the reminder schedule, for every window: when it opens, half-way,
+    N days before it is due, N days after (overdue)."""
+
+    class Anchor(models.TextChoices):
+        OPENS = "opens", "开始填报后"
+        HALFWAY = "halfway", "填报期过半"
+        BEFORE_DUE = "before_due", "截止前"
+        OVERDUE = "overdue", "截止后（逾期）"
+
+    anchor = models.CharField("提醒时点", max_length=20, choices=Anchor)
+    days = models.PositiveSmallIntegerField(
+        "天数", default=0, help_text="开始后、截止前或截止后的天数；“填报期过半”不用"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "提醒时点"
+        constraints = [
+            models.UniqueConstraint(fields=["anchor", "days"], name="one_reminder_point_per_day"),
+            models.CheckConstraint(
+                condition=Q(anchor__in=["opens", "halfway", "before_due", "overdue"]),
+                name="reminder_point_anchor_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.anchor == self.Anchor.HALFWAY:
+            return self.get_anchor_display()
+        if self.anchor == self.Anchor.OPENS and not self.days:
+            return "开始填报当天"
+        return f"{self.get_anchor_display()}{self.days}天"
+
+
+class Reminder(models.Model):
+    """A reminder sent to a unit that had not submitted a window's forms: a scheduled
+    one (`point`; at most one per window, unit and point, so `send_reminders` may run
+    any number of times) or a reviewer's 催办 (`sent_by`, no point)."""
+
+    window = models.ForeignKey(
+        FilingWindow, models.CASCADE, related_name="reminders", verbose_name="填报期限"
+    )
+    unit = models.ForeignKey(Unit, models.CASCADE, related_name="reminders", verbose_name="单位")
+    point = models.ForeignKey(
+        ReminderPoint,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reminders",
+        verbose_name="提醒时点",
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="催办人",
+    )
+    message = models.TextField("提醒内容")
+    recipients = models.TextField("收件人", blank=True)
+    created_at = models.DateTimeField("发送时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "催办与提醒"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["window", "unit", "point"],
+                condition=Q(point__isnull=False),
+                name="one_reminder_per_window_unit_and_point",
+            ),
+            models.CheckConstraint(
+                condition=Q(point__isnull=True, sent_by__isnull=False)
+                | Q(point__isnull=False, sent_by__isnull=True),
+                name="reminder_scheduled_or_sent_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "催办" if self.sent_by_id else "提醒"
+        return f"{self.unit.name} {what}（{timezone.localtime(self.created_at):%Y-%m-%d %H:%M}）"

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from indicators.models import Indicator
 from indicators.scoring import GRADES
 
-from . import evidence, todo, workflow, years
+from . import evidence, reminders, todo, windows, workflow, years
 from .access import (
     can_enter,
     can_export,
@@ -147,9 +147,9 @@ def home(request: HttpRequest) -> HttpResponse:
             chosen = chosen.filter(**{name: filters[name]})
     counts = home_counts(chosen)
     evaluations = list(
-        chosen.select_related("unit", "unit__parent", "project").order_by(
-            "-year", "unit__code", "kind", "project__code"
-        )[:HOME_LIST_LIMIT]
+        windows.with_deadlines(chosen)
+        .select_related("unit", "unit__parent", "project")
+        .order_by("-year", "unit__code", "kind", "project__code")[:HOME_LIST_LIMIT]
     )
     for evaluation in evaluations:
         evaluation.fillable = can_enter(user, evaluation)
@@ -368,7 +368,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     """The data-entry page (in the admin's look): the whole table as one form."""
     user = request.user
-    evaluation = get_evaluation_for_user(user, evaluation_id, Evaluation.objects.with_table())
+    # With its filing window: the submit guard reads it without a query.
+    evaluation = get_evaluation_for_user(
+        user, evaluation_id, windows.with_deadlines(Evaluation.objects.with_table())
+    )
     if not can_enter(user, evaluation):
         raise PermissionDenied("只有本单位的填报人可以填写自评表。")
     last_year = (
@@ -460,7 +463,9 @@ def save_valid_fields(
         f"有 {len(errors)} 处填写有误，{not_submitted}这些内容未保存，按您填写的原样保留在下方，"
         "请按红字提示修改；其余填写已保存。",
     )
-    saved = get_evaluation_for_user(request.user, evaluation.pk, Evaluation.objects.with_table())
+    saved = get_evaluation_for_user(
+        request.user, evaluation.pk, windows.with_deadlines(Evaluation.objects.with_table())
+    )
     data = renamed_keys(request.POST, entry, posted_keys)
     return render_entry(request, read_entry(saved, data, last_year), status=400)
 
@@ -516,7 +521,10 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(
         user,
         evaluation_id,
-        Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project"),
+        # With its filing window, read by the submit guard and the countdown.
+        windows.with_deadlines(
+            Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project")
+        ),
     )
     # What differs between users who may see the form: their buttons, nothing else.
     buttons = {
@@ -568,6 +576,8 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "chain": mark_safe(drawn["chain"]),
         "body": mark_safe(drawn["html"].replace(drawn["csrf_mark"], token)),
         "csrf_token": token,
+        # Per request, outside the cached page: the countdown moves with the date.
+        "deadline": windows.countdown_of(evaluation),
     }
     return render(request, "evaluations/table_page.html", context)
 
@@ -773,9 +783,9 @@ def todo_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     filters = todo.read_filters(request.GET)
     pending = list(
-        todo.with_last_step(todo.filtered(todo.pending(user), filters)).order_by(
-            "-year", "unit__code", "kind", "project__code"
-        )
+        windows.with_deadlines(
+            todo.with_last_step(todo.filtered(todo.pending(user), filters))
+        ).order_by("-year", "unit__code", "kind", "project__code")
     )
     todo.attach_return_notes(pending)
     handled = list(
@@ -789,6 +799,8 @@ def todo_list(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "choices": todo.FILTERS,
         "parents": todo.parent_choices(user),
+        # 催办 and scheduled reminders to the user's units (none for other roles).
+        "reminders": reminders.recent_for(user),
     }
     return render(request, "evaluations/todo.html", context)
 

@@ -46,7 +46,7 @@ from simple_history.models import HistoricalRecords
 
 from indicators.models import Indicator
 
-from . import access, evidence
+from . import access, evidence, windows
 from .consistency import Fault
 from .models import (
     BudgetLine,
@@ -83,7 +83,8 @@ def submit_refusal(user, evaluation: Evaluation) -> str:
         return "只有本单位的填报人可以提交自评表。"
     if evaluation.status not in Evaluation.EDITABLE_STATUSES:
         return f"该自评表处于“{evaluation.state_display}”，不能提交。"
-    return ""
+    # After the window's due date and grace period, only an extension lets it in.
+    return windows.submission_refusal(evaluation)
 
 
 def review_refusal(user, evaluation: Evaluation) -> str:

@@ -17,7 +17,10 @@ from evaluations.models import (
     Attachment,
     Evaluation,
     ExportJob,
+    Extension,
+    FilingWindow,
     Project,
+    Reminder,
     ReviewEvent,
     WorkbookUpload,
 )
@@ -97,6 +100,19 @@ def attachment(evaluation, sealed: bool = False):
         phase=evaluation.phase,
         uploaded_by=evaluation.unit.staff.get(username="staff"),
     )
+
+
+def filing_window(evaluation):
+    """The targets window of the year after the sample's (the year the matrix posts),
+    in the sample's district: its forms are not submitted, so 催办 has someone to remind."""
+    window, _ = FilingWindow.objects.get_or_create(
+        district=evaluation.unit.district,
+        year=2024,
+        phase="targets",
+        kind="overall",
+        defaults={"opens_on": "2024-01-01", "due_on": "2024-12-31"},
+    )
+    return window
 
 
 # name: (method, url builder, state the evaluation is put in (phase, status and, while
@@ -198,10 +214,30 @@ PAGES = {
                      [LOGIN, 403, 404, 403, 403, 404, 403, 403, DONE, 404]),
     "return to parent": ("post", lambda e: reverse("return_evaluation", args=[e.pk]),
                          ("results", "submitted"), [LOGIN, 403, 404, 403, DONE, 404, 403, 403, 403, 404]),
+    "reporting rate": ("get", lambda e: reverse("reporting_rate"), ("targets", "draft"),
+                       [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
+    "reporting workbook": ("get", lambda e: reverse("reporting_rate_workbook"), ("targets", "draft"),
+                           [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
+    "urge": ("post", lambda e: (filing_window(e), reverse("urge_units"))[1], ("targets", "draft"),
+             [LOGIN, 403, 403, 403, 302, 404, 302, 302, 403, 403]),
+    "extensions": ("get", lambda e: reverse("extensions"), ("targets", "draft"),
+                   [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
+    # The other district's reviewer is not offered the window: refused as a bad choice.
+    "extension grant": ("post", lambda e: (filing_window(e), reverse("extensions"))[1],
+                        ("targets", "draft"), [LOGIN, 403, 403, 403, 302, 400, 302, 302, 403, 403]),
 }  # fmt: skip
 POST_DATA = {"reason": "理由", "review_score": "1", "review_opinion": "", "version": "1"}
 # What a page posts besides POST_DATA.
-PAGE_DATA = {"return to parent": {"to": "parent"}}
+# (Callables are given the sample.)
+PAGE_DATA = {
+    "return to parent": {"to": "parent"},
+    "urge": {"district": lambda e: e.unit.district_id},
+    "extension grant": {
+        "window": lambda e: filing_window(e).pk,
+        "unit": lambda e: e.unit.code,
+        "until": "2099-01-01",
+    },
+}
 
 
 def client_for(cast, name: str) -> Client:
@@ -234,7 +270,10 @@ class TestMatrix:
         client = client_for(cast, user_name)
         # "start a year" names the unit and year; the other forms ignore these fields.
         data = {**POST_DATA, "unit": sample.unit_id, "year": "2024", "source": "last_year"}
-        data |= PAGE_DATA.get(page, {})
+        data |= {
+            name: value(sample) if callable(value) else value
+            for name, value in PAGE_DATA.get(page, {}).items()
+        }
         response = client.post(url, data) if method == "post" else client.get(url)
         expectation = expected[USERS.index(user_name)]
         if expectation == LOGIN:
@@ -250,7 +289,7 @@ class TestMatrix:
             assert ReviewEvent.objects.filter(evaluation=sample).exists()
         else:
             assert response.status_code == expectation
-            if expectation in (403, 404):
+            if expectation in (400, 403, 404):
                 # No file reached, added or removed.
                 assert not Attachment.objects.exclude(removed_at=None).exists()
                 assert Attachment.objects.count() == attachments_before
@@ -258,6 +297,8 @@ class TestMatrix:
                 assert (sample.phase, sample.status, sample.review_level) == (phase, status, level)
                 assert not ReviewEvent.objects.exists()
                 assert list(Evaluation.objects.all()) == [sample]  # nothing started either
+                # Nobody reminded, no extension granted.
+                assert not Reminder.objects.exists() and not Extension.objects.exists()
 
 
 def test_the_matrix_hides_what_the_queryset_hides(shared_sample_and_cast, db):

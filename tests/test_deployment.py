@@ -153,12 +153,17 @@ PAGES = [
     ("reviewer", "review_queue", [], True),
     ("staff", "todo", [], True),
     ("reviewer", "overview", [], True),
+    ("reviewer", "reporting_rate", [], True),
+    ("reviewer", "extensions", [], True),
     ("manager", "exports", [], True),
     ("manager", "export_job", ["job"], True),
     ("manager", "admin:index", [], False),
     ("manager", "admin:auth_user_change", ["staff"], False),
     ("manager", "admin:evaluations_evaluation_change", ["sample"], False),
     ("manager", "admin:evaluations_unit_changelist", [], False),
+    ("manager", "admin:evaluations_filingwindow_add", [], False),
+    ("manager", "admin:evaluations_extension_add", [], False),
+    ("manager", "admin:evaluations_reminder_changelist", [], False),
 ]
 
 

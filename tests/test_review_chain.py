@@ -438,10 +438,11 @@ def test_the_to_do_and_home_pages_run_a_fixed_number_of_queries(
     user = {"staff": staff, "parent_reviewer": parent_reviewer, "reviewer": reviewer}[who]
     client = client_of(user)
     client.get(reverse("home"))
-    # Session, user, roles; the pending list, the returns' notes (when some are
-    # returned: the 填报人's), the handled list, the 主管部门 of the filter, the top
-    # bar's count. (The session is written at most once a minute.)
-    with django_assert_num_queries(8 if who == "staff" else 7):
+    # Session, user, roles; the pending list (with its filing windows), the returns'
+    # notes (when some are returned: the 填报人's), the handled list, the 主管部门 of the
+    # filter, the reminders to the user's units (a 填报人's), the top bar's count. (The
+    # session is written at most once a minute.)
+    with django_assert_num_queries(9 if who == "staff" else 7):
         response = client.get(reverse("todo"))
     # Even forms are returned (the unit's), odd ones submitted: 1, 5, 9 … at the 主管部门.
     remainders = {"staff": (0, 2), "parent_reviewer": (1,), "reviewer": (3,)}[who]
