@@ -494,7 +494,7 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "unsaved": status != 200,
         "session_seconds": settings.SESSION_COOKIE_AGE,
     }
-    return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
+    return render(request, "evaluations/entry/entry.html", context, status=status)
 
 
 @require_POST
