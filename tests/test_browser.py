@@ -214,7 +214,7 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(reviewer.locator(".messages")).to_contain_text("年初目标已审核通过")
 
     # 3. At year end the 填报人 fills the results and watches the total reach 96.
-    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    staff.goto(f"{base}/evaluations/{evaluation.pk}/entry/")
     for kind, (_, executed) in data["budget"].items():
         counter.fill(staff.locator(f"input[name='budget-{kind}-executed_amount']"), executed)
     counter.fill(staff.locator("#editor-result_text"), "群众诉求案件较上年同比减少5884件。")
@@ -269,7 +269,7 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(reviewer.locator(".messages")).to_contain_text("已退回")
 
     # 5. The 填报人 sees the comment on the row, fixes it and submits again.
-    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    staff.goto(f"{base}/evaluations/{evaluation.pk}/entry/")
     line = staff.locator(f"#indicator-{row.pk}")
     expect(line.locator(".review-comment")).to_contain_text("请注明区级督查结果的出处")
     shoot(staff, "05-returned-with-comment")
@@ -468,7 +468,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
     from playwright.sync_api import expect
 
     base = live_server.url
-    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    entry = f"{base}/evaluations/{sample.pk}/entry/"
     row = sample.indicator_groups.get(name="产出指标").categories.get(name="数量指标")
     row = row.indicators.get(name="设备使用率")
     name_field = f"input[name='indicator-{row.pk}-name']"
@@ -578,7 +578,7 @@ def test_a_warning_comes_before_the_login_ends(live_server, staff, sample, brows
     from playwright.sync_api import expect
 
     base = live_server.url
-    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    entry = f"{base}/evaluations/{sample.pk}/entry/"
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     try:
         page = context.new_page()
@@ -675,9 +675,9 @@ def test_every_page_fits_a_phone_and_passes_axe(
     pages = {
         "staff": [
             ("home", "/"),
-            ("entry", f"/admin/evaluations/evaluation/{sample.pk}/entry/"),
+            ("entry", f"/evaluations/{sample.pk}/entry/"),
             ("table", f"/evaluations/{sample.pk}/"),
-            ("project-entry", f"/admin/evaluations/evaluation/{project.pk}/entry/"),
+            ("project-entry", f"/evaluations/{project.pk}/entry/"),
             ("project-table", f"/evaluations/{project.pk}/"),
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
@@ -763,7 +763,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
                 # submit, come out below the sticky summary, above the save bar.
                 Indicator.objects.filter(pk=row.pk).update(points=row.points + 1)
                 page.set_viewport_size({"width": 1366, "height": 768})
-                entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+                entry = f"{base}/evaluations/{sample.pk}/entry/"
                 for anchor in (f"indicator-{row.pk}", "faults"):
                     page.goto(f"{entry}#{anchor}")
                     expect(page.locator(f"#{anchor}")).to_be_in_viewport()
