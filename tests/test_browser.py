@@ -796,6 +796,70 @@ def test_every_page_fits_a_phone_and_passes_axe(
     assert refused == []
 
 
+RECHECK_BOXES = """() => {
+  const box = document.querySelector('.recheck-scroll');
+  const edges = (element) => {
+    const rect = element.getBoundingClientRect();
+    return { top: rect.top, bottom: rect.bottom };
+  };
+  return {
+    box: { ...edges(box), inner: box.getBoundingClientRect().top + box.clientTop },
+    heads: [...box.querySelectorAll('thead th')].map(edges),
+    scrollTop: box.scrollTop,
+    scrolls: box.scrollHeight > box.clientHeight,
+    focused: document.activeElement.closest('.recheck-scroll') ? edges(document.activeElement) : null,
+  };
+}"""
+
+
+def test_the_recheck_column_names_stay_at_the_top_of_their_box(
+    live_server, reviewer, sample, browser
+):
+    """At 390 px the 再复核 rows scroll inside their box, under column names that stay at
+    its top: they cover neither the first row nor a field the focus moves to."""
+    from playwright.sync_api import expect
+
+    rechecked = make_evaluation(sample.unit.parent)
+    Evaluation.objects.filter(pk=rechecked.pk).update(phase="results", status="submitted")
+    try:
+        page = log_in(browser, "reviewer", Counter(), live_server.url)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/evaluations/{rechecked.pk}/#recheck")
+        expect(page.locator(".recheck-scroll")).to_be_visible()
+        at_rest = page.evaluate(RECHECK_BOXES)
+        assert at_rest["scrolls"]
+        head_bottom = max(head["bottom"] for head in at_rest["heads"])
+        first_row = page.locator(".recheck-table tbody tr").first.bounding_box()
+        assert first_row["y"] >= head_bottom - 0.5  # the first row starts below the names
+        for scroll_top in (300, 900, 100_000):
+            page.locator(".recheck-scroll").evaluate(
+                "(box, top) => { box.scrollTop = top; }", scroll_top
+            )
+            page.wait_for_timeout(50)  # one frame
+            scrolled = page.evaluate(RECHECK_BOXES)
+            assert scrolled["scrollTop"] > 0
+            for head in scrolled["heads"]:
+                assert abs(head["top"] - scrolled["box"]["inner"]) < 1, (scroll_top, head)
+                assert head["bottom"] == pytest.approx(head_bottom, abs=1)
+        # A field hidden under the names (the box scrolled to put it at its top edge)
+        # comes out below them when it takes the focus, as after Shift+Tab.
+        field = page.locator("input[name^='review_score-']").nth(8)
+        page.locator(".recheck-scroll").evaluate(
+            "(box, field) => { box.scrollTop += field.getBoundingClientRect().top"
+            " - box.getBoundingClientRect().top - box.clientTop - 4; }",
+            field.element_handle(),
+        )
+        assert page.evaluate(RECHECK_BOXES)["focused"] is None
+        field.focus()
+        page.wait_for_timeout(50)
+        focused = page.evaluate(RECHECK_BOXES)["focused"]
+        assert focused["top"] >= head_bottom, focused
+        assert focused["bottom"] <= at_rest["box"]["bottom"]
+        page.context.close()
+    finally:
+        connections.close_all()
+
+
 def uncovered(page, selector: str) -> bool:
     """The element's top is below the sticky summary and above the save bar."""
     return page.evaluate(
