@@ -539,7 +539,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
 
         # Ctrl+S: the typo stays as typed beside its error, everything else is saved.
         page.keyboard.press("Control+S")
-        expect(page.locator(".messagelist")).to_contain_text("有 1 处填写有误")
+        expect(page.locator(".messages")).to_contain_text("有 1 处填写有误")
         expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
         expect(page.locator("#error-budget-other-budget_amount")).not_to_be_empty()
         shoot(page, "16-01c-typo-kept", full_page=False)
@@ -555,7 +555,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
         expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
         page.locator("input[name='budget-other-budget_amount']").fill("90.00")
         page.keyboard.press("Control+S")
-        expect(page.locator(".messagelist")).to_contain_text("草稿已保存")
+        expect(page.locator(".messages")).to_contain_text("草稿已保存")
         assert sample.budget_lines.get(kind="other").budget_amount == Decimal("90.00")
         assert stored_drafts(page) == {}
 
