@@ -306,7 +306,7 @@ class Saver:
         self.count = 0
 
     def url(self) -> str:
-        return f"/admin/evaluations/evaluation/{self.evaluation}/entry/"
+        return f"/evaluations/{self.evaluation}/entry/"
 
     def field_name(self, fields: list[list[str]]) -> str:
         """The field itself, or for an integer the name field of that 三级 row."""

@@ -29,6 +29,12 @@ urlpatterns = [
     path("projects/add/", views.add_project, name="add_project"),
     path("projects/<int:project_id>/start/", views.start_project_form, name="start_project_form"),
     path("evaluations/<int:evaluation_id>/", views.evaluation_table, name="evaluation_table"),
+    path("evaluations/<int:evaluation_id>/entry/", views.evaluation_entry, name="evaluation_entry"),
+    path(
+        "evaluations/<int:evaluation_id>/entry/preview/",
+        views.evaluation_entry_preview,
+        name="evaluation_entry_preview",
+    ),
     path("evaluations/<int:evaluation_id>/pdf/", views.evaluation_pdf, name="evaluation_pdf"),
     path(
         "evaluations/<int:evaluation_id>/workbook.xlsx",

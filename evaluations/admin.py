@@ -478,18 +478,19 @@ class EvaluationAdmin(SimpleHistoryAdmin, VersionCheckedAdmin):
         return super().get_queryset(request).filter(pk__in=evaluations_for(request).values("pk"))
 
     def get_urls(self):
-        # The entry page lives in the admin but is not wrapped in `admin_view`: 填报人
-        # reach it without being `is_staff`, and see no other admin page.
-        # Access is the views' own (`get_evaluation_for_user`, `can_fill`).
+        # The entry page's old addresses, from when it lived in the admin: bookmarks and
+        # mailed links keep working. Not wrapped in `admin_view` (填报人 are not staff).
         return [
             path(
                 "<int:evaluation_id>/entry/",
-                views.evaluation_entry,
+                views.entry_moved,
+                {"name": "evaluation_entry"},
                 name="evaluations_evaluation_entry",
             ),
             path(
                 "<int:evaluation_id>/entry/preview/",
-                views.evaluation_entry_preview,
+                views.entry_moved,
+                {"name": "evaluation_entry_preview"},
                 name="evaluations_evaluation_entry_preview",
             ),
             *super().get_urls(),

@@ -70,7 +70,7 @@ class Layout:
     weight_heading: str = "权重"
     # The entry page's head block (the form's identity) and what its help says to
     # fill in each phase.
-    entry_head_template: str = "admin/evaluations/evaluation/_head_overall.html"
+    entry_head_template: str = "evaluations/entry/_head_overall.html"
     entry_help: dict = field(default_factory=dict)
     target_text_label: str = "年初设定目标"
     result_text_label: str = "全年完成情况"
@@ -180,7 +180,7 @@ PROJECT = Layout(
     shows_weight=False,
     weight_label="指标库设定的一级指标分值",
     weight_heading="分值",
-    entry_head_template="admin/evaluations/evaluation/_head_project.html",
+    entry_head_template="evaluations/entry/_head_project.html",
     entry_help={
         "targets": "年初目标：填写各资金来源的年初预算数、预期目标，以及各项指标的年度指标值和分值；"
         "可增删、调整三级指标。全年预算数、全年执行数、实际完成值和得分在年初目标审核通过后填写。",

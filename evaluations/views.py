@@ -8,14 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -276,7 +283,7 @@ def start_evaluation(request: HttpRequest) -> HttpResponse:
         )
         return redirect(reverse("home") + f"?year={year}&kind={Evaluation.Kind.PROJECT}")
     messages.success(request, f"已新建{unit.name}{year}年度自评表{created}，请填写年初目标。")
-    return redirect("admin:evaluations_evaluation_entry", overall.pk)
+    return redirect("evaluation_entry", overall.pk)
 
 
 @require_POST
@@ -294,7 +301,7 @@ def start_project_form(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("home")
     messages.success(request, f"已新建项目“{project.name}”{year}年度自评表，请填写年初目标。")
-    return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+    return redirect("evaluation_entry", evaluation.pk)
 
 
 @require_POST
@@ -366,7 +373,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache  # shared office computers: a filled-in form must not come back from a cache
 def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
-    """The data-entry page (in the admin's look): the whole table as one form."""
+    """The data-entry page: the whole table as one form."""
     user = request.user
     # With its filing window: the submit guard reads it without a query.
     evaluation = get_evaluation_for_user(
@@ -420,7 +427,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
 
     if request.POST.get("action") != "submit":
         messages.success(request, "草稿已保存。")
-        return redirect("admin:evaluations_evaluation_entry", evaluation.pk)
+        return redirect("evaluation_entry", evaluation.pk)
     phase = evaluation.get_phase_display()
     try:
         workflow.submit(evaluation, by=user)
@@ -430,9 +437,7 @@ def evaluation_entry(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         for fault in getattr(error, "faults", []):
             if fault.anchor.startswith("evidence-"):
                 messages.error(request, f"{fault.message}（在表格页面的“佐证材料”中上传）")
-        return redirect(
-            reverse("admin:evaluations_evaluation_entry", args=[evaluation.pk]) + "#faults"
-        )
+        return redirect(reverse("evaluation_entry", args=[evaluation.pk]) + "#faults")
     messages.success(request, f"{phase}已提交，等待审核。")
     return redirect("evaluation_table", evaluation.pk)
 
@@ -482,9 +487,7 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
     context = {
         "last_return": returned,
         "return_comments": comments,
-        **admin.site.each_context(request),
-        "title": f"填写：{evaluation.unit.name}（{evaluation.year}年度）",
-        "opts": Evaluation._meta,
+        "title": f"填写：{evaluation.subject}（{evaluation.year}年度）",
         "evaluation": evaluation,
         "entry": entry,
         "can_submit": not workflow.submit_refusal(request.user, evaluation),
@@ -493,7 +496,21 @@ def render_entry(request: HttpRequest, entry: Entry, status: int = 200) -> HttpR
         "unsaved": status != 200,
         "session_seconds": settings.SESSION_COOKIE_AGE,
     }
-    return render(request, "admin/evaluations/evaluation/entry.html", context, status=status)
+    return render(request, "evaluations/entry/entry.html", context, status=status)
+
+
+def entry_moved(request: HttpRequest, evaluation_id: int, name: str) -> HttpResponse:
+    """The entry page's address from when it lived in the admin (bookmarks, mailed
+    links, a tab left open). Redirects by the id alone, for everyone: the answer does
+    not depend on the user or on whether the form exists, and the new address does the
+    access check (404 for others). A post keeps its method and body (308), so a page
+    drawn before the move still saves."""
+    url = reverse(name, args=[evaluation_id])
+    if request.META.get("QUERY_STRING"):
+        url += "?" + request.META["QUERY_STRING"]
+    return HttpResponsePermanentRedirect(
+        url, preserve_request=request.method not in ("GET", "HEAD")
+    )
 
 
 @require_POST

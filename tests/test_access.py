@@ -44,6 +44,9 @@ USERS = [
     "other_parent_reviewer",
 ]
 LOGIN, DONE, ADMIN_LOGIN = "login", "done", "admin-login"
+# A permanent redirect to the page's new address, the same for everyone (301 for a GET,
+# 308 for a POST): it answers by the id alone, so it tells nobody whether a form exists.
+MOVED = "moved"
 
 
 def job(evaluation):
@@ -161,12 +164,19 @@ PAGES = {
                     ("results", "submitted"), [LOGIN, 403, 404, 403, 302, 404, 403, 403, 403, 404]),
     "reopen": ("post", lambda e: reverse("reopen_evaluation", args=[e.pk]), ("results", "approved"),
                [LOGIN, 403, 404, 403, 403, 404, DONE, DONE, 403, 404]),
-    "entry": ("get", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]), ("targets", "draft"),
+    "entry": ("get", lambda e: reverse("evaluation_entry", args=[e.pk]), ("targets", "draft"),
               [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
-    "entry preview": ("post", lambda e: reverse("admin:evaluations_evaluation_entry_preview", args=[e.pk]),
+    "entry preview": ("post", lambda e: reverse("evaluation_entry_preview", args=[e.pk]),
                       ("results", "draft"), [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
-    "entry save": ("post", lambda e: reverse("admin:evaluations_evaluation_entry", args=[e.pk]),
+    "entry save": ("post", lambda e: reverse("evaluation_entry", args=[e.pk]),
                    ("results", "approved"), [LOGIN, 409, 404, 403, 403, 404, 409, 409, 403, 404]),
+    # The entry page's addresses from when it lived in the admin.
+    "old entry": ("get", lambda e: f"/admin/evaluations/evaluation/{e.pk}/entry/", ("targets", "draft"),
+                  [MOVED] * 10),
+    "old entry preview": ("post", lambda e: f"/admin/evaluations/evaluation/{e.pk}/entry/preview/",
+                          ("results", "draft"), [MOVED] * 10),
+    "old entry save": ("post", lambda e: f"/admin/evaluations/evaluation/{e.pk}/entry/",
+                       ("results", "approved"), [MOVED] * 10),
     "review queue": ("get", lambda e: reverse("review_queue"), ("results", "submitted"),
                      [LOGIN, 403, 403, 403, 200, 200, 200, 200, 403, 403]),
     "admin evaluation": ("get", lambda e: reverse("admin:evaluations_evaluation_change", args=[e.pk]),
@@ -282,6 +292,14 @@ class TestMatrix:
         elif expectation == ADMIN_LOGIN:
             assert response.status_code == 302
             assert response["Location"].startswith(reverse("admin:login"))
+        elif expectation == MOVED:
+            assert response.status_code == (301 if method == "get" else 308)
+            assert response["Location"] == url.replace(
+                "/admin/evaluations/evaluation/", "/evaluations/"
+            )
+            sample.refresh_from_db()
+            assert (sample.phase, sample.status, sample.version) == (phase, status, 1)
+            assert not ReviewEvent.objects.exists()
         elif expectation == DONE:
             assert response.status_code == 302
             assert response["Location"].startswith(reverse("evaluation_table", args=[sample.pk]))
@@ -318,13 +336,39 @@ def test_the_matrix_hides_what_the_queryset_hides(shared_sample_and_cast, db):
             visible = Evaluation.objects.for_user(cast[user_name]).filter(pk=sample.pk).exists()
             if not visible:
                 seen += 1
-                assert expectation in (404, ADMIN_LOGIN), (page, user_name)
+                assert expectation in (404, ADMIN_LOGIN, MOVED), (page, user_name)
             else:
                 assert expectation != 404, (page, user_name)
-    # The sample's 23 pages (its evidence's five among them) × other_staff,
-    # other_reviewer and other_parent_reviewer.
-    assert pages_of_the_sample == 23
+    # The sample's 26 pages (its evidence's five and the entry page's three old
+    # addresses among them) × other_staff, other_reviewer and other_parent_reviewer.
+    assert pages_of_the_sample == 26
     assert seen == pages_of_the_sample * 3
+
+
+@pytest.mark.parametrize("path", ["entry/", "entry/preview/"])
+def test_the_old_entry_address_tells_nobody_whether_a_form_exists(sample, cast, path):
+    """The old address answers a form someone may not see as it answers a form that does
+    not exist (the same redirect, by the id alone); the new address then hides it (404)."""
+    missing = sample.pk + 1000
+    for name in ["other_staff", "other_reviewer", "staff"]:
+        client = client_for(cast, name)
+        for pk in (sample.pk, missing):
+            old = client.get(f"/admin/evaluations/evaluation/{pk}/{path}")
+            assert (old.status_code, old["Location"]) == (301, f"/evaluations/{pk}/{path}")
+    stranger = client_for(cast, "other_staff")
+    for pk in (sample.pk, missing):
+        response = stranger.get(f"/admin/evaluations/evaluation/{pk}/{path}", follow=True)
+        assert response.status_code == (404 if path == "entry/" else 405)
+
+
+def test_the_old_entry_address_keeps_a_post_and_the_query(staff_client, sample):
+    """A page drawn before the move posts to the old address: the browser is told to post
+    the same body again to the new one (308), the query string kept."""
+    response = staff_client.post(
+        f"/admin/evaluations/evaluation/{sample.pk}/entry/?x=1", {"a": "b"}
+    )
+    assert response.status_code == 308
+    assert response["Location"] == reverse("evaluation_entry", args=[sample.pk]) + "?x=1"
 
 
 def project_template_line(year: int) -> IndicatorTemplate:
@@ -351,7 +395,7 @@ PROJECT_PAGES = {
                     [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
     "project workbook": ("get", lambda form: reverse("evaluation_workbook", args=[form.pk]),
                          [LOGIN, 200, 404, 200, 200, 404, 200, 200, 200, 404]),
-    "project entry": ("get", lambda form: reverse("admin:evaluations_evaluation_entry",
+    "project entry": ("get", lambda form: reverse("evaluation_entry",
                                                   args=[form.pk]),
                       [LOGIN, 200, 404, 403, 403, 404, 200, 200, 403, 404]),
     "project overview": ("get", lambda form: reverse("overview") + "?kind=project",

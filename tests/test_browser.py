@@ -214,7 +214,7 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(reviewer.locator(".messages")).to_contain_text("年初目标已审核通过")
 
     # 3. At year end the 填报人 fills the results and watches the total reach 96.
-    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    staff.goto(f"{base}/evaluations/{evaluation.pk}/entry/")
     for kind, (_, executed) in data["budget"].items():
         counter.fill(staff.locator(f"input[name='budget-{kind}-executed_amount']"), executed)
     counter.fill(staff.locator("#editor-result_text"), "群众诉求案件较上年同比减少5884件。")
@@ -269,7 +269,7 @@ def fill_the_sample_year(browser, base: str) -> None:
     expect(reviewer.locator(".messages")).to_contain_text("已退回")
 
     # 5. The 填报人 sees the comment on the row, fixes it and submits again.
-    staff.goto(f"{base}/admin/evaluations/evaluation/{evaluation.pk}/entry/")
+    staff.goto(f"{base}/evaluations/{evaluation.pk}/entry/")
     line = staff.locator(f"#indicator-{row.pk}")
     expect(line.locator(".review-comment")).to_contain_text("请注明区级督查结果的出处")
     shoot(staff, "05-returned-with-comment")
@@ -468,7 +468,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
     from playwright.sync_api import expect
 
     base = live_server.url
-    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    entry = f"{base}/evaluations/{sample.pk}/entry/"
     row = sample.indicator_groups.get(name="产出指标").categories.get(name="数量指标")
     row = row.indicators.get(name="设备使用率")
     name_field = f"input[name='indicator-{row.pk}-name']"
@@ -539,7 +539,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
 
         # Ctrl+S: the typo stays as typed beside its error, everything else is saved.
         page.keyboard.press("Control+S")
-        expect(page.locator(".messagelist")).to_contain_text("有 1 处填写有误")
+        expect(page.locator(".messages")).to_contain_text("有 1 处填写有误")
         expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
         expect(page.locator("#error-budget-other-budget_amount")).not_to_be_empty()
         shoot(page, "16-01c-typo-kept", full_page=False)
@@ -555,7 +555,7 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
         expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9O.00")
         page.locator("input[name='budget-other-budget_amount']").fill("90.00")
         page.keyboard.press("Control+S")
-        expect(page.locator(".messagelist")).to_contain_text("草稿已保存")
+        expect(page.locator(".messages")).to_contain_text("草稿已保存")
         assert sample.budget_lines.get(kind="other").budget_amount == Decimal("90.00")
         assert stored_drafts(page) == {}
 
@@ -578,7 +578,7 @@ def test_a_warning_comes_before_the_login_ends(live_server, staff, sample, brows
     from playwright.sync_api import expect
 
     base = live_server.url
-    entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+    entry = f"{base}/evaluations/{sample.pk}/entry/"
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     try:
         page = context.new_page()
@@ -675,9 +675,9 @@ def test_every_page_fits_a_phone_and_passes_axe(
     pages = {
         "staff": [
             ("home", "/"),
-            ("entry", f"/admin/evaluations/evaluation/{sample.pk}/entry/"),
+            ("entry", f"/evaluations/{sample.pk}/entry/"),
             ("table", f"/evaluations/{sample.pk}/"),
-            ("project-entry", f"/admin/evaluations/evaluation/{project.pk}/entry/"),
+            ("project-entry", f"/evaluations/{project.pk}/entry/"),
             ("project-table", f"/evaluations/{project.pk}/"),
             ("import", f"/evaluations/{sample.pk}/import/"),
             ("password", "/accounts/password/"),
@@ -763,7 +763,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
                 # submit, come out below the sticky summary, above the save bar.
                 Indicator.objects.filter(pk=row.pk).update(points=row.points + 1)
                 page.set_viewport_size({"width": 1366, "height": 768})
-                entry = f"{base}/admin/evaluations/evaluation/{sample.pk}/entry/"
+                entry = f"{base}/evaluations/{sample.pk}/entry/"
                 for anchor in (f"indicator-{row.pk}", "faults"):
                     page.goto(f"{entry}#{anchor}")
                     expect(page.locator(f"#{anchor}")).to_be_in_viewport()
@@ -794,6 +794,70 @@ def test_every_page_fits_a_phone_and_passes_axe(
     # refused, the paginator keeps the admin's top border, nothing else changes.
     refused = [text for text in POLICY_VIOLATIONS if "/history/: Applying inline style" not in text]
     assert refused == []
+
+
+RECHECK_BOXES = """() => {
+  const box = document.querySelector('.recheck-scroll');
+  const edges = (element) => {
+    const rect = element.getBoundingClientRect();
+    return { top: rect.top, bottom: rect.bottom };
+  };
+  return {
+    box: { ...edges(box), inner: box.getBoundingClientRect().top + box.clientTop },
+    heads: [...box.querySelectorAll('thead th')].map(edges),
+    scrollTop: box.scrollTop,
+    scrolls: box.scrollHeight > box.clientHeight,
+    focused: document.activeElement.closest('.recheck-scroll') ? edges(document.activeElement) : null,
+  };
+}"""
+
+
+def test_the_recheck_column_names_stay_at_the_top_of_their_box(
+    live_server, reviewer, sample, browser
+):
+    """At 390 px the 再复核 rows scroll inside their box, under column names that stay at
+    its top: they cover neither the first row nor a field the focus moves to."""
+    from playwright.sync_api import expect
+
+    rechecked = make_evaluation(sample.unit.parent)
+    Evaluation.objects.filter(pk=rechecked.pk).update(phase="results", status="submitted")
+    try:
+        page = log_in(browser, "reviewer", Counter(), live_server.url)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/evaluations/{rechecked.pk}/#recheck")
+        expect(page.locator(".recheck-scroll")).to_be_visible()
+        at_rest = page.evaluate(RECHECK_BOXES)
+        assert at_rest["scrolls"]
+        head_bottom = max(head["bottom"] for head in at_rest["heads"])
+        first_row = page.locator(".recheck-table tbody tr").first.bounding_box()
+        assert first_row["y"] >= head_bottom - 0.5  # the first row starts below the names
+        for scroll_top in (300, 900, 100_000):
+            page.locator(".recheck-scroll").evaluate(
+                "(box, top) => { box.scrollTop = top; }", scroll_top
+            )
+            page.wait_for_timeout(50)  # one frame
+            scrolled = page.evaluate(RECHECK_BOXES)
+            assert scrolled["scrollTop"] > 0
+            for head in scrolled["heads"]:
+                assert abs(head["top"] - scrolled["box"]["inner"]) < 1, (scroll_top, head)
+                assert head["bottom"] == pytest.approx(head_bottom, abs=1)
+        # A field hidden under the names (the box scrolled to put it at its top edge)
+        # comes out below them when it takes the focus, as after Shift+Tab.
+        field = page.locator("input[name^='review_score-']").nth(8)
+        page.locator(".recheck-scroll").evaluate(
+            "(box, field) => { box.scrollTop += field.getBoundingClientRect().top"
+            " - box.getBoundingClientRect().top - box.clientTop - 4; }",
+            field.element_handle(),
+        )
+        assert page.evaluate(RECHECK_BOXES)["focused"] is None
+        field.focus()
+        page.wait_for_timeout(50)
+        focused = page.evaluate(RECHECK_BOXES)["focused"]
+        assert focused["top"] >= head_bottom, focused
+        assert focused["bottom"] <= at_rest["box"]["bottom"]
+        page.context.close()
+    finally:
+        connections.close_all()
 
 
 def uncovered(page, selector: str) -> bool:

@@ -55,7 +55,7 @@ def walk_the_project_form(chromium, base: str) -> None:
     district.reviewers.add(make_user("minhang", ROLE_REVIEWER, first_name="闵行审核人"))
     form = make_project_form(unit)
     counter = Counter()
-    entry_url = f"{base}/admin/evaluations/evaluation/{form.pk}/entry/"
+    entry_url = f"{base}/evaluations/{form.pk}/entry/"
 
     # 1. Targets: the unit sets 年初预算数 and submits.
     staff = log_in(chromium, "pujin", counter, base)

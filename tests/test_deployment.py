@@ -149,7 +149,7 @@ PAGES = [
     (None, "login", [], True),
     ("staff", "home", [], True),
     ("staff", "evaluation_table", ["sample"], True),
-    ("staff", "admin:evaluations_evaluation_entry", ["sample"], False),
+    ("staff", "evaluation_entry", ["sample"], False),
     ("reviewer", "review_queue", [], True),
     ("staff", "todo", [], True),
     ("reviewer", "overview", [], True),

@@ -17,11 +17,11 @@ from .conftest import make_evaluation, open_results, synthetic_data
 
 
 def entry_url(evaluation) -> str:
-    return reverse("admin:evaluations_evaluation_entry", args=[evaluation.pk])
+    return reverse("evaluation_entry", args=[evaluation.pk])
 
 
 def preview_url(evaluation) -> str:
-    return reverse("admin:evaluations_evaluation_entry_preview", args=[evaluation.pk])
+    return reverse("evaluation_entry_preview", args=[evaluation.pk])
 
 
 class Fields(HTMLParser):
@@ -89,6 +89,33 @@ def test_the_page_shows_the_table_with_the_fields_of_the_phase(staff_client, sam
     assert 'name="budget-fiscal-budget_amount"' in page
     assert 'name="budget-fiscal-executed_amount"' not in page
     assert 'data-action="add-row"' in page
+
+
+def test_the_page_is_one_of_the_sites_pages(staff_client, sample):
+    """The site's top bar (its navigation, the to-do count, 修改密码, 退出登录) and the
+    site's styles, none of the admin's."""
+    response = staff_client.get(entry_url(sample))
+    assert response.templates[0].name == "evaluations/entry/entry.html"
+    assert "base.html" in [template.name for template in response.templates]
+    page = response.content.decode()
+    assert entry_url(sample) == f"/evaluations/{sample.pk}/entry/"
+    assert '<header class="site-header">' in page
+    assert f'href="{reverse("todo")}#pending"' in page
+    assert f'href="{reverse("password_change")}"' in page and "退出登录" in page
+    assert "/static/css/app.css" in page and "/static/css/entry.css" in page
+    assert 'id="header"' not in page and "/static/admin/" not in page
+    assert "管理后台" not in page  # a 填报人 is not staff
+    assert "<h1>填写：上海市闵行区浦锦街道城市运行管理中心（2023年度）</h1>" in page
+
+
+def test_the_old_admin_address_redirects_permanently(staff_client, sample):
+    old = f"/admin/evaluations/evaluation/{sample.pk}/entry/"
+    response = staff_client.get(old)
+    assert response.status_code == 301
+    assert response["Location"] == entry_url(sample)
+    assert staff_client.get(old, follow=True).redirect_chain == [(entry_url(sample), 301)]
+    preview = staff_client.post(old + "preview/", {"version": "1"})
+    assert (preview.status_code, preview["Location"]) == (308, preview_url(sample))
 
 
 def test_results_phase_opens_the_results_only(staff_client, sample):
@@ -383,7 +410,9 @@ def test_the_page_runs_a_fixed_number_of_queries(staff_client, unit, row_count):
         response = staff_client.get(entry_url(evaluation))
     assert response.status_code == 200
     # The session is read, not written (its idle expiry is written at most once a minute).
-    assert len(queries) == 15, "\n".join(query["sql"] for query in queries.captured_queries)
+    # The site's top bar counts the user's to-do items (one query); the admin's app list,
+    # with its two permission queries, is no longer drawn.
+    assert len(queries) == 14, "\n".join(query["sql"] for query in queries.captured_queries)
 
 
 def test_rich_text_shown_again_after_an_error_is_cleaned(staff_client, sample, page_fields):

@@ -377,7 +377,7 @@ def test_each_role_gets_its_own_buttons_from_the_cache(sample, cast, client):
     url = table_url(sample)
     workflow.submit(sample, by=cast["staff"])
     approve, submit = reverse("approve_evaluation", args=[sample.pk]), "确认提交"
-    entry = reverse("admin:evaluations_evaluation_entry", args=[sample.pk])
+    entry = reverse("evaluation_entry", args=[sample.pk])
     for _ in range(2):
         for name in ("reviewer", "staff", "parent_staff", "manager"):
             client.force_login(cast[name])

@@ -91,7 +91,7 @@ def test_one_confirmation_starts_the_overall_and_every_project_form(staff_client
         },
     )
     overall = Evaluation.objects.get(unit=unit, year=2024, kind="overall")
-    assert response["Location"] == reverse("admin:evaluations_evaluation_entry", args=[overall.pk])
+    assert response["Location"] == reverse("evaluation_entry", args=[overall.pk])
     forms = Evaluation.objects.filter(kind="project").order_by("project__code")
     assert [form.project for form in forms] == [first, second]
     form = forms[0]
@@ -165,7 +165,7 @@ def test_a_single_project_form_starts_later(staff_client, unit, sample):
     url = reverse("start_project_form", args=[project.pk])
     response = staff_client.post(url, {"year": "2023"})
     form = Evaluation.objects.get(project=project, year=2023)
-    assert response["Location"] == reverse("admin:evaluations_evaluation_entry", args=[form.pk])
+    assert response["Location"] == reverse("evaluation_entry", args=[form.pk])
     again = staff_client.post(url, {"year": "2023"}, follow=True).content.decode()
     assert "项目“消防通道乱停车预警智能分析项目”的2023年度自评表已经存在。" in again
     outside = staff_client.post(url, {"year": "2022"}, follow=True).content.decode()

@@ -48,9 +48,7 @@ def test_staff_start_a_year_from_the_template(staff_client, unit):
     make_template()
     response = staff_client.post(START, {"unit": unit.pk, "year": "2024", "source": "template"})
     evaluation = Evaluation.objects.get(unit=unit, year=2024)
-    assert response["Location"] == reverse(
-        "admin:evaluations_evaluation_entry", args=[evaluation.pk]
-    )
+    assert response["Location"] == reverse("evaluation_entry", args=[evaluation.pk])
     assert (evaluation.phase, evaluation.status) == ("targets", "draft")
     assert rows_of(evaluation) == [
         ("投入管理指标", "预算编审管理", "", Decimal("7.50")),

@@ -7,7 +7,7 @@ from evaluations.entry import input_of
 register = template.Library()
 
 
-@register.inclusion_tag("admin/evaluations/evaluation/_input.html")
+@register.inclusion_tag("evaluations/entry/_input.html")
 def entry_input(part, field: str, row_label: str = "", kind: str = "text", size: int = 0):
     return {
         "input": input_of(part, field),

@@ -45,6 +45,17 @@
     });
   }
 
+  // 再复核 on a phone scrolls inside its box under sticky column names: the box's scroll
+  // padding follows their height (0 while the fold is closed), so a field the focus
+  // moves to is not hidden under them.
+  const recheckBox = document.querySelector(".recheck-scroll");
+  const recheckHead = recheckBox && recheckBox.querySelector("thead");
+  if (recheckHead && window.ResizeObserver) {
+    new ResizeObserver(() => {
+      recheckBox.style.setProperty("--recheck-head", `${recheckHead.offsetHeight + 4}px`);
+    }).observe(recheckHead);
+  }
+
   // Enter in a one-line field of the review forms (逐行意见, 再复核) moves to the next
   // field: it must never send a return or the re-check half-typed.
   document.addEventListener("keydown", (event) => {
