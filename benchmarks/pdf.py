@@ -15,11 +15,13 @@ reports); the sample is measured against references taken in the same run: a nai
 raw text as extracted from the official table (`benchmarks/data/sample_2023.txt`, its
 tab-separated cells as one plain `<table>`), and the cold command against the warm render of the same PDF.
 A measurement and its reference are taken in turn — naive, sample, 80 rows; warm render,
-cold command — so that a change of load on the machine during the run weighs on both.
+cold command — so that a change of load on the machine during the run weighs on both,
+and each warm render starts after a garbage collection, as timeit's do.
 Goals: sample ≤ 200 KB, ≤ 0.30× the naive render; cold command ≤ 3× the warm render.
 """
 
 import argparse
+import gc
 import html
 import io
 import json
@@ -103,6 +105,8 @@ def main() -> None:
     cpu_seconds = {label: [] for label, _ in renders}
     for _ in range(arguments.repeat):
         for label, render in renders:
+            # As timeit does: the garbage of the render before is not this one's to collect.
+            gc.collect()
             start, start_cpu = time.perf_counter(), time.process_time()
             contents[label] = render()
             seconds[label].append(time.perf_counter() - start)
@@ -156,6 +160,7 @@ def main() -> None:
         seconds, cpu_seconds, warm, warm_cpu = [], [], [], []
         for _ in range(arguments.commands):
             # The reference, the warm render of the same PDF, just before each command.
+            gc.collect()
             start, start_cpu = time.perf_counter(), time.process_time()
             render_sample()
             warm.append(time.perf_counter() - start)
