@@ -62,6 +62,9 @@ FEATURES = ["ccmp", "liga", "clig", "calt", "rlig", "rclt", "kern", "mark", "mkm
 # Vertical metrics: the PDF draws horizontal text only.
 DROPPED_TABLES = ["vhea", "vmtx", "VORG"]
 
+# Fontconfig finds the source font in every process that draws a PDF; HarfBuzz's
+# subsetter only when the cut is made. Each declaration cffi parses costs
+# time (its C parser is written in Python), so the subsetter's are parsed only then.
 ffi = cffi.FFI()
 ffi.cdef(
     """
@@ -77,30 +80,41 @@ ffi.cdef(
     FcResult FcPatternGetString(const FcPattern *p, const char *object, int n, FcChar8 **s);
     FcResult FcPatternGetInteger(const FcPattern *p, const char *object, int n, int *i);
     void FcPatternDestroy(FcPattern *p);
-
-    typedef struct hb_blob_t hb_blob_t;
-    typedef struct hb_face_t hb_face_t;
-    typedef struct hb_set_t hb_set_t;
-    typedef struct hb_subset_input_t hb_subset_input_t;
-    typedef uint32_t hb_codepoint_t;
-    typedef uint32_t hb_tag_t;
-    hb_blob_t *hb_blob_create_from_file_or_fail(const char *file_name);
-    void hb_blob_destroy(hb_blob_t *blob);
-    const char *hb_blob_get_data(hb_blob_t *blob, unsigned int *length);
-    hb_face_t *hb_face_create(hb_blob_t *blob, unsigned int index);
-    hb_blob_t *hb_face_reference_blob(hb_face_t *face);
-    void hb_face_destroy(hb_face_t *face);
-    hb_tag_t hb_tag_from_string(const char *str, int len);
-    void hb_set_add(hb_set_t *set, hb_codepoint_t codepoint);
-    void hb_set_add_range(hb_set_t *set, hb_codepoint_t first, hb_codepoint_t last);
-    void hb_set_clear(hb_set_t *set);
-    hb_subset_input_t *hb_subset_input_create_or_fail(void);
-    void hb_subset_input_destroy(hb_subset_input_t *input);
-    hb_set_t *hb_subset_input_unicode_set(hb_subset_input_t *input);
-    hb_set_t *hb_subset_input_set(hb_subset_input_t *input, int set_type);
-    hb_face_t *hb_subset_or_fail(hb_face_t *source, const hb_subset_input_t *input);
     """
 )
+
+
+@cache
+def subset_ffi() -> cffi.FFI:
+    subset = cffi.FFI()
+    subset.cdef(
+        """
+        typedef struct hb_blob_t hb_blob_t;
+        typedef struct hb_face_t hb_face_t;
+        typedef struct hb_set_t hb_set_t;
+        typedef struct hb_subset_input_t hb_subset_input_t;
+        typedef uint32_t hb_codepoint_t;
+        typedef uint32_t hb_tag_t;
+        hb_blob_t *hb_blob_create_from_file_or_fail(const char *file_name);
+        void hb_blob_destroy(hb_blob_t *blob);
+        const char *hb_blob_get_data(hb_blob_t *blob, unsigned int *length);
+        hb_face_t *hb_face_create(hb_blob_t *blob, unsigned int index);
+        hb_blob_t *hb_face_reference_blob(hb_face_t *face);
+        void hb_face_destroy(hb_face_t *face);
+        hb_tag_t hb_tag_from_string(const char *str, int len);
+        void hb_set_add(hb_set_t *set, hb_codepoint_t codepoint);
+        void hb_set_add_range(hb_set_t *set, hb_codepoint_t first, hb_codepoint_t last);
+        void hb_set_clear(hb_set_t *set);
+        hb_subset_input_t *hb_subset_input_create_or_fail(void);
+        void hb_subset_input_destroy(hb_subset_input_t *input);
+        hb_set_t *hb_subset_input_unicode_set(hb_subset_input_t *input);
+        hb_set_t *hb_subset_input_set(hb_subset_input_t *input, int set_type);
+        hb_face_t *hb_subset_or_fail(hb_face_t *source, const hb_subset_input_t *input);
+        """
+    )
+    return subset
+
+
 FC_MATCH_PATTERN = 0
 FC_RESULT_MATCH = 0
 HB_SUBSET_SETS_DROP_TABLE_TAG = 3
@@ -151,10 +165,11 @@ def source_font(family: str = SOURCE_FAMILY) -> tuple[Path, int] | None:
 
 def cut_font(source: Path, index: int) -> bytes:
     """The cut of face `index` of `source`, named `CUT_FAMILY`."""
-    harfbuzz = ffi.dlopen("libharfbuzz.so.0")
-    subset = ffi.dlopen("libharfbuzz-subset.so.0")
+    hb_ffi = subset_ffi()
+    harfbuzz = hb_ffi.dlopen("libharfbuzz.so.0")
+    subset = hb_ffi.dlopen("libharfbuzz-subset.so.0")
     blob = harfbuzz.hb_blob_create_from_file_or_fail(os.fsencode(source))
-    if blob == ffi.NULL:
+    if blob == hb_ffi.NULL:
         raise OSError(f"cannot read {source}")
     face = harfbuzz.hb_face_create(blob, index)
     harfbuzz.hb_blob_destroy(blob)
@@ -174,11 +189,11 @@ def cut_font(source: Path, index: int) -> bytes:
     finally:
         subset.hb_subset_input_destroy(plan)
         harfbuzz.hb_face_destroy(face)
-    if cut == ffi.NULL:
+    if cut == hb_ffi.NULL:
         raise OSError(f"HarfBuzz could not subset {source}")
     cut_blob = harfbuzz.hb_face_reference_blob(cut)
-    length = ffi.new("unsigned int *")
-    data = ffi.buffer(harfbuzz.hb_blob_get_data(cut_blob, length), length[0])[:]
+    length = hb_ffi.new("unsigned int *")
+    data = hb_ffi.buffer(harfbuzz.hb_blob_get_data(cut_blob, length), length[0])[:]
     harfbuzz.hb_blob_destroy(cut_blob)
     harfbuzz.hb_face_destroy(cut)
     return renamed(data, CUT_FAMILY)

@@ -40,6 +40,9 @@ COLUMN_WIDTHS = (20, 7, 14, 25, 13, 13, 8, 8, 28)
 LINE_HEIGHT = 13.5
 ROW_PADDING = 3
 ONE_LINE_HEIGHT = 15
+# A column's width in pixels per unit, the pixels of a cell's own margins, and the
+# width of a 10 pt CJK character, at 96 dpi: how many characters a line holds.
+COLUMN_UNIT_PIXELS, CELL_MARGIN_PIXELS, CJK_PIXELS = 7, 4, 10 * 96 / 72
 FONT_NAME = "宋体"
 WHOLE_FORMAT = "0"
 MAX_INDICATOR_ROWS = 1000
@@ -167,13 +170,23 @@ def plain_text_to_rich(text: str) -> str:
 
 
 def _text_width(text: str) -> float:
-    """In column-width units: a CJK character is about 2, an ASCII one about 1."""
+    """In half characters: a CJK character is 2, an ASCII one 1 (宋体's are half width)."""
     return sum(1 if character.isascii() else 2 for character in text)
 
 
+def _line_capacity(width: float) -> int:
+    """The half characters of 10 pt text on one line of a column `width` wide. Excel
+    and WPS draw a column w × 7 pixels wide (w counts the default font's digits, 7
+    pixels at 96 dpi) and keep a few pixels of it as the cell's margins; a 10 pt CJK
+    character is 13⅓ pixels. Whole CJK characters are counted: a line never holds
+    half of one. (LibreOffice draws the columns wider still and fits more.)"""
+    usable = width * COLUMN_UNIT_PIXELS - CELL_MARGIN_PIXELS
+    return 2 * max(1, int(usable // CJK_PIXELS))
+
+
 def _estimated_lines(text: str, width: float) -> int:
-    usable = max(1.0, width - 1)  # the cell's own padding
-    return sum(max(1, -(-int(_text_width(line)) // int(usable))) for line in str(text).split("\n"))
+    capacity = _line_capacity(width)
+    return sum(max(1, -(-int(_text_width(line)) // capacity)) for line in str(text).split("\n"))
 
 
 def _row_height(lines: int) -> float:

@@ -3,6 +3,7 @@ and how a long table breaks across pages."""
 
 import io
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -198,6 +199,48 @@ def test_the_stylesheet_without_pseudo_element_rules_draws_as_weasyprints_own(
     assert len(pages) == 2
     for page, other in zip(pages, png_pages(weasyprints, tmp_path, "weasyprint"), strict=True):
         assert ImageChops.difference(page, other).getbbox() is None
+
+
+FIRST_PDF_OF_A_PROCESS = """
+import ssl
+import sys
+
+import django
+
+django.setup()
+reads = []
+load_default_certs = ssl.SSLContext.load_default_certs
+
+
+def counted(self, *args, **kwargs):
+    reads.append(1)
+    return load_default_certs(self, *args, **kwargs)
+
+
+ssl.SSLContext.load_default_certs = counted
+from django.template.loader import get_template
+
+from evaluations import pdf
+
+get_template("evaluations/pdf.html")
+pdf.write_pdf(pdf.lay_out("<p>测试</p>"))
+print([name for name in ("evaluations.entry", "openpyxl") if name in sys.modules], len(reads))
+"""
+
+
+def test_a_process_draws_its_first_pdf_without_the_entry_page_or_the_certificates(settings):
+    # The template engine imports every tag library; the entry page's must not bring
+    # its forms and openpyxl along. And WeasyPrint's URL fetchers, which the PDF never
+    # lets open an address, must not read the machine's certificate store.
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_PDF_OF_A_PROCESS],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split("\n")[0] == "[] 0"
 
 
 def test_characters_outside_the_cut_come_from_the_whole_font(district, caplog):

@@ -221,6 +221,25 @@ def test_row_heights_count_ascii_as_half_a_character(sample):
     assert sheet.row_dimensions[reason_row].height > 3 * 13.5
 
 
+def test_a_label_that_fits_on_one_line_keeps_a_row_of_one_line(sample, project_form):
+    # Excel and WPS fit nine 10 pt CJK characters in a column 18 wide (126 pixels), eleven
+    # in one 22 wide, twelve in one 25 wide: such labels get no row of two lines,
+    # twice as high as they need.
+    sheet = load(exported(project_form)).active
+    assert sheet.column_dimensions["B"].width == 18 and sheet.column_dimensions["C"].width == 22
+    for column, label in [
+        (2, "服务对象满意度指标"),
+        (3, "消防通道占用处置及时率"),
+        (2, "其中：当年财政拨款"),
+    ]:
+        row = find_row(sheet, column, label)
+        assert sheet.row_dimensions[row].height is None, label
+    sheet = load(exported(sample)).active
+    assert sheet.row_dimensions[find_row(sheet, 4, "无主设施托底完成率")].height is None
+    # Thirteen characters do not fit in 25: two lines, not one that would be cut.
+    assert sheet.row_dimensions[find_row(sheet, 4, "联动执法机动分队人员完备数")].height == 30
+
+
 def test_the_budget_label_is_not_broken_before_its_bracket(sample):
     from evaluations.workbook import _estimated_lines
 
