@@ -538,10 +538,9 @@ def evaluation_table(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     evaluation = get_evaluation_for_user(
         user,
         evaluation_id,
-        # With its filing window, read by the submit guard and the countdown.
-        windows.with_deadlines(
-            Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project")
-        ),
+        # Its filing window is read by the submit guard and the countdown only while the
+        # unit may still submit (one query, `windows.deadline_of`).
+        Evaluation.objects.select_related("unit", "unit__parent", "unit__district", "project"),
     )
     # What differs between users who may see the form: their buttons, nothing else.
     buttons = {

@@ -128,7 +128,7 @@ def with_deadlines(evaluations: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
 
 def deadline_of(evaluation: Evaluation) -> Deadline | None:
     """The deadline of the form's current phase for its unit, or None without a window.
-    Reads the annotations of `with_deadlines` when present (no query), else two queries."""
+    Reads the annotations of `with_deadlines` when present (no query), else one query."""
     if getattr(evaluation, "deadline_read", False):
         if evaluation.window_due_on is None:
             return None
@@ -138,17 +138,31 @@ def deadline_of(evaluation: Evaluation) -> Deadline | None:
             evaluation.window_grace_days,
             evaluation.window_extended_until,
         )
-    window = phase_window(
-        evaluation.unit.district_id, evaluation.year, evaluation.phase, evaluation.kind
-    )
-    if window is None:
-        return None
-    return Deadline(
-        window.opens_on,
-        window.due_on,
-        window.grace_days,
-        extended_until(window, evaluation.unit_id),
-    )
+    # One form alone (its table page): one query, kept on the form for the countdown
+    # and the submit guard, cheaper than compiling the four subqueries for one row.
+    if "_deadline" not in evaluation.__dict__:
+        window = (
+            FilingWindow.objects.filter(
+                district_id=evaluation.unit.district_id,
+                year=evaluation.year,
+                phase=evaluation.phase,
+                kind=evaluation.kind,
+            )
+            .annotate(
+                extended_until=Subquery(
+                    Extension.objects.filter(window=OuterRef("pk"), unit_id=evaluation.unit_id)
+                    .order_by("-until")
+                    .values("until")[:1]
+                )
+            )
+            .first()
+        )
+        evaluation._deadline = (
+            None
+            if window is None
+            else Deadline(window.opens_on, window.due_on, window.grace_days, window.extended_until)
+        )
+    return evaluation._deadline
 
 
 def countdown_of(evaluation: Evaluation, today: date | None = None) -> str:

@@ -137,15 +137,16 @@ def test_runs_a_fixed_number_of_queries(staff, district, django_assert_num_queri
     client = Client()
     client.force_login(staff)
     # Drawn: session, user, the user's scope (roles, units, districts), the evaluation
-    # with its unit, the people who hold the form now, the state of the unit's project
-    # forms; then the tree through the same access check (the evaluation again, budget
-    # lines, 一级, 二级, 三级), the history, the events with their actors, the project
-    # forms' sums beside 项目支出 and the 佐证材料; and the top bar's to-do count.
-    with django_assert_num_queries(16):
+    # with its unit, its filing window (a draft: the submit guard and the countdown),
+    # the people who hold the form now, the state of the unit's project forms; then the
+    # tree through the same access check (the evaluation again, budget lines, 一级, 二级,
+    # 三级), the history, the events with their actors, the project forms' sums beside
+    # 项目支出 and the 佐证材料; and the top bar's to-do count.
+    with django_assert_num_queries(17):
         drawn = client.get(table_url(evaluation))
-    # Unchanged: the first six and the to-do count (nobody to check for renames on a
+    # Unchanged: the first seven and the to-do count (nobody to check for renames on a
     # fresh draft); the session is not written again within a minute.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         cached = client.get(table_url(evaluation))
     for response in (drawn, cached):
         assert response.content.decode().count('<tr id="indicator-') == row_count
@@ -222,10 +223,10 @@ def test_a_returned_evaluation_with_its_history_costs_the_same_for_any_row_count
                 page = client.get(table_url(evaluation)).content.decode()
             assert "审核意见：目标值偏低" in page and "以来的修改" in page
             counts.append(len(queries))
-    # Drawn: the 16 of a draft, the notes of the return and the five field histories.
-    # Unchanged: the 7 of a draft, and the names of who made the changes and took the
+    # Drawn: the 17 of a draft, the notes of the return and the five field histories.
+    # Unchanged: the 8 of a draft, and the names of who made the changes and took the
     # steps (a rename shows).
-    assert counts == [22, 8, 22, 8]
+    assert counts == [23, 9, 23, 9]
 
 
 def test_an_extension_b_character_is_on_the_page(staff_client, sample):
