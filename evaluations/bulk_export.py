@@ -38,11 +38,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.tasks import task
@@ -417,8 +418,8 @@ def overview_file_name(year: int) -> str:
 
 def write_archive(job: ExportJob) -> str:
     """The zip: one PDF per item, named by unit code and name, and the overview. Packed
-    in a local temporary file (FILE_UPLOAD_TEMP_DIR, or the system's; a year's zip runs
-    to hundreds of MB), then handed whole to the export storage: its name there."""
+    in a temporary file of this machine (a year's zip runs to hundreds of MB), then
+    handed whole to the export storage: its name there."""
     from .overview import OVERVIEW_PAGES, overview_rows, overview_xlsx
 
     storage = export_storage()
@@ -427,20 +428,21 @@ def write_archive(job: ExportJob) -> str:
     )
     rows = overview_rows(job.requested_by, job.year, stage=job.stage, parent=job.parent)
     has_projects = job.items.filter(evaluation__project__isnull=False).exists()
-    with tempfile.TemporaryFile(suffix=".zip", dir=settings.FILE_UPLOAD_TEMP_DIR) as file:
+    archive_name = f"archives/export-{job.pk}.zip"
+    with packing_file(storage, archive_name) as file:
         # PDFs are compressed already: stored as they are, the zip is written at disk speed.
         with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
             attachments = attachments_by_evaluation([item.evaluation_id for item in items])
             for item in items:
-                name = name_in_archive(item.evaluation)
+                entry = name_in_archive(item.evaluation)
                 with (
                     storage.open(item.file_path, "rb") as source,
-                    archive.open(zip_entry(name, item.finished_at), "w") as target,
+                    archive.open(zip_entry(entry, item.finished_at), "w") as target,
                 ):
                     shutil.copyfileobj(source, target, COPY_CHUNK)
                 write_attachments(
                     archive,
-                    name.removesuffix(".pdf"),
+                    entry.removesuffix(".pdf"),
                     attachments.get(item.evaluation_id, []),
                     final=item.evaluation.is_final,
                 )
@@ -456,7 +458,34 @@ def write_archive(job: ExportJob) -> str:
                     zip_entry(page.file_name.format(year=job.year), now, compressed=True),
                     page.workbook(job.requested_by, {**filters, "grade": "", "sort": ""}),
                 )
-        return storage.save(f"archives/export-{job.pk}.zip", File(file, name="archive.zip"))
+        file.flush()
+        return storage.save(archive_name, PackedFile(file, name=os.path.basename(archive_name)))
+
+
+@contextlib.contextmanager
+def packing_file(storage: Storage, name: str) -> Iterator[IO[bytes]]:
+    """A temporary file of this machine to pack the zip `name` in: beside its place
+    when the export storage is a folder here (the finished zip is then moved, not
+    copied), otherwise in FILE_UPLOAD_TEMP_DIR (the system's temporary folder by
+    default), from where the storage uploads it. Gone afterwards, whatever happens."""
+    if isinstance(storage, FileSystemStorage):
+        folder = os.path.dirname(storage.path(name))
+        os.makedirs(folder, exist_ok=True)
+    else:
+        folder = settings.FILE_UPLOAD_TEMP_DIR
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".part", delete=False) as file:
+        try:
+            yield file
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # moved into place
+                os.unlink(file.name)
+
+
+class PackedFile(File):
+    """A finished file on this machine, which a folder storage may move into place."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
 
 
 def zip_entry(name: str, when: datetime | None, *, compressed: bool = False) -> zipfile.ZipInfo:

@@ -37,6 +37,15 @@ class ExportFolderStorage(FileSystemStorage):
         path = self.path(name)
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
+        if hasattr(content, "temporary_file_path"):
+            # A finished file of this machine (the packed zip): moved into place in one
+            # step where it lies on the same file system, copied below otherwise.
+            try:
+                self._move_into_place(content.temporary_file_path(), path)
+            except OSError:
+                pass
+            else:
+                return self._name_of(path)
         with tempfile.NamedTemporaryFile(
             dir=folder, prefix=".", suffix=".part", delete=False
         ) as file:
@@ -47,7 +56,13 @@ class ExportFolderStorage(FileSystemStorage):
                 file.close()
                 os.unlink(file.name)
                 raise
+        self._move_into_place(file.name, path)
+        return self._name_of(path)
+
+    def _move_into_place(self, source: str, path: str) -> None:
         if self.file_permissions_mode is not None:
-            os.chmod(file.name, self.file_permissions_mode)
-        os.replace(file.name, path)
+            os.chmod(source, self.file_permissions_mode)
+        os.replace(source, path)
+
+    def _name_of(self, path: str) -> str:
         return os.path.relpath(path, self.location).replace("\\", "/")

@@ -709,3 +709,20 @@ def test_the_export_folder_moves_finished_files_into_place(export_root):
     with pytest.raises(OSError, match="disk full"):
         storage.save("pdf/ab/abd.pdf", Broken(b""))
     assert [path.name for path in (export_root / "pdf/ab").iterdir()] == ["abc.pdf"]
+
+    # A zip packed beside its place is moved there, not copied.
+    packed = export_root / "archives" / ".packing.part"
+    packed.parent.mkdir()
+    packed.write_bytes(b"PK zip")
+    with packed.open("rb") as file:
+        assert storage.save("archives/export-1.zip", bulk_export.PackedFile(file)) == (
+            "archives/export-1.zip"
+        )
+    assert [path.name for path in packed.parent.iterdir()] == ["export-1.zip"]
+    assert (export_root / "archives/export-1.zip").read_bytes() == b"PK zip"
+
+
+def test_a_zip_is_packed_beside_its_place_and_nothing_is_left(finished_job, export_root):
+    assert [path.name for path in (export_root / "archives").iterdir()] == [
+        f"export-{finished_job.pk}.zip"
+    ]
