@@ -245,6 +245,9 @@ if not DEBUG:
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads past that size wait here, and so does a zip packed for an S3 store: a folder
+# with room for hundreds of MB (None: the system's temporary folder).
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 # The entry page posts the whole table as one form: about 7 fields a row, so
 # Django's default of 1,000 fields would stop at ~150 rows.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
