@@ -54,6 +54,7 @@ def main() -> None:
     sample, _ = load_demo()
     staff = sample.unit.staff.get()
     reviewer = sample.unit.district.reviewers.get()
+    street_reviewer = workflow.parent_reviewers(sample.unit.parent).get()
     rows = list(Indicator.objects.filter(category__group__evaluation=sample).order_by("pk"))
 
     def scan(number: int) -> SimpleUploadedFile:
@@ -61,8 +62,9 @@ def main() -> None:
         content = b"%PDF-1.7\n" + os.urandom(TEN_MEGABYTES - 9)
         return SimpleUploadedFile(f"扫描件{number:02d}.pdf", content)
 
-    # The demo's self-evaluation waits for review: returned so the unit can attach.
-    workflow.return_for_revision(sample, by=reviewer, reason="请补充佐证材料。")
+    # The demo's self-evaluation waits for the street's first check: returned so the
+    # unit can attach.
+    workflow.return_first(sample, by=street_reviewer, reason="请补充佐证材料。")
     files = max(1, arguments.megabytes // 10)
     attach_seconds = []
     for number in range(files):
@@ -77,6 +79,7 @@ def main() -> None:
         )
         attach_seconds.append(time.perf_counter() - started)
     workflow.submit(sample, by=staff)
+    workflow.approve_first(sample, by=street_reviewer)
     workflow.approve(sample, by=reviewer)
     sealed = SimpleUploadedFile("盖章版.pdf", b"%PDF-1.7\n" + os.urandom(2 * 1024 * 1024))
     evidence.attach(sample, sealed, by=staff, sealed=True)
@@ -99,9 +102,9 @@ def main() -> None:
 
     def pack() -> tuple[float, int, list[str]]:
         started = time.perf_counter()
-        relative = write_archive(job)
+        name = write_archive(job)
         seconds = time.perf_counter() - started
-        path = Path(os.environ["EXPORT_ROOT"]) / relative
+        path = Path(os.environ["EXPORT_ROOT"]) / name  # the local export storage
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
         return seconds, path.stat().st_size, names

@@ -152,26 +152,49 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 # an S3-compatible store (several machines) with FILE_STORAGE=s3. They are never
 # given a public URL: every download passes the access check (evaluations.evidence).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Bulk exports (the PDFs of a year, drawn once per version of a form, and their zips) go
+# through the storage "exports": the folder EXPORT_ROOT by default, the same S3-compatible
+# store as 佐证材料 with FILE_STORAGE=s3 (under S3_PREFIX/exports/). Workers on several
+# machines and the web server that hands out the zip must all see it: a shared mount of
+# EXPORT_ROOT, or the store.
+EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", BASE_DIR / "exports"))
 if os.environ.get("FILE_STORAGE", "local") == "s3":
+    S3_OPTIONS = {
+        "bucket_name": os.environ.get("S3_BUCKET", ""),
+        "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("S3_REGION") or None,
+        "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+        "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+        # A file read back (a download, a PDF copied into a zip) is spooled to a
+        # temporary file past this size, not held in memory: zips run to hundreds of MB.
+        "max_memory_size": 5 * 1024 * 1024,
+    }
+    S3_PREFIX = os.environ.get("S3_PREFIX", "").strip("/")
     FILE_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**S3_OPTIONS, "location": S3_PREFIX, "file_overwrite": False},
+    }
+    # Names are fixed by content (a PDF's fingerprint) or by job (its zip): a second
+    # upload of a name is the same file again, and an upload is whole or absent.
+    EXPORT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ.get("S3_BUCKET", ""),
-            "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("S3_REGION") or None,
-            "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
-            "location": os.environ.get("S3_PREFIX", ""),
-            "default_acl": "private",
-            "file_overwrite": False,
-            "querystring_auth": True,
+            **S3_OPTIONS,
+            "location": f"{S3_PREFIX}/exports" if S3_PREFIX else "exports",
+            "file_overwrite": True,
         },
     }
+    del S3_OPTIONS, S3_PREFIX
 else:
     # In MEDIA_ROOT; there is no MEDIA_URL: nothing serves the folder as it is.
     FILE_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    # In EXPORT_ROOT, read when used; written under a temporary name and moved into place.
+    EXPORT_STORAGE = {"BACKEND": "evaluations.export_storage.ExportFolderStorage"}
 STORAGES = {
     "default": FILE_STORAGE,
+    "exports": EXPORT_STORAGE,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -224,6 +247,9 @@ if not DEBUG:
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads past that size wait here, and so does a zip packed for an S3 store: a folder
+# with room for hundreds of MB (None: the system's temporary folder).
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 # The entry page posts the whole table as one form: about 7 fields a row, so
 # Django's default of 1,000 fields would stop at ~150 rows.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
@@ -253,9 +279,6 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # by `manage.py db_worker` (one beside the web server; more on other machines).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
-# Bulk exports (PDFs of a year and their zip). Workers on several machines must all
-# see this folder (a shared mount), as must the web server that hands out the zip.
-EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", BASE_DIR / "exports"))
 # Seconds one PDF may take: the render is interrupted then; a render stuck in native
 # code past EXPORT_RENDER_TIMEOUT + EXPORT_KILL_GRACE ends its worker process, and the
 # sweeper hands the item to another worker.

@@ -16,7 +16,9 @@ whose worker died is queued again by the sweeper too.
 
 PDFs are stored by the hash of what they draw (`fingerprint`): an evaluation that has
 not changed since an earlier export (or download from the table page) reuses that file
-instead of rendering again.
+instead of rendering again. PDFs and zips live in the storage "exports" (settings.STORAGES:
+the folder EXPORT_ROOT, or an S3-compatible store), read and written through Django's
+storage API only, so every worker machine and the web server share them.
 """
 
 import contextlib
@@ -33,11 +35,15 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.tasks import task
@@ -57,6 +63,8 @@ PDF_TEMPLATES = (
     "evaluations/_pdf_attachments.html",
 )
 UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+# Files are copied into the zip by this much at a time, never read whole.
+COPY_CHUNK = 1024 * 1024
 
 
 class ExportRefused(Exception):
@@ -237,9 +245,14 @@ def describe_error(error: Exception) -> str:
     return f"生成 PDF 出错：{type(error).__name__}: {error}"[:2000]
 
 
+def export_storage() -> Storage:
+    """Where PDFs and zips are kept: STORAGES["exports"]."""
+    return storages["exports"]
+
+
 def store_pdf(evaluation_id: int) -> tuple[str, str, bool]:
-    """The evaluation's PDF under EXPORT_ROOT, rendered unless an identical one is
-    there: (path relative to EXPORT_ROOT, fingerprint, reused)."""
+    """The evaluation's PDF in the export storage, rendered unless an identical one is
+    there: (its name in the storage, fingerprint, reused)."""
     evaluation = Evaluation.objects.with_table().get(pk=evaluation_id)
     return store_evaluation_pdf(evaluation, timeout=settings.EXPORT_RENDER_TIMEOUT)
 
@@ -249,22 +262,25 @@ def store_evaluation_pdf(evaluation: Evaluation, *, timeout: float) -> tuple[str
     after `timeout` seconds (RenderTimeout). The table page's download and the bulk
     export share these files: one render per version of the form."""
     fingerprint = table_fingerprint(evaluation)
-    relative = pdf_path(fingerprint)
-    path = Path(settings.EXPORT_ROOT) / relative
-    if path.is_file():
-        return str(relative), fingerprint, True
+    name = pdf_name(fingerprint)
+    storage = export_storage()
+    if storage.exists(name):
+        return name, fingerprint, True
     # WeasyPrint costs about 0.5 s to import: loaded when a PDF is drawn only.
     from .pdf import render_pdf
 
     with time_limit(timeout, settings.EXPORT_KILL_GRACE):
         content = render_pdf(evaluation)
-    write_atomically(path, content)
-    return str(relative), fingerprint, False
+    # Whole or not at all: the folder storage moves a finished file into place, an
+    # upload to S3 appears complete. Two workers drawing the same version write the
+    # same bytes; a storage that will not overwrite gives the second another name.
+    name = storage.save(name, ContentFile(content))
+    return name, fingerprint, False
 
 
-def pdf_path(fingerprint: str) -> Path:
-    """Where the PDF of a fingerprint lives, relative to EXPORT_ROOT."""
-    return Path("pdf") / fingerprint[:2] / f"{fingerprint}.pdf"
+def pdf_name(fingerprint: str) -> str:
+    """The name of the PDF of a fingerprint in the export storage."""
+    return f"pdf/{fingerprint[:2]}/{fingerprint}.pdf"
 
 
 def table_fingerprint(evaluation: Evaluation) -> str:
@@ -322,14 +338,6 @@ def time_limit(seconds: float, kill_grace: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         faulthandler.cancel_dump_traceback_later()
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Readers (and other workers writing the same file) see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file:
-        file.write(content)
-    os.replace(file.name, path)
 
 
 # ---------------------------------------------------------------------------
@@ -409,50 +417,86 @@ def overview_file_name(year: int) -> str:
 
 
 def write_archive(job: ExportJob) -> str:
-    """The zip: one PDF per item, named by unit code and name, and the overview."""
+    """The zip: one PDF per item, named by unit code and name, and the overview. Packed
+    in a temporary file of this machine (a year's zip runs to hundreds of MB), then
+    handed whole to the export storage: its name there."""
     from .overview import OVERVIEW_PAGES, overview_rows, overview_xlsx
 
-    root = Path(settings.EXPORT_ROOT)
-    relative = Path("archives") / f"export-{job.pk}.zip"
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
+    storage = export_storage()
     items = job.items.select_related("evaluation__unit", "evaluation__project").order_by(
         "evaluation__unit__code", "evaluation__kind", "evaluation__project__code"
     )
     rows = overview_rows(job.requested_by, job.year, stage=job.stage, parent=job.parent)
     has_projects = job.items.filter(evaluation__project__isnull=False).exists()
-    # PDFs are compressed already: stored as they are, the zip is written at disk speed.
-    with (
-        tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file,
-        zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive,
-    ):
-        attachments = attachments_by_evaluation([item.evaluation_id for item in items])
-        for item in items:
-            name = name_in_archive(item.evaluation)
-            archive.write(root / item.file_path, name)
-            write_attachments(
-                archive,
-                name.removesuffix(".pdf"),
-                attachments.get(item.evaluation_id, []),
-                final=item.evaluation.is_final,
-            )
-        archive.writestr(
-            zipfile.ZipInfo(overview_file_name(job.year), timezone.localtime().timetuple()[:6]),
-            overview_xlsx(rows, job.year),
-            compress_type=zipfile.ZIP_DEFLATED,
-        )
-        if has_projects:
-            page = OVERVIEW_PAGES[Evaluation.Kind.PROJECT]
-            filters = {"year": job.year, "stage": job.stage, "parent": job.parent}
+    archive_name = f"archives/export-{job.pk}.zip"
+    with packing_file(storage, archive_name) as file:
+        # PDFs are compressed already: stored as they are, the zip is written at disk speed.
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+            attachments = attachments_by_evaluation([item.evaluation_id for item in items])
+            for item in items:
+                entry = name_in_archive(item.evaluation)
+                with (
+                    storage.open(item.file_path, "rb") as source,
+                    archive.open(zip_entry(entry, item.finished_at), "w") as target,
+                ):
+                    shutil.copyfileobj(source, target, COPY_CHUNK)
+                write_attachments(
+                    archive,
+                    entry.removesuffix(".pdf"),
+                    attachments.get(item.evaluation_id, []),
+                    final=item.evaluation.is_final,
+                )
+            now = timezone.now()
             archive.writestr(
-                zipfile.ZipInfo(
-                    page.file_name.format(year=job.year), timezone.localtime().timetuple()[:6]
-                ),
-                page.workbook(job.requested_by, {**filters, "grade": "", "sort": ""}),
-                compress_type=zipfile.ZIP_DEFLATED,
+                zip_entry(overview_file_name(job.year), now, compressed=True),
+                overview_xlsx(rows, job.year),
             )
-    os.replace(file.name, path)
-    return str(relative)
+            if has_projects:
+                page = OVERVIEW_PAGES[Evaluation.Kind.PROJECT]
+                filters = {"year": job.year, "stage": job.stage, "parent": job.parent}
+                archive.writestr(
+                    zip_entry(page.file_name.format(year=job.year), now, compressed=True),
+                    page.workbook(job.requested_by, {**filters, "grade": "", "sort": ""}),
+                )
+        file.flush()
+        return storage.save(archive_name, PackedFile(file, name=os.path.basename(archive_name)))
+
+
+@contextlib.contextmanager
+def packing_file(storage: Storage, name: str) -> Iterator[IO[bytes]]:
+    """A temporary file of this machine to pack the zip `name` in: beside its place
+    when the export storage is a folder here (the finished zip is then moved, not
+    copied), otherwise in FILE_UPLOAD_TEMP_DIR (the system's temporary folder by
+    default), from where the storage uploads it. Gone afterwards, whatever happens."""
+    if isinstance(storage, FileSystemStorage):
+        folder = os.path.dirname(storage.path(name))
+        os.makedirs(folder, exist_ok=True)
+    else:
+        folder = settings.FILE_UPLOAD_TEMP_DIR
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".part", delete=False) as file:
+        try:
+            yield file
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # moved into place
+                os.unlink(file.name)
+
+
+class PackedFile(File):
+    """A finished file on this machine, which a folder storage may move into place."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def zip_entry(name: str, when: datetime | None, *, compressed: bool = False) -> zipfile.ZipInfo:
+    """An entry of the zip, dated `when` in Shanghai time (now if unknown), readable
+    by all once unpacked. The workbooks are compressed; PDFs and evidence (mostly
+    compressed already) are stored as they are."""
+    info = zipfile.ZipInfo(name, timezone.localtime(when or timezone.now()).timetuple()[:6])
+    info.external_attr = 0o644 << 16
+    if compressed:
+        info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def attachments_by_evaluation(evaluation_ids: list[int]) -> dict[int, list[Attachment]]:
@@ -495,16 +539,22 @@ def write_attachments(
             name = f"{stem}_佐证材料/{number:02d}_{row}_{attachment.file_name}"
             folder, _, file_name = name.partition("/")
             name = f"{folder}/{UNSAFE_IN_FILE_NAMES.sub('_', file_name)}"
-        info = zipfile.ZipInfo(name, timezone.localtime(attachment.uploaded_at).timetuple()[:6])
-        with attachment.file.open("rb") as source, archive.open(info, "w") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
+        with (
+            attachment.file.open("rb") as source,
+            archive.open(zip_entry(name, attachment.uploaded_at), "w") as target,
+        ):
+            shutil.copyfileobj(source, target, COPY_CHUNK)
 
 
-def archive_file(job: ExportJob) -> Path | None:
+def open_archive(job: ExportJob) -> File | None:
+    """The finished job's zip, opened for reading from the export storage; None while
+    there is none (or it has gone from the storage)."""
     if job.status != ExportJob.Status.DONE or not job.archive_path:
         return None
-    path = Path(settings.EXPORT_ROOT) / job.archive_path
-    return path if path.is_file() else None
+    try:
+        return export_storage().open(job.archive_path, "rb")
+    except FileNotFoundError:
+        return None
 
 
 # ---------------------------------------------------------------------------

@@ -365,7 +365,15 @@ def attach(
 
 
 def remove(evaluation: Evaluation, attachment_id: int, *, by) -> Attachment:
-    """Marks the attachment removed (by whom, when); the file and the row stay."""
+    """Marks the attachment removed (by whom, when); the file and the row stay.
+
+    The file is kept on purpose, not forgotten: a removal is part of the form's record
+    (the page lists it under 已删除或被替换的材料), a PDF or bulk export drawn before it
+    lists the file in its 附件清单 or holds it, and a sealed PDF replaced by a new one
+    is the seal of an earlier approval. Deleting the bytes would leave that record
+    pointing at nothing, and a removal made in error could not be undone from the
+    storage. What stays is bounded: 20 MB a file, removed only while the form is
+    the unit's to change."""
     with transaction.atomic():
         locked = Evaluation.objects.select_for_update(of=("self",)).get(pk=evaluation.pk)
         attachment = locked.attachments.filter(pk=attachment_id, removed_at__isnull=True).first()

@@ -180,15 +180,20 @@ class RolesWidget(CodesWidget):
 
 
 class YesNoWidget(widgets.BooleanWidget):
+    """是 / 否 (and their usual spellings); anything else is refused, naming what was
+    typed. A blank cell is `blank`."""
+
     YES, NO = {"是", "启用", "1", "true", "yes", "y"}, {"否", "停用", "0", "false", "no", "n"}
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, *, blank: bool = True):
         super().__init__(coerce_to_string=False)
-        self.label = label
+        self.label, self.blank = label, blank
 
     def clean(self, value, row=None, **kwargs) -> bool:
         text = _text(value).lower()
-        if value is True or text in self.YES or text == "":
+        if value is None or text == "":
+            return self.blank
+        if value is True or text in self.YES:
             return True
         if value is False or text in self.NO:
             return False
@@ -219,6 +224,9 @@ class XlsxResource(resources.ModelResource):
     """Column names checked first, blank rows skipped, many-to-many columns
     validated with the rest of the row, and all or nothing."""
 
+    # Columns a file may leave out: their field is then left as it is.
+    optional_columns: tuple[str, ...] = ()
+
     def import_data(self, dataset, **kwargs):
         kwargs["use_transactions"] = True
         kwargs["rollback_on_validation_errors"] = True
@@ -227,7 +235,9 @@ class XlsxResource(resources.ModelResource):
     def before_import(self, dataset, **kwargs) -> None:
         expected = [field.column_name for field in self.get_import_fields()]
         headers = [_text(header) for header in dataset.headers or []]
-        missing = [name for name in expected if name not in headers]
+        missing = [
+            name for name in expected if name not in headers and name not in self.optional_columns
+        ]
         unknown = [name for name in headers if name and name not in expected]
         if missing or unknown:
             parts = []

@@ -5,7 +5,6 @@ import json
 import re
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -59,8 +58,9 @@ from .bulk_export import (
     ExportRefused,
     RenderTimeout,
     archive_download_name,
-    archive_file,
+    export_storage,
     job_progress,
+    open_archive,
     retry_failed,
     stale_after,
     start_export,
@@ -934,19 +934,18 @@ def evaluation_pdf(request: HttpRequest, evaluation_id: int) -> HttpResponse:
     )
     # Rendered once per version of the form, then served from the bulk export's store.
     try:
-        relative, _, _ = store_evaluation_pdf(evaluation, timeout=settings.PDF_REQUEST_TIMEOUT)
+        name, _, _ = store_evaluation_pdf(evaluation, timeout=settings.PDF_REQUEST_TIMEOUT)
+        content = export_storage().open(name, "rb")
     except MissingGlyphs as error:
         messages.error(request, str(error))
         return redirect("evaluation_table", evaluation.pk)
     except RenderTimeout as error:
         messages.error(request, f"{error}请稍后再试，或请管理员用“批量导出 PDF”在后台生成。")
         return redirect("evaluation_table", evaluation.pk)
-    response = FileResponse(
-        open(Path(settings.EXPORT_ROOT) / relative, "rb"),  # noqa: SIM115 (FileResponse closes it)
-        as_attachment=True,
-        filename=pdf_filename(evaluation),
-        content_type="application/pdf",
-    )
+    except FileNotFoundError:  # removed from the store between the two calls
+        messages.error(request, "PDF 文件刚被清理，请重新下载。")
+        return redirect("evaluation_table", evaluation.pk)
+    response = private_download(content, pdf_filename(evaluation), "application/pdf")
     # A download leaves the page where it is and tells it nothing: the page's note
     # "正在生成 PDF" waits for this cookie to carry the mark its link sent.
     mark = request.GET.get("ready", "")
@@ -1225,12 +1224,18 @@ def export_retry(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def export_download(request: HttpRequest, job_id: int) -> FileResponse:
     job = get_export_job_for_user(request.user, job_id)
-    path = archive_file(job)
-    if path is None:
-        raise Http404
-    return FileResponse(
-        path.open("rb"),
-        as_attachment=True,
-        filename=archive_download_name(job),
-        content_type="application/zip",
+    archive = open_archive(job)
+    if archive is None:
+        raise Http404("该导出没有可下载的压缩包。")
+    return private_download(archive, archive_download_name(job), "application/zip")
+
+
+def private_download(content, filename: str, content_type: str) -> FileResponse:
+    """A file of the export storage, streamed in chunks (FileResponse closes it), to be
+    saved under `filename`: never taken for another type, never kept by a cache."""
+    response = FileResponse(
+        content, as_attachment=True, filename=filename, content_type=content_type
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -2,9 +2,10 @@
 
 One sheet row per template line, matched on 表类型 + 年度 + 一级 + 二级 + 三级 (one
 指标库 per kind of form and year; a file without the 表类型 column is the 部门（单位）
-整体支出 指标库, as before the project form). Rows of the
-same 一级 must agree on its 权重 and note; the base shares of a 一级 must add up
-to 100. Existing lines are loaded once, and the rows are written in bulk: a
+整体支出 指标库, as before the project form). 需佐证材料 (是/否, blank 否) marks the
+lines whose rows need 佐证材料; a file without that column leaves the marks alone.
+Rows of the same 一级 must agree on its 权重 and note; the base shares of a 一级 must
+add up to 100. Existing lines are loaded once, and the rows are written in bulk: a
 10,000-line template imports in seconds.
 """
 
@@ -15,7 +16,7 @@ from import_export import fields
 
 from evaluations.kinds import FormKind
 from evaluations.numbers import HUNDRED
-from evaluations.resources import NumberWidget, TextWidget, XlsxResource
+from evaluations.resources import NumberWidget, TextWidget, XlsxResource, YesNoWidget
 
 from .models import IndicatorTemplate
 from .values import ValueParseError, format_value, parse_value
@@ -56,6 +57,8 @@ class FormKindWidget(TextWidget):
 
 KEY_FIELDS = ("form_kind", "year", "group_name", "category_name", "name")
 FORM_KIND_COLUMN = "表类型"
+# 是: the row needs 佐证材料 when the 年末自评 is submitted (`evaluations.evidence`).
+EVIDENCE_COLUMN = "需佐证材料"
 
 
 class IndicatorTemplateResource(XlsxResource):
@@ -87,6 +90,9 @@ class IndicatorTemplateResource(XlsxResource):
     default_target = fields.Field(
         "default_target", "默认年度指标值", TargetWidget("默认年度指标值", max_length=70)
     )
+    evidence_required = fields.Field(
+        "evidence_required", EVIDENCE_COLUMN, YesNoWidget(EVIDENCE_COLUMN, blank=False)
+    )
 
     class Meta:
         model = IndicatorTemplate
@@ -101,6 +107,7 @@ class IndicatorTemplateResource(XlsxResource):
             "base_share",
             "points",
             "default_target",
+            "evidence_required",
         )
         import_id_fields = KEY_FIELDS
         clean_model_instances = True
@@ -108,6 +115,10 @@ class IndicatorTemplateResource(XlsxResource):
         batch_size = 1000
         skip_diff = True
         report_skipped = False
+
+    # Files made before the column existed import as they did: the lines they update
+    # keep their mark, new lines have none.
+    optional_columns = (EVIDENCE_COLUMN,)
 
     def before_import(self, dataset, **kwargs) -> None:
         if dataset.headers and FORM_KIND_COLUMN not in dataset.headers:

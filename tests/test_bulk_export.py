@@ -609,3 +609,120 @@ def test_project_forms_are_exported_in_a_folder_of_their_unit(
     Evaluation.objects.filter(pk=second.pk).update(phase="results", status="approved")
     approved = start_export(year=2023, user=admin_user, stage="results-approved")
     assert list(approved.items.values_list("evaluation", flat=True)) == [second.pk]
+
+
+def test_an_export_goes_through_the_storage_api_only(
+    small_year, admin_user, client, export_root, settings, tmp_path, monkeypatch
+):
+    """With Django's in-memory storage as "exports", the PDFs and the zip live there:
+    the export runs, reuses, and is downloaded, and nothing is written under
+    EXPORT_ROOT."""
+    from django.core.files.storage import InMemoryStorage, storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    renders = []
+
+    def render_pdf(evaluation):
+        renders.append(evaluation.pk)
+        return f"%PDF-1.7 {evaluation.pk}".encode()
+
+    monkeypatch.setattr("evaluations.pdf.render_pdf", render_pdf)
+    storage = storages["exports"]
+    assert isinstance(storage, InMemoryStorage)
+
+    job = start_export(year=2023, user=admin_user)
+    for item in job.items.all():
+        render_item(item.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE, job.error
+    assert len(renders) == 3
+    assert storage.exists(job.archive_path)
+    for item in job.items.all():
+        assert storage.open(item.file_path).read() == f"%PDF-1.7 {item.evaluation_id}".encode()
+
+    # The same fingerprints: found in the storage, not drawn again.
+    again = start_export(year=2023, user=admin_user)
+    for item in again.items.all():
+        render_item(item.pk)
+    assert set(again.items.values_list("reused", flat=True)) == {True}
+    assert len(renders) == 3
+
+    client.force_login(admin_user)
+    response = client.get(f"/exports/{job.pk}/download/")
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith("attachment; filename")
+    assert "2023" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Cache-Control"] == "private, no-store"
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        assert archive.read("310112-PJ-SQ_浦锦街道社区服务中心.pdf") == (
+            f"%PDF-1.7 {small_year[1].pk}".encode()
+        )
+
+    # The table page's download and the command serve the same stored PDF.
+    response = client.get(f"/evaluations/{small_year[0].pk}/pdf/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment; filename")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == f"%PDF-1.7 {small_year[0].pk}".encode()
+    output = tmp_path / "one.pdf"
+    call_command(
+        "export_evaluation", unit="310112-PJ-WH", year=2023, format="pdf", output=str(output)
+    )
+    assert output.read_bytes() == f"%PDF-1.7 {small_year[2].pk}".encode()
+    assert len(renders) == 3
+
+    assert not export_root.exists()
+
+
+def test_a_zip_gone_from_the_storage_is_not_found(client, finished_job, admin_user):
+    from django.core.files.storage import storages
+
+    storages["exports"].delete(finished_job.archive_path)
+    client.force_login(admin_user)
+    assert client.get(f"/exports/{finished_job.pk}/download/").status_code == 404
+
+
+def test_the_export_folder_moves_finished_files_into_place(export_root):
+    """Saved under a temporary name and moved: a reader never sees half a file, and
+    saving a name again replaces it (the names are fixed by the content or the job)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    storage = storages["exports"]
+    assert Path(storage.location) == export_root.resolve()
+    assert storage.save("pdf/ab/abc.pdf", ContentFile(b"%PDF-1 first")) == "pdf/ab/abc.pdf"
+    assert storage.save("pdf/ab/abc.pdf", ContentFile(b"%PDF-1 again")) == "pdf/ab/abc.pdf"
+    assert (export_root / "pdf/ab/abc.pdf").read_bytes() == b"%PDF-1 again"
+    assert [path.name for path in (export_root / "pdf/ab").iterdir()] == ["abc.pdf"]
+
+    class Broken(ContentFile):
+        def chunks(self, chunk_size=None):
+            yield b"%PDF-1 half"
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        storage.save("pdf/ab/abd.pdf", Broken(b""))
+    assert [path.name for path in (export_root / "pdf/ab").iterdir()] == ["abc.pdf"]
+
+    # A zip packed beside its place is moved there, not copied.
+    packed = export_root / "archives" / ".packing.part"
+    packed.parent.mkdir()
+    packed.write_bytes(b"PK zip")
+    with packed.open("rb") as file:
+        assert storage.save("archives/export-1.zip", bulk_export.PackedFile(file)) == (
+            "archives/export-1.zip"
+        )
+    assert [path.name for path in packed.parent.iterdir()] == ["export-1.zip"]
+    assert (export_root / "archives/export-1.zip").read_bytes() == b"PK zip"
+
+
+def test_a_zip_is_packed_beside_its_place_and_nothing_is_left(finished_job, export_root):
+    assert [path.name for path in (export_root / "archives").iterdir()] == [
+        f"export-{finished_job.pk}.zip"
+    ]

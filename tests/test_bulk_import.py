@@ -228,7 +228,7 @@ def test_export_keeps_formula_text_as_text_and_numbers_as_numbers(district):
     assert sheet["B2"].value == "@SUM(A1)" and sheet["B2"].data_type == "s"
     assert sheet["D2"].value is None  # blank stays blank, not "None"
     templates = IndicatorTemplateResource().export(IndicatorTemplate.objects.none())  # headers only
-    assert list(templates.headers) == ["表类型", *TEMPLATE_HEADS]
+    assert list(templates.headers) == ["表类型", *TEMPLATE_HEADS, "需佐证材料"]
 
 
 # ---------------------------------------------------------------- users
@@ -341,6 +341,34 @@ def test_template_base_shares_must_add_to_100(db):
     assert messages(result) == [
         "2023 年一级指标“投入管理指标”各二级指标的基础分占比合计 95.00，应为 100。"
     ]
+    assert not IndicatorTemplate.objects.exists()
+
+
+def test_the_template_marks_the_lines_that_need_evidence(db):
+    rows = [[*row, ""] for row in template_rows()]
+    rows[7][-1] = "是"  # 巡管员使用率
+    rows[8][-1] = "否"
+    result = run(IndicatorTemplateResource(), workbook([*TEMPLATE_HEADS, "需佐证材料"], rows))
+    assert not result.has_validation_errors() and not result.has_errors(), messages(result)
+    marked = IndicatorTemplate.objects.filter(evidence_required=True)
+    assert list(marked.values_list("name", flat=True)) == ["巡管员使用率"]
+    # A file made before the column existed updates the lines and leaves their marks.
+    again = run(IndicatorTemplateResource(), workbook(TEMPLATE_HEADS, template_rows()))
+    assert not again.has_validation_errors(), messages(again)
+    assert list(marked.values_list("name", flat=True)) == ["巡管员使用率"]
+    # Exported as it is imported.
+    exported = IndicatorTemplateResource().export(
+        IndicatorTemplate.objects.filter(name="巡管员使用率")
+    )
+    assert exported.dict[0]["需佐证材料"] == "是"
+
+
+def test_a_mark_other_than_yes_or_no_is_refused_and_nothing_written(db):
+    rows = [[*row, "否"] for row in template_rows()]
+    rows[7][-1] = "需要"
+    rows[8][-1] = "是"
+    result = run(IndicatorTemplateResource(), workbook([*TEMPLATE_HEADS, "需佐证材料"], rows))
+    assert messages(result) == ["行号 8：需佐证材料：应填“是”或“否”，而不是“需要”。"]
     assert not IndicatorTemplate.objects.exists()
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from evaluations import evidence
-from evaluations.bulk_export import render_item, start_export, store_evaluation_pdf
+from evaluations.bulk_export import open_archive, render_item, start_export, store_evaluation_pdf
 from evaluations.models import Attachment, Evaluation, ReviewEvent
 from evaluations.table import build_table
 from indicators.models import EvidenceRules, Indicator, IndicatorTemplate
@@ -554,8 +554,6 @@ def test_the_pdf_ends_with_the_list_of_attachments(sample, staff):
 
 
 def test_the_bulk_export_holds_the_evidence_and_the_sealed_pdf(sample, staff, settings):
-    from evaluations.bulk_export import archive_file
-
     row = rows(sample)[0]
     photo = png(4, 4)
     attach(sample, staff, "现场照片.png", photo, indicator=row, title="现场照片")
@@ -572,7 +570,7 @@ def test_the_bulk_export_holds_the_evidence_and_the_sealed_pdf(sample, staff, se
         render_item(item_id)
     job.refresh_from_db()
     assert job.status == "done", job.error
-    with zipfile.ZipFile(archive_file(job)) as archive:
+    with open_archive(job) as file, zipfile.ZipFile(file) as archive:
         names = archive.namelist()
         stem = f"{sample.unit.code}_{sample.unit.name}"
         assert f"{stem}.pdf" in names
@@ -583,12 +581,15 @@ def test_the_bulk_export_holds_the_evidence_and_the_sealed_pdf(sample, staff, se
 
 
 def test_the_storage_is_chosen_by_setting_alone():
-    """FILE_STORAGE=s3 puts files in an S3-compatible store (django-storages)."""
+    """FILE_STORAGE=s3 puts files in an S3-compatible store (django-storages), the bulk
+    export's too."""
     code = (
         "import django; django.setup();"
         "from django.core.files.storage import storages;"
         "s = storages['default'];"
-        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.default_acl)"
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.default_acl);"
+        "e = storages['exports'];"
+        "print(type(e).__name__, e.bucket_name, e.location, e.default_acl, e.file_overwrite)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -597,6 +598,7 @@ def test_the_storage_is_chosen_by_setting_alone():
             "FILE_STORAGE": "s3",
             "S3_BUCKET": "jixiao-evidence",
             "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "S3_PREFIX": "minhang",
             "PATH": "/usr/bin:/bin",
         },
         capture_output=True,
@@ -609,6 +611,12 @@ def test_the_storage_is_chosen_by_setting_alone():
         "jixiao-evidence",
         "http://127.0.0.1:9000",
         "private",
+        # The bulk export's PDFs and zips: the same store, beside the evidence.
+        "S3Storage",
+        "jixiao-evidence",
+        "minhang/exports",
+        "private",
+        "True",
     ]
 
 
@@ -621,8 +629,6 @@ def test_nothing_of_a_review_is_written_by_evidence(sample, staff):
 
 
 def test_a_reopened_form_says_its_sealed_pdf_is_of_the_earlier_version(sample, staff, staff_client):
-    from evaluations.bulk_export import archive_file
-
     approve(sample)
     evidence.attach(sample, upload("盖章.pdf", pdf("sealed")), by=staff, sealed=True)
     Evaluation.objects.filter(pk=sample.pk).update(status="returned")
@@ -632,7 +638,7 @@ def test_a_reopened_form_says_its_sealed_pdf_is_of_the_earlier_version(sample, s
     for item_id in job.items.values_list("pk", flat=True):
         render_item(item_id)
     job.refresh_from_db()
-    with zipfile.ZipFile(archive_file(job)) as archive:
+    with open_archive(job) as file, zipfile.ZipFile(file) as archive:
         assert not any(name.endswith("_盖章版.pdf") for name in archive.namelist())
 
 

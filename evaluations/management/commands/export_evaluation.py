@@ -17,14 +17,15 @@ def render_html(evaluation: Evaluation) -> bytes:
 
 def render_pdf(evaluation: Evaluation) -> bytes:
     """The PDF of this version of the form: the one the table page's download or the
-    bulk export drew already, or drawn now and kept for them (EXPORT_ROOT)."""
-    from evaluations.bulk_export import RenderTimeout, store_evaluation_pdf
+    bulk export drew already, or drawn now and kept for them (the export storage)."""
+    from evaluations.bulk_export import RenderTimeout, export_storage, store_evaluation_pdf
 
     try:
-        relative, _, _ = store_evaluation_pdf(evaluation, timeout=settings.EXPORT_RENDER_TIMEOUT)
+        name, _, _ = store_evaluation_pdf(evaluation, timeout=settings.EXPORT_RENDER_TIMEOUT)
     except RenderTimeout as error:
         raise CommandError(str(error)) from error
-    return (Path(settings.EXPORT_ROOT) / relative).read_bytes()
+    with export_storage().open(name, "rb") as file:
+        return file.read()
 
 
 def render_xlsx(evaluation: Evaluation) -> bytes:

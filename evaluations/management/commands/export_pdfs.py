@@ -20,9 +20,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluations.bulk_export import (
+    COPY_CHUNK,
     ExportRefused,
-    archive_file,
     job_progress,
+    open_archive,
     start_export,
     sweep_stale_items,
     sweep_stale_packing,
@@ -88,7 +89,11 @@ class Command(BaseCommand):
         self.stdout.write("")
         if job.status == ExportJob.Status.FAILED:
             raise CommandError(f"导出 #{job.pk} 未完成：{job.error}")
-        shutil.copyfile(archive_file(job), output)
+        archive = open_archive(job)
+        if archive is None:
+            raise CommandError(f"导出 #{job.pk} 的压缩包不在存储中")
+        with archive, open(output, "wb") as target:
+            shutil.copyfileobj(archive, target, COPY_CHUNK)
         seconds = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
