@@ -558,6 +558,13 @@ def test_nothing_typed_is_lost(live_server, staff, sample, browser):
         expect(page.locator(".messages")).to_contain_text("草稿已保存")
         assert sample.budget_lines.get(kind="other").budget_amount == Decimal("90.00")
         assert stored_drafts(page) == {}
+        # A save with nothing but a typo in it saves nothing: the page says so, and
+        # does not take the answered post for a login that ended.
+        page.locator("input[name='budget-other-budget_amount']").fill("9X.00")
+        page.keyboard.press("Control+S")
+        expect(page.locator(".messages")).to_contain_text("有 1 处填写有误")
+        expect(page.locator("input[name='budget-other-budget_amount']")).to_have_value("9X.00")
+        expect(page.locator("#draft-notice")).not_to_contain_text("登录已过期")
 
         # Something typed, then 退出登录: nothing of it stays on this computer.
         page.locator(name_field).fill("设备完好率（未保存）")

@@ -504,6 +504,12 @@
         drafts.remove(key); // its save went through: the version moved on
         continue;
       }
+      if (form.dataset.unsaved && draft.sent && draftVersion === version) {
+        // The post this page answers (mistakes in it, nothing else changed): what it
+        // sent is on the page already, drawn as typed. Not a login that ended.
+        drafts.remove(key);
+        continue;
+      }
       const differing = changes(draft.fields || {});
       if (!Object.keys(differing).length || draftVersion > version) {
         drafts.remove(key);
