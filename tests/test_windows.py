@@ -75,10 +75,14 @@ def test_the_window_closes_after_the_grace_days_and_an_extension_moves_it():
 # --- on the pages
 
 
-def test_the_table_page_the_to_do_and_home_rows_show_the_countdown(sample, staff, time_machine):
+def test_the_entry_and_table_pages_the_to_do_and_home_rows_show_the_countdown(
+    sample, staff, time_machine
+):
     make_window(sample.unit.district)
     client = client_of(staff)
     time_machine.move_to(at("2024-03-21"), tick=False)
+    entry = client.get(reverse("evaluation_entry", args=[sample.pk])).content.decode()
+    assert '<span class="deadline" id="entry-deadline">距截止 10 天</span>' in entry
     table = client.get(reverse("evaluation_table", args=[sample.pk])).content.decode()
     assert '<p class="deadline" id="deadline">年初目标：距截止 10 天</p>' in table
     todo = client.get(reverse("todo")).content.decode()
