@@ -62,15 +62,14 @@ def create_year(form_count: int, unit_count: int):
     from django.db import transaction
 
     from evaluations.demo import DEMO_REVIEWER, load_demo
-    from evaluations.kinds import DEFAULT_BUDGET_POINTS, FormKind
-    from evaluations.models import Evaluation, FilingWindow, Project, ReviewEvent, Unit
+    from evaluations.kinds import FormKind
+    from evaluations.models import FilingWindow, ReviewEvent
+    from tests.conftest import many_project_forms
 
     sample, _ = load_demo()
     district = sample.unit.district
     reviewer = district.reviewers.get(username=DEMO_REVIEWER.username)
     due_on = date(2024, 3, 31)
-    states = [("targets", "draft"), ("targets", "submitted"), ("targets", "returned"),
-              ("results", "draft"), ("results", "approved")]  # fmt: skip
     with transaction.atomic():
         FilingWindow.objects.create(
             district=district,
@@ -80,62 +79,7 @@ def create_year(form_count: int, unit_count: int):
             opens_on=date(2024, 3, 1),
             due_on=due_on,
         )
-        parents = Unit.objects.bulk_create(
-            Unit(code=f"R-P{number:02}", name=f"闵行区第{number}街道办事处", district=district)
-            for number in range(1, 11)
-        )
-        units = Unit.objects.bulk_create(
-            Unit(
-                code=f"R-U{number:04}",
-                name=f"第{number}服务中心",
-                district=district,
-                parent=parents[number % 10],
-            )
-            for number in range(unit_count)
-        )
-        projects = Project.objects.bulk_create(
-            (
-                Project(
-                    unit=units[number % unit_count],
-                    code=f"R-X{number:05}",
-                    name=f"项目{number}",
-                    first_year=2023,
-                )
-                for number in range(form_count)
-            ),
-            batch_size=2000,
-        )
-        forms = Evaluation.objects.bulk_create(
-            (
-                Evaluation(
-                    kind=FormKind.PROJECT,
-                    project=project,
-                    unit_id=project.unit_id,
-                    year=2023,
-                    phase=states[number % 5][0],
-                    status=states[number % 5][1],
-                    budget_points=DEFAULT_BUDGET_POINTS,
-                    subordinate_unit_count=0,
-                )
-                for number, project in enumerate(projects)
-            ),
-            batch_size=2000,
-        )
-        events = ReviewEvent.objects.bulk_create(
-            (
-                ReviewEvent(
-                    evaluation=form,
-                    action="submit",
-                    phase="targets",
-                    from_status="draft",
-                    to_status="submitted",
-                    actor=reviewer,
-                )
-                for form in forms
-                if (form.phase, form.status) != ("targets", "draft")
-            ),
-            batch_size=2000,
-        )
+        events = many_project_forms(district, form_count, reviewer, unit_count)
         shanghai = ZoneInfo("Asia/Shanghai")
         for index, event in enumerate(events):
             late = index % 10 == 0

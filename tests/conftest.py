@@ -109,6 +109,66 @@ def targets_only_data() -> dict:
     return data
 
 
+def many_project_forms(district, count: int, actor, unit_count: int = 50) -> list:
+    """`count` project forms of 2023 over `unit_count` units under ten 主管部门, a fifth
+    in each of five states, every one past its first draft submitted once by `actor`
+    (the submit events are returned). Written in bulk: 7,000 forms take seconds."""
+    from evaluations.models import ReviewEvent
+
+    parents = Unit.objects.bulk_create(
+        Unit(code=f"P{index:02}", name=f"主管部门{index}", district=district) for index in range(10)
+    )
+    units = Unit.objects.bulk_create(
+        Unit(
+            code=f"U{index:04}", name=f"单位{index}", district=district, parent=parents[index % 10]
+        )
+        for index in range(unit_count)
+    )
+    projects = Project.objects.bulk_create(
+        (
+            Project(
+                unit=units[index % unit_count], code=f"X{index:05}", name=f"项目{index}",
+                first_year=2023,
+            )
+            for index in range(count)
+        ),
+        batch_size=2000,
+    )  # fmt: skip
+    states = [("targets", "draft"), ("targets", "submitted"), ("targets", "returned"),
+              ("results", "draft"), ("results", "approved")]  # fmt: skip
+    forms = Evaluation.objects.bulk_create(
+        (
+            Evaluation(
+                kind=FormKind.PROJECT,
+                project=project,
+                unit_id=project.unit_id,
+                year=2023,
+                phase=states[index % 5][0],
+                status=states[index % 5][1],
+                budget_points=DEFAULT_BUDGET_POINTS,
+                subordinate_unit_count=0,
+            )
+            for index, project in enumerate(projects)
+        ),
+        batch_size=2000,
+    )
+    return ReviewEvent.objects.bulk_create(
+        (
+            ReviewEvent(
+                evaluation=form,
+                action="submit",
+                phase="targets",
+                from_status="draft",
+                to_status="submitted",
+                actor=actor,
+            )
+            for form in forms
+            if (form.phase, form.status) != ("targets", "draft")
+        ),
+        batch_size=2000,
+    )
+
+
 def synthetic_data(row_count: int) -> dict:
     """A consistent evaluation with `row_count` scored rows in four 一级 groups."""
     data = sample_data()

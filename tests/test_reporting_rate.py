@@ -11,11 +11,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from evaluations.kinds import DEFAULT_BUDGET_POINTS
-from evaluations.models import Evaluation, FilingWindow, Project, ReviewEvent, Unit
+from evaluations.models import Evaluation, FilingWindow, Project, ReviewEvent
 from evaluations.reporting import reporting_rate
 
-from .conftest import make_unit
+from .conftest import make_unit, many_project_forms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -192,49 +191,6 @@ def test_the_workbook_has_both_tables(year_of_forms, reviewer, time_machine):
 # --- a fixed number of queries
 
 
-def many_project_forms(count: int, district, staff) -> None:
-    parents = Unit.objects.bulk_create(
-        Unit(code=f"P{index:02}", name=f"主管部门{index}", district=district) for index in range(10)
-    )
-    units = Unit.objects.bulk_create(
-        Unit(
-            code=f"U{index:03}", name=f"单位{index}", district=district, parent=parents[index % 10]
-        )
-        for index in range(50)
-    )
-    projects = Project.objects.bulk_create(
-        Project(unit=units[index % 50], code=f"X{index:05}", name=f"项目{index}", first_year=2023)
-        for index in range(count)
-    )
-    states = [("targets", "draft"), ("targets", "submitted"), ("targets", "returned"),
-              ("results", "draft"), ("results", "approved")]  # fmt: skip
-    forms = Evaluation.objects.bulk_create(
-        Evaluation(
-            kind="project",
-            project=project,
-            unit_id=project.unit_id,
-            year=2023,
-            phase=states[index % 5][0],
-            status=states[index % 5][1],
-            budget_points=DEFAULT_BUDGET_POINTS,
-            subordinate_unit_count=0,
-        )
-        for index, project in enumerate(projects)
-    )
-    ReviewEvent.objects.bulk_create(
-        ReviewEvent(
-            evaluation=form,
-            action="submit",
-            phase="targets",
-            from_status="draft",
-            to_status="submitted",
-            actor=staff,
-        )
-        for form in forms
-        if form.status != "draft" or form.phase == "results"
-    )
-
-
 @pytest.mark.parametrize("count", [10, 7000])
 def test_the_page_runs_a_fixed_number_of_queries(
     count, district, staff, reviewer, django_assert_num_queries
@@ -247,7 +203,7 @@ def test_the_page_runs_a_fixed_number_of_queries(
         opens_on=date(2024, 3, 1),
         due_on=date(2024, 3, 31),
     )
-    many_project_forms(count, district, staff)
+    many_project_forms(district, count, staff)
     client = client_of(reviewer)
     query = {"year": "2023", "kind": "project", "phase": "targets"}
     client.get(reverse("reporting_rate"), query)
