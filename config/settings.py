@@ -108,7 +108,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with the per-request user lookup in one plain SELECT.
+    "evaluations.login.AccountBackend",
 ]
 
 # Login throttling: five wrong passwords for one username from one address lock

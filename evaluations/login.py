@@ -4,8 +4,13 @@ failures by — the client's address and the username."""
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+from .by_key import fetch
 
 # As long as Django's username column.
 USERNAME_MAX_LENGTH = 150
@@ -25,6 +30,20 @@ class UsernameLengthMixin:
                 code="max_length",
             )
         return username
+
+
+class AccountBackend(ModelBackend):
+    """Django's model backend (passwords, permissions), whose lookup of the signed-in
+    user, made by every request, is one plain SELECT."""
+
+    def get_user(self, user_id):
+        model = get_user_model()
+        try:
+            user_id = model._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        user = fetch(model, model._meta.pk.name, user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 class LoginForm(UsernameLengthMixin, AuthenticationForm):

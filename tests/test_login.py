@@ -120,3 +120,43 @@ def test_a_session_idle_for_two_hours_has_ended(staff_client):
 def test_the_login_page_writes_no_session(client, db):
     assert client.get(reverse("login")).status_code == 200
     assert not Session.objects.exists()
+
+
+def test_the_session_and_the_user_are_read_as_the_orm_reads_them(staff_client, staff):
+    from django.contrib.auth import get_user_model
+
+    from evaluations.by_key import fetch
+
+    User = get_user_model()
+    stored = Session.objects.get()
+    read = fetch(Session, "session_key", stored.session_key)
+    assert (read.session_key, read.session_data, read.expire_date) == (
+        stored.session_key,
+        stored.session_data,
+        stored.expire_date,
+    )
+    assert read.expire_date.tzinfo is not None  # converted, on SQLite too
+    user = fetch(User, "id", staff.pk)
+    fields = [field.attname for field in User._meta.concrete_fields]
+    assert [getattr(user, name) for name in fields] == [
+        getattr(User.objects.get(pk=staff.pk), name) for name in fields
+    ]
+    assert not user._state.adding and user._state.db == "default"
+    assert fetch(User, "id", 10**9) is None
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(staff_client, staff):
+    assert staff_client.get(reverse("home")).status_code == 200
+    staff.is_active = False
+    staff.save()
+    response = staff_client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_an_unknown_session_key_is_no_session(client, staff):
+    client.cookies[settings.SESSION_COOKIE_NAME] = "x" * 32
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert not Session.objects.exists()
