@@ -14,9 +14,9 @@ from django.db.models import Model
 
 
 @functools.cache
-def _statement(model: type[Model], key: str, vendor: str) -> tuple[str, list, list]:
-    """The SELECT for one row of `model` by its field `key`, with the column names and
-    converters of each column (as the ORM's compiler finds them)."""
+def _statement(model: type[Model], key: str, vendor: str) -> tuple[str, list[str], list]:
+    """The SELECT for one row of `model` by its field `key`, the attribute name of each
+    column, and each column with its converters (as the ORM's compiler finds them)."""
     opts = model._meta
     quote = connection.ops.quote_name
     columns = [field.get_col(opts.db_table) for field in opts.concrete_fields]
@@ -24,14 +24,10 @@ def _statement(model: type[Model], key: str, vendor: str) -> tuple[str, list, li
     key_column = quote(opts.get_field(key).column)
     sql = f"SELECT {select} FROM {quote(opts.db_table)} WHERE {key_column} = %s"
     converters = [
-        connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection))
         for column in columns
     ]
-    return (
-        sql,
-        [field.attname for field in opts.concrete_fields],
-        [(column, found) for column, found in zip(columns, converters, strict=True)],
-    )
+    return sql, [field.attname for field in opts.concrete_fields], converters
 
 
 def fetch(model: type[Model], key: str, value, condition: str = "", params=()) -> Model | None:
